@@ -1,0 +1,189 @@
+"""Clean-up of core form: constant propagation and folding, folding of `if`
+on constants, dead-code elimination.
+
+Owns `simplify`, run after normalization and after every transformation so
+generated code holds no dead statements (an unused zero adjoint, a flag
+nobody reads).  Must keep every effectful primitive call (`print`, `check`)
+and must not change what the function computes.
+"""
+
+import math
+
+import gast
+import numpy
+
+from ..runtime.table import PRIMITIVES
+from .core_form import is_constant_value
+
+
+def _assigned_counts(fdef):
+    counts = {}
+    for n in gast.walk(fdef):
+        if isinstance(n, gast.Assign):
+            t = n.targets[0].id
+            counts[t] = counts.get(t, 0) + 1
+        elif isinstance(n, gast.For):
+            counts[n.target.id] = counts.get(n.target.id, 0) + 2
+    for a in fdef.args.args:
+        counts[a.id] = counts.get(a.id, 0) + 2
+    return counts
+
+
+def _reads(fdef):
+    reads = {}
+    for n in gast.walk(fdef):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+            reads[n.id] = reads.get(n.id, 0) + 1
+    return reads
+
+
+def _foldable_constant(v):
+    if isinstance(v, numpy.bool_):
+        v = bool(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        return None, False
+    if is_constant_value(v) and not isinstance(v, bytes):
+        return v, True
+    return None, False
+
+
+class _Substitute(gast.NodeTransformer):
+    def __init__(self, consts):
+        self.consts = consts
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, gast.Load) and node.id in self.consts:
+            return gast.Constant(value=self.consts[node.id], kind=None)
+        return node
+
+
+def simplify(fdef, captured=None, keep=()):
+    """Simplify core-form `fdef` in place until nothing changes."""
+    for _ in range(20):
+        changed = _propagate_constants(fdef, keep)
+        changed |= _fold_block(fdef.body)
+        changed |= _eliminate_dead(fdef, keep)
+        if not changed:
+            break
+    if captured is not None:
+        reads = _reads(fdef)
+        for k in [k for k in captured if k not in reads]:
+            del captured[k]
+    return fdef
+
+
+def _propagate_constants(fdef, keep):
+    counts = _assigned_counts(fdef)
+    consts = {}
+    for n in gast.walk(fdef):
+        if isinstance(n, gast.Assign) and isinstance(n.value, gast.Constant) \
+                and counts.get(n.targets[0].id) == 1 and n.targets[0].id not in keep:
+            consts[n.targets[0].id] = n.value.value
+    if not consts:
+        return False
+    # loop and branch predicates must stay names
+    protected = set()
+    for n in gast.walk(fdef):
+        if isinstance(n, (gast.If, gast.While)) and isinstance(n.test, gast.Name):
+            if not isinstance(n, gast.If):
+                protected.add(n.test.id)
+    for k in protected:
+        consts.pop(k, None)
+    if not consts:
+        return False
+    _Substitute(consts).visit(fdef)
+    # the assignments themselves are now dead; _eliminate_dead removes them
+    return True
+
+
+def _fold_block(stmts):
+    changed = False
+    i = 0
+    while i < len(stmts):
+        s = stmts[i]
+        if isinstance(s, gast.Assign) and isinstance(s.value, gast.Call):
+            call = s.value
+            p = PRIMITIVES.get(call.func.id)
+            if p is not None and not p.effectful and call.func.id != "make_slice" \
+                    and all(isinstance(a, gast.Constant) for a in call.args) \
+                    and all(isinstance(k.value, gast.Constant) for k in call.keywords):
+                try:
+                    v = p.impl(*[a.value for a in call.args],
+                               **{k.arg: k.value.value for k in call.keywords})
+                    v, ok = _foldable_constant(v)
+                except Exception:
+                    ok = False
+                if ok:
+                    s.value = gast.Constant(value=v, kind=None)
+                    changed = True
+        elif isinstance(s, gast.If):
+            if isinstance(s.test, gast.Constant):
+                chosen = s.body if s.test.value else s.orelse
+                stmts[i:i + 1] = chosen
+                changed = True
+                continue
+            changed |= _fold_block(s.body)
+            changed |= _fold_block(s.orelse)
+        elif isinstance(s, (gast.For, gast.While)):
+            changed |= _fold_block(s.body)
+        i += 1
+    return changed
+
+
+def _eliminate_dead(fdef, keep):
+    reads = _reads(fdef)
+    return _dce_block(fdef.body, reads, keep, fdef)
+
+
+def _dce_block(stmts, reads, keep, fdef):
+    changed = False
+    out = []
+    for s in stmts:
+        if isinstance(s, gast.Assign):
+            t = s.targets[0].id
+            effectful = isinstance(s.value, gast.Call) and \
+                getattr(PRIMITIVES.get(s.value.func.id), "effectful", False)
+            if not effectful and reads.get(t, 0) == 0 and t not in keep:
+                changed = True
+                continue
+            if isinstance(s.value, gast.Name) and s.value.id == t:
+                changed = True
+                continue
+        elif isinstance(s, gast.If):
+            changed |= _dce_block(s.body, reads, keep, fdef)
+            changed |= _dce_block(s.orelse, reads, keep, fdef)
+            if not s.body and not s.orelse:
+                changed = True
+                continue
+            if not s.body:
+                # `if c: <nothing> else: B`  ->  `if not c: B`
+                neg = _fresh_name(fdef, "not_" + s.test.id)
+                out.append(gast.copy_location(gast.Assign(
+                    targets=[gast.Name(id=neg, ctx=gast.Store(), annotation=None, type_comment=None)],
+                    value=gast.Call(func=gast.Name(id="logical_not", ctx=gast.Load(),
+                                                   annotation=None, type_comment=None),
+                                    args=[s.test], keywords=[]), type_comment=None), s))
+                out[-1].cotan_origin = getattr(s, "cotan_origin", None)
+                s.test = gast.Name(id=neg, ctx=gast.Load(), annotation=None, type_comment=None)
+                s.body, s.orelse = s.orelse, []
+                changed = True
+        elif isinstance(s, gast.For):
+            changed |= _dce_block(s.body, reads, keep, fdef)
+            if not s.body:
+                changed = True
+                continue
+        elif isinstance(s, gast.While):
+            changed |= _dce_block(s.body, reads, keep, fdef)
+        out.append(s)
+    stmts[:] = out
+    return changed
+
+
+def _fresh_name(fdef, base):
+    used = {n.id for n in gast.walk(fdef) if isinstance(n, gast.Name)} | set(PRIMITIVES)
+    if base not in used:
+        return base
+    k = 1
+    while f"{base}_{k}" in used:
+        k += 1
+    return f"{base}_{k}"

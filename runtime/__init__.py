@@ -1,0 +1,9 @@
+"""cotan.runtime: the primitive table with its eager NumPy kernels, and the
+run-time services of compiled code (dispatch, caches, devices, AOT, pmap).
+
+Importing this package registers every primitive.
+"""
+
+from .table import Primitive, PRIMITIVES, primitive, get_primitive  # noqa: F401
+from . import structural  # noqa: F401  (registers the structural primitives)
+from . import numeric  # noqa: F401  (registers the numeric primitives)

@@ -1,0 +1,100 @@
+"""Primitives that derivative and batching rules emit, not users.
+
+Owns `unbroadcast` (adjoint of broadcasting), `expand_reduced` (adjoint of
+a reduction's axis removal), `add_any` (adjoint accumulation over pytrees
+with None as zero) and `stop_gradient`.  Their own derivative and batching
+rules belong to autodiff/; this module only gives the eager kernel and the
+shape rule.  Must not import the stages.
+"""
+
+import numpy as np
+
+from ..codegen.abstract import ShapedArray, dtype_of, shape_of
+from .numeric_rules import any_abstract, elementwise_rule, normalize_axes
+from .table import primitive
+
+
+def _unbroadcast_axes(gshape, target):
+    lead = len(gshape) - len(target)
+    if lead < 0:
+        raise ValueError(f"unbroadcast: cotangent shape {gshape} has fewer "
+                         f"dimensions than the operand's {target}")
+    return tuple(range(lead)) + tuple(lead + i for i, d in enumerate(target)
+                                      if d == 1 and gshape[lead + i] != 1)
+
+
+def _unbroadcast(g, x):
+    """unbroadcast(g, x) == g summed over the axes numpy broadcasting added to x, reshaped to numpy.shape(x)."""
+    target = np.shape(x)
+    if np.shape(g) == target:
+        return g
+    axes = _unbroadcast_axes(np.shape(g), target)
+    g = np.asarray(g)
+    # keep the cotangent's dtype (np.sum would widen int32 and bool)
+    return np.sum(g, axis=axes, dtype=g.dtype, keepdims=True).reshape(target)
+
+
+def _unbroadcast_rule(g, x):
+    if not any_abstract((g, x)):
+        return _unbroadcast(g, x)
+    target = tuple(shape_of(x))
+    if tuple(shape_of(g)) == target:
+        return g
+    _unbroadcast_axes(tuple(shape_of(g)), target)
+    return ShapedArray(target, dtype_of(g))
+
+
+unbroadcast = primitive("unbroadcast", abstract_eval=_unbroadcast_rule)(_unbroadcast)
+
+
+def _expand_reduced(g, shape, axis=None, keepdims=False):
+    """expand_reduced(g, shape, axis, keepdims) == numpy.broadcast_to(g with the reduced axes re-inserted, shape)."""
+    if not keepdims:
+        g = np.expand_dims(g, normalize_axes(axis, len(shape)))
+    return np.broadcast_to(g, tuple(shape))
+
+
+def _expand_reduced_rule(g, shape, axis=None, keepdims=False):
+    if not any_abstract((g,)):
+        return _expand_reduced(g, shape, axis, keepdims)
+    return ShapedArray(tuple(shape), dtype_of(g))
+
+
+expand_reduced = primitive("expand_reduced",
+                           abstract_eval=_expand_reduced_rule)(_expand_reduced)
+
+
+def _add_any_tree(a, b, add_leaves):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if isinstance(a, (tuple, list)):
+        if not isinstance(b, (tuple, list)) or len(a) != len(b):
+            raise TypeError("add_any: the two adjoints have different structures")
+        return type(a)(_add_any_tree(x, y, add_leaves) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        if not isinstance(b, dict) or set(a) != set(b):
+            raise TypeError("add_any: the two adjoints have different structures")
+        return {k: _add_any_tree(a[k], b[k], add_leaves) for k in a}
+    return add_leaves(a, b)
+
+
+def _add_any(a, b):
+    """add_any(a, b) == numpy.add over the leaves of two pytrees, None standing for zero."""
+    return _add_any_tree(a, b, np.add)
+
+
+_add_leaves_rule = elementwise_rule(np.add)
+
+add_any = primitive("add_any", abstract_eval=lambda a, b: _add_any_tree(
+    a, b, _add_leaves_rule))(_add_any)
+
+
+def _stop_gradient(x):
+    """stop_gradient(x) == x; autodiff treats the result as a constant."""
+    return x
+
+
+stop_gradient = primitive("stop_gradient", abstract_eval=lambda x: x,
+                          differentiable=False)(_stop_gradient)

@@ -1,0 +1,189 @@
+"""Structural primitives: the ones normalization itself emits.
+
+Owns indexing (`getitem`, the functional `setitem`, `make_slice`),
+containers (`make_tuple`, `make_list`, `make_dict`, `list_append`), shape
+queries (`shape`, `ndim`, `length`), conversions (`to_float`, `to_int`),
+identity tests (`is_`, `is_not`) and the effectful `print` and `check`.
+Numeric primitives live in `numeric`; rules for these live in autodiff/.
+"""
+
+import builtins
+
+import numpy as np
+
+from ..codegen.abstract import ShapedArray, eval_by_running, abstractify
+from .table import primitive
+
+
+def _index(components):
+    return components[0] if len(components) == 1 else tuple(components)
+
+
+def _getitem(x, *index):
+    return x[_index(index)]
+
+
+getitem = primitive("getitem", abstract_eval=eval_by_running(_getitem))(_getitem)
+getitem.__doc__ = "getitem(x, *index) == x[index]; index parts are ints, slices, None, ..., arrays."
+
+
+def _setitem(x, value, *index):
+    """setitem(x, value, *index): a copy of `x` with `x[index] = value`.
+
+    The functional form of subscript assignment; normalization rebinds the
+    name (`x = setitem(x, v, i)`) so the program's meaning is NumPy's.
+    """
+    out = np.array(x, copy=True)
+    out[_index(index)] = value
+    return out
+
+
+setitem = primitive("setitem", abstract_eval=eval_by_running(_setitem))(_setitem)
+
+
+def _make_slice(start, stop, step):
+    return builtins.slice(start, stop, step)
+
+
+def _slice_abstract(start, stop, step):
+    parts = [start, stop, step]
+    if any(isinstance(p, ShapedArray) for p in parts):
+        return builtins.slice(*[None if isinstance(p, ShapedArray) else p for p in parts])
+    return builtins.slice(start, stop, step)
+
+
+make_slice = primitive("make_slice", abstract_eval=_slice_abstract,
+                       differentiable=False)(_make_slice)
+
+
+@primitive("make_tuple", abstract_eval=lambda *xs: tuple(xs))
+def make_tuple(*xs):
+    """make_tuple(a, b, ...) == (a, b, ...)."""
+    return tuple(xs)
+
+
+@primitive("make_list", abstract_eval=lambda *xs: list(xs))
+def make_list(*xs):
+    """make_list(a, b, ...) == [a, b, ...]."""
+    return list(xs)
+
+
+@primitive("make_dict", abstract_eval=lambda *xs, keys: dict(zip(keys, xs)))
+def make_dict(*values, keys):
+    """make_dict(a, b, keys=('x', 'y')) == {'x': a, 'y': b}."""
+    return dict(zip(keys, values))
+
+
+@primitive("list_append", abstract_eval=lambda xs, x: list(xs) + [x])
+def list_append(xs, x):
+    """list_append(xs, x) == xs + [x]: the functional `xs.append(x)`."""
+    return list(xs) + [x]
+
+
+def _shape_abstract(x):
+    return tuple(x.shape) if isinstance(x, ShapedArray) else np.shape(x)
+
+
+@primitive("shape", abstract_eval=_shape_abstract, differentiable=False)
+def shape(x):
+    """shape(x) == numpy.shape(x), a tuple of ints."""
+    return np.shape(x)
+
+
+@primitive("ndim", abstract_eval=lambda x: len(_shape_abstract(x)), differentiable=False)
+def ndim(x):
+    """ndim(x) == numpy.ndim(x)."""
+    return np.ndim(x)
+
+
+def _length_abstract(x):
+    if isinstance(x, ShapedArray):
+        if not x.shape:
+            raise TypeError("len() of a 0-d array")
+        return x.shape[0]
+    return builtins.len(x)
+
+
+@primitive("length", abstract_eval=_length_abstract, differentiable=False)
+def length(x):
+    """length(x) == len(x)."""
+    return builtins.len(x)
+
+
+@primitive("to_float", abstract_eval=lambda x: ShapedArray((), np.float64, weak_type=True)
+           if isinstance(x, ShapedArray) else builtins.float(x))
+def to_float(x):
+    """to_float(x) == float(x)."""
+    return builtins.float(x)
+
+
+@primitive("to_int", abstract_eval=lambda x: ShapedArray((), np.int64, weak_type=True)
+           if isinstance(x, ShapedArray) else builtins.int(x), differentiable=False)
+def to_int(x):
+    """to_int(x) == int(x)."""
+    return builtins.int(x)
+
+
+@primitive("is_", abstract_eval=lambda a, b: abstractify(True)
+           if isinstance(a, ShapedArray) or isinstance(b, ShapedArray) else a is b,
+           differentiable=False)
+def is_(a, b):
+    """is_(a, b) == (a is b)."""
+    return a is b
+
+
+@primitive("is_not", abstract_eval=lambda a, b: abstractify(True)
+           if isinstance(a, ShapedArray) or isinstance(b, ShapedArray) else a is not b,
+           differentiable=False)
+def is_not(a, b):
+    """is_not(a, b) == (a is not b)."""
+    return a is not b
+
+
+@primitive("print", abstract_eval=lambda *xs, **kw: None, differentiable=False,
+           effectful=True)
+def print_(*xs, sep=" ", end="\n"):
+    """print(...) == builtins.print(...); returns None."""
+    builtins.print(*xs, sep=sep, end=end)
+
+
+@primitive("check", abstract_eval=lambda cond, message="": None, differentiable=False,
+           effectful=True)
+def check(cond, message=""):
+    """check(cond, message): `assert cond, message`, evaluated even under -O."""
+    if not np.all(cond):
+        raise AssertionError(message)
+
+
+@primitive("size", abstract_eval=lambda x: x.size if isinstance(x, ShapedArray) else np.size(x),
+           differentiable=False)
+def size(x):
+    """size(x) == numpy.size(x)."""
+    return np.size(x)
+
+
+@primitive("dtype", abstract_eval=lambda x: x.dtype if isinstance(x, ShapedArray)
+           else np.result_type(x), differentiable=False)
+def dtype(x):
+    """dtype(x) == x.dtype (numpy.result_type for Python scalars)."""
+    return np.result_type(x)
+
+
+@primitive("strformat", abstract_eval=lambda fmt, *xs: "", differentiable=False)
+def strformat(fmt, *xs):
+    """strformat(fmt, *xs) == fmt.format(*xs): the core form of f-strings."""
+    return fmt.format(*xs)
+
+
+@primitive("to_tuple", abstract_eval=lambda x: tuple(x) if not isinstance(x, ShapedArray)
+           else tuple(ShapedArray(x.shape[1:], x.dtype) for _ in range(x.shape[0])))
+def to_tuple(x):
+    """to_tuple(x) == tuple(x)."""
+    return tuple(x)
+
+
+@primitive("to_list", abstract_eval=lambda x: list(x) if not isinstance(x, ShapedArray)
+           else [ShapedArray(x.shape[1:], x.dtype) for _ in range(x.shape[0])])
+def to_list(x):
+    """to_list(x) == list(x)."""
+    return list(x)
