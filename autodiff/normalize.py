@@ -403,8 +403,11 @@ class _Flattener:
         return out
 
     def set_origin(self, node):
-        self.origin = self._origins.get(getattr(node, "lineno", None)) or \
-            self.parsed.line_text(node)
+        if self.parsed.is_generated:
+            # generated code: the comment above a statement says where it came from
+            self.origin = self._origins.get(getattr(node, "lineno", None))
+        else:
+            self.origin = self.parsed.line_text(node)
 
     def stmt(self, s):
         self.set_origin(s)
