@@ -949,7 +949,7 @@ class _Flattener:
         op = _BINOPS.get(type(node.op))
         a = self.expr(node.left)
         b = self.expr(node.right)
-        return self.emit_call(op, [a, b], target=target, node=node)
+        return self.call_op(op, [a, b], target, node)
 
     def expr_UnaryOp(self, node, target=None):
         op = _UNARYOPS[type(node.op)]
@@ -958,7 +958,15 @@ class _Flattener:
                 and not isinstance(node.operand.value, bool):
             return Const(-node.operand.value)
         a = self.expr(node.operand)
-        return self.emit_call(op, [a], target=target, node=node)
+        return self.call_op(op, [a], target, node)
+
+    def call_op(self, name, args, target, node):
+        """An operator: the cotan.numpy function of that name (a primitive
+        or a composition to inline)."""
+        fn = resolve.cotan_function(name)
+        if fn is None:
+            raise self.error(f"operator {name!r} is not supported by cotan.numpy", node)
+        return self.call_function(fn, args, {}, target, node)
 
     def expr_Compare(self, node, target=None):
         for op in node.ops:

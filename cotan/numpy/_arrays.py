@@ -12,21 +12,21 @@ variable number of arrays (`split`, `broadcast_arrays`, `meshgrid`,
 define primitives.
 """
 
-from ...runtime.creation import array, astype, copy, eye, linspace, tri, zeros, zeros_like
-from ...runtime.elementwise import multiply, power, subtract
-from ...runtime.elementwise import where as where3
-from ...runtime.linalg_ops import dot, matmul
-from ...runtime.reductions import sum
-from ...runtime.shape_ops import (
+from ..runtime.creation import array, astype, copy, eye, linspace, tri, zeros, zeros_like
+from ..runtime.elementwise import multiply, power, subtract
+from ..runtime.elementwise import where as where3
+from ..runtime.linalg_ops import dot, matmul
+from ..runtime.reductions import sum
+from ..runtime.shape_ops import (
     broadcast_to, concatenate, diagonal, flip, nonzero, reshape, take, transpose)
-from ...runtime.static_helpers import (
+from ..runtime.static_helpers import (
     static_atleast_shape, static_axis_slice, static_broadcast_shapes, static_diag_indices,
     static_dtype, static_expand_dims_shape, static_kron_plan, static_meshgrid_shapes,
     static_moveaxis_perm, static_pad_plan, static_reduced_count, static_repeat_indices,
     static_roll_plan, static_split_indices, static_squeeze_shape, static_swapaxes_perm,
     static_tensordot_plan, static_tile_plan)
-from ...runtime.structural import length, list_append, ndim, setitem
-from ...runtime.structural import shape as shape_of
+from ..runtime.structural import length, list_append, ndim, setitem
+from ..runtime.structural import shape as shape_of
 
 
 # -- reshaping -------------------------------------------------------------------

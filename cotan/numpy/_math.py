@@ -12,18 +12,18 @@ numeric constants stay Python scalars so NEP 50 keeps the array's dtype
 NumPy directly or define primitives.
 """
 
-from ...runtime.creation import astype, zeros_like
-from ...runtime.elementwise import (
+from ..runtime.creation import astype, zeros_like
+from ..runtime.elementwise import (
     absolute, add, divide, equal, exp, floor_divide, greater, isinf, isnan, less,
     less_equal, log, log1p, logical_and, logical_not, logical_or, maximum, minimum,
     multiply, power, remainder, round, sign, sin, sqrt, subtract, trunc, where)
-from ...runtime.reductions import all, max, min, prod, sum
-from ...runtime.shape_ops import broadcast_to, reshape, sort, take
-from ...runtime.static_helpers import (
+from ..runtime.reductions import all, max, min, prod, sum
+from ..runtime.shape_ops import broadcast_to, reshape, sort, take
+from ..runtime.static_helpers import (
     static_axis_vector_shape, static_dtype, static_highest, static_lowest,
     static_normalize_axis,
     static_reduced_count, static_reduced_shape)
-from ...runtime.structural import ndim, shape
+from ..runtime.structural import ndim, shape
 
 _LOG2_E = 1.4426950408889634     # 1 / ln 2
 _LOG10_E = 0.4342944819032518    # 1 / ln 10
