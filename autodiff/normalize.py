@@ -748,7 +748,7 @@ class _Flattener:
         if callee is enumerate:
             if len(it.args) != 1 or it.keywords:
                 raise self.error("only enumerate(sequence) is supported", it)
-            seq = self._materialize(self.expr(it.args[0]))
+            seq = self._materialize(self.expr(it.args[0]), s.body)
             n = self.emit_call("length", [seq])
             if not (isinstance(s.target, gast.Tuple) and len(s.target.elts) == 2):
                 raise self.error("unpack enumerate as `for i, item in enumerate(...)`", s.target)
@@ -760,7 +760,7 @@ class _Flattener:
             self._range_loop(s, [Const(0), n, Const(1)], bind, origin)
             return
         if callee is zip:
-            seqs = [self._materialize(self.expr(a)) for a in it.args]
+            seqs = [self._materialize(self.expr(a), s.body) for a in it.args]
             if not seqs or it.keywords:
                 raise self.error("zip() needs positional sequences", it)
             n = self.emit_call("length", [seqs[0]])
@@ -775,17 +775,20 @@ class _Flattener:
                     self._assign_value(t, self.emit_call("getitem", [q, idx]))
             self._range_loop(s, [Const(0), n, Const(1)], bindz, origin)
             return
-        seq = self._materialize(self.expr(it))
+        seq = self._materialize(self.expr(it), s.body)
         n = self.emit_call("length", [seq])
 
         def bind_item(idx):
             self._assign_value(s.target, self.emit_call("getitem", [seq, idx]))
         self._range_loop(s, [Const(0), n, Const(1)], bind_item, origin)
 
-    def _materialize(self, atom):
-        """Keep a loop's sequence in a name of its own (the body may rebind
-        the user's variable)."""
-        if isinstance(atom, gast.Name) and self._is_user_name(atom.id):
+    def _materialize(self, atom, body=()):
+        """Keep a loop's sequence in a name of its own when the body rebinds
+        the user's variable."""
+        mutated = _mutated_names(body)
+        rebound = any(isinstance(v, gast.Name) and v.id == getattr(atom, "id", None)
+                      for k, v in self.rename.items() if k in mutated)
+        if isinstance(atom, gast.Name) and rebound:
             t = self.fresh("seq")
             self.assign_to(t, atom)
             return Name(t)

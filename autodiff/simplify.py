@@ -63,6 +63,7 @@ def simplify(fdef, captured=None, keep=()):
         changed = _propagate_constants(fdef, keep)
         changed |= _fold_block(fdef.body)
         changed |= _eliminate_dead(fdef, keep)
+        changed |= _coalesce(fdef, keep)
         if not changed:
             break
     if captured is not None:
@@ -187,3 +188,37 @@ def _fresh_name(fdef, base):
     while f"{base}_{k}" in used:
         k += 1
     return f"{base}_{k}"
+
+
+def _coalesce(fdef, keep):
+    """`t = f(a); v = t` with `t` used only there  →  `v = f(a)`."""
+    reads = _reads(fdef)
+    counts = _assigned_counts(fdef)
+    return _coalesce_block(fdef.body, reads, counts, keep)
+
+
+def _coalesce_block(stmts, reads, counts, keep):
+    changed = False
+    out = []
+    for s in stmts:
+        if isinstance(s, gast.If):
+            changed |= _coalesce_block(s.body, reads, counts, keep)
+            changed |= _coalesce_block(s.orelse, reads, counts, keep)
+        elif isinstance(s, (gast.For, gast.While)):
+            changed |= _coalesce_block(s.body, reads, counts, keep)
+        elif isinstance(s, gast.Assign) and isinstance(s.value, gast.Name) and out:
+            prev = out[-1]
+            src = s.value.id
+            if isinstance(prev, gast.Assign) and prev.targets[0].id == src \
+                    and reads.get(src) == 1 and counts.get(src) == 1 and src not in keep \
+                    and not _reads_name(prev.value, s.targets[0].id):
+                prev.targets[0].id = s.targets[0].id
+                changed = True
+                continue
+        out.append(s)
+    stmts[:] = out
+    return changed
+
+
+def _reads_name(node, name):
+    return any(isinstance(n, gast.Name) and n.id == name for n in gast.walk(node))

@@ -6,7 +6,7 @@ arrays) so that `cotan.numpy` compositions stay plain calls: Python logic
 too involved for the composition subset (axis normalization, tuple
 arithmetic, split bounds) lives here.  Their rules evaluate them outright
 (constant folding); they are non-differentiable and refuse abstract
-arguments, except `static_dtype`, which reads an abstract value's dtype.
+arguments (an abstract value's dtype is the structural `dtype` primitive).
 Under `vmap` they see per-example shapes, as the compositions calling them
 do.  Must not hold array kernels: anything that touches array data belongs
 in the other numeric modules.
@@ -16,7 +16,6 @@ import builtins
 
 import numpy as np
 
-from ..codegen.abstract import ShapedArray
 from .numeric_rules import any_abstract, normalize_axes, normalize_axis, reduced_shape
 from .table import primitive
 
@@ -130,19 +129,6 @@ def static_concat(a, b):
 def static_same(a, b):
     """static_same(a, b) == (a == b) for static values such as shapes, as a Python bool."""
     return bool(tuple(a) == tuple(b)) if isinstance(a, (tuple, list)) else bool(a == b)
-
-
-def _static_dtype_rule(x):
-    return x.dtype if isinstance(x, ShapedArray) else static_dtype.impl(x)
-
-
-def _static_dtype(x):
-    """static_dtype(x) == numpy.result_type(x): x's dtype (float64 for a Python float)."""
-    return np.result_type(x)
-
-
-static_dtype = primitive("static_dtype", abstract_eval=_static_dtype_rule,
-                         differentiable=False)(_static_dtype)
 
 
 @_static

@@ -6,10 +6,10 @@ arithmetic: `ravel`, `expand_dims`, `squeeze`, `moveaxis`, `stack`,
 `tensordot`, `kron`, `trace`, `diag`, `tril`, `pad`, ...  Written in the
 composition subset that cotan's source transformer inlines (see
 `_math`); tuple arithmetic goes through `static_*` primitives because `+`
-on values normalizes to the `add` primitive.  Functions returning a
-variable number of arrays (`split`, `broadcast_arrays`, `meshgrid`,
-`atleast_1d(a, b)`) return lists.  Must not call NumPy directly or
-define primitives.
+on values normalizes to the `add` primitive, and results of variable
+length are built as lists with `list_append` and turned into NumPy's
+tuples with `to_tuple`.  Must not call NumPy directly or define
+primitives.
 """
 
 from ..runtime.creation import array, astype, copy, eye, linspace, tri, zeros, zeros_like
@@ -21,11 +21,13 @@ from ..runtime.shape_ops import (
     broadcast_to, concatenate, diagonal, flip, nonzero, reshape, take, transpose)
 from ..runtime.static_helpers import (
     static_atleast_shape, static_axis_slice, static_broadcast_shapes, static_diag_indices,
-    static_dtype, static_expand_dims_shape, static_kron_plan, static_meshgrid_shapes,
+    static_expand_dims_shape, static_kron_plan, static_meshgrid_shapes,
     static_moveaxis_perm, static_pad_plan, static_reduced_count, static_repeat_indices,
     static_roll_plan, static_split_indices, static_squeeze_shape, static_swapaxes_perm,
     static_tensordot_plan, static_tile_plan)
-from ..runtime.structural import length, list_append, ndim, setitem
+from ..runtime.structural import dtype as dtype_of
+from ..runtime.structural import length, list_append, ndim, setitem, to_tuple
+from ..runtime.structural import size as size_of
 from ..runtime.structural import shape as shape_of
 
 
@@ -102,17 +104,17 @@ def repeat(a, repeats, axis=None):
 
 
 def atleast_1d(*arys):
-    """numpy.atleast_1d(*arys) (a list for several arrays)."""
+    """numpy.atleast_1d(*arys)."""
     return _atleast(arys, 1)
 
 
 def atleast_2d(*arys):
-    """numpy.atleast_2d(*arys) (a list for several arrays)."""
+    """numpy.atleast_2d(*arys)."""
     return _atleast(arys, 2)
 
 
 def atleast_3d(*arys):
-    """numpy.atleast_3d(*arys) (a list for several arrays)."""
+    """numpy.atleast_3d(*arys)."""
     return _atleast(arys, 3)
 
 
@@ -123,11 +125,11 @@ def _atleast(arys, n):
         out = list_append(out, reshape(arys[i], static_atleast_shape(shape_of(arys[i]), n)))
     if length(out) == 1:
         return out[0]
-    return out
+    return to_tuple(out)
 
 
 def broadcast_arrays(*args):
-    """numpy.broadcast_arrays(*args) (a list)."""
+    """numpy.broadcast_arrays(*args)."""
     shapes = []
     for i in range(length(args)):
         shapes = list_append(shapes, shape_of(args[i]))
@@ -135,7 +137,7 @@ def broadcast_arrays(*args):
     out = []
     for i in range(length(args)):
         out = list_append(out, broadcast_to(args[i], target))
-    return out
+    return to_tuple(out)
 
 
 # -- joining and splitting ---------------------------------------------------------
@@ -288,7 +290,7 @@ def full(shape, fill_value, dtype=None):
 def full_like(a, fill_value, dtype=None, shape=None):
     """numpy.full_like(a, fill_value, dtype, shape=shape)."""
     if dtype is None:
-        dtype = static_dtype(a)
+        dtype = dtype_of(a)
     if shape is None:
         shape = shape_of(a)
     return astype(broadcast_to(fill_value, shape), dtype)
@@ -308,7 +310,7 @@ def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
 
 
 def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
-    """numpy.meshgrid(*xi, copy=copy, sparse=sparse, indexing=indexing) (a list)."""
+    """numpy.meshgrid(*xi, copy=copy, sparse=sparse, indexing=indexing)."""
     sizes = []
     for i in range(length(xi)):
         sizes = list_append(sizes, static_reduced_count(shape_of(xi[i])))
@@ -319,7 +321,7 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
         if not sparse:
             g = broadcast_to(g, plan[1])
         out = list_append(out, g)
-    return out
+    return to_tuple(out)
 
 
 def asarray(a, dtype=None):
@@ -330,7 +332,7 @@ def asarray(a, dtype=None):
 def size(a, axis=None):
     """numpy.size(a, axis): number of elements (along axis)."""
     if axis is None:
-        return static_reduced_count(shape_of(a))
+        return size_of(a)
     return shape_of(a)[axis]
 
 
@@ -351,10 +353,11 @@ def tensordot(a, b, axes=2):
 
 def inner(a, b):
     """numpy.inner(a, b): contraction over the last axes (a product for scalars)."""
+    # NumPy makes arrays of scalar operands here, so a Python float is not weak
     if ndim(a) == 0:
-        return multiply(a, b)
+        return multiply(array(a), array(b))
     if ndim(b) == 0:
-        return multiply(a, b)
+        return multiply(array(a), array(b))
     return tensordot(a, b, ((-1,), (-1,)))
 
 

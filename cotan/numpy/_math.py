@@ -20,9 +20,10 @@ from ..runtime.elementwise import (
 from ..runtime.reductions import all, max, min, prod, sum
 from ..runtime.shape_ops import broadcast_to, reshape, sort, take
 from ..runtime.static_helpers import (
-    static_axis_vector_shape, static_dtype, static_highest, static_lowest,
+    static_axis_vector_shape, static_highest, static_lowest,
     static_normalize_axis,
     static_reduced_count, static_reduced_shape)
+from ..runtime.structural import dtype as dtype_of
 from ..runtime.structural import ndim, shape
 
 _LOG2_E = 1.4426950408889634     # 1 / ln 2
@@ -267,19 +268,19 @@ def nanmean(a, axis=None, dtype=None, keepdims=False):
     """numpy.nanmean(a, axis, dtype, keepdims=keepdims): mean over the non-nan values."""
     total = nansum(a, axis=axis, dtype=dtype, keepdims=keepdims)
     count = sum(logical_not(isnan(a)), axis=axis, keepdims=keepdims)
-    return divide(total, astype(count, static_dtype(total)))
+    return divide(total, astype(count, dtype_of(total)))
 
 
 def nanmax(a, axis=None, keepdims=False):
     """numpy.nanmax(a, axis, keepdims=keepdims): max ignoring nan (nan where all are nan)."""
-    m = max(where(isnan(a), static_lowest(static_dtype(a)), a), axis=axis, keepdims=keepdims)
+    m = max(where(isnan(a), static_lowest(dtype_of(a)), a), axis=axis, keepdims=keepdims)
     all_nan = all(isnan(a), axis=axis, keepdims=keepdims)
     return where(all_nan, max(a, axis=axis, keepdims=keepdims), m)
 
 
 def nanmin(a, axis=None, keepdims=False):
     """numpy.nanmin(a, axis, keepdims=keepdims): min ignoring nan (nan where all are nan)."""
-    m = min(where(isnan(a), static_highest(static_dtype(a)), a), axis=axis, keepdims=keepdims)
+    m = min(where(isnan(a), static_highest(dtype_of(a)), a), axis=axis, keepdims=keepdims)
     all_nan = all(isnan(a), axis=axis, keepdims=keepdims)
     return where(all_nan, min(a, axis=axis, keepdims=keepdims), m)
 

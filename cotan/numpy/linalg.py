@@ -17,8 +17,9 @@ from ..runtime.linalg_ops import cholesky, det, eigh, inv, matmul, qr, slogdet, 
 from ..runtime.reductions import max, min, sum
 from ..runtime.shape_ops import broadcast_to, reshape
 from ..runtime.static_helpers import (
-    static_dtype, static_eps_cutoff, static_expand_dims_shape, static_norm_kind,
+    static_eps_cutoff, static_expand_dims_shape, static_norm_kind,
     static_reduced_shape)
+from ..runtime.structural import dtype as dtype_of
 from ..runtime.structural import length, ndim, shape
 from ._arrays import matrix_transpose, moveaxis, outer, tensordot, vecdot
 from ._math import count_nonzero
@@ -55,7 +56,7 @@ def _vector_norm(x, kind, axis, ord, keepdims):
     if kind == "vector--inf":
         return min(a, axis=axis, keepdims=keepdims)
     if kind == "vector-0":
-        nonzero = astype(logical_not(equal(a, 0)), static_dtype(a))
+        nonzero = astype(logical_not(equal(a, 0)), dtype_of(a))
         return sum(nonzero, axis=axis, keepdims=keepdims)
     if kind == "vector-1":
         return sum(a, axis=axis, keepdims=keepdims)
@@ -117,7 +118,7 @@ def svdvals(x):
 def pinv(a, rcond=None, hermitian=False):
     """numpy.linalg.pinv(a, rcond): pseudo-inverse through the SVD."""
     if rcond is None:
-        rcond = static_eps_cutoff(shape(a), static_dtype(a))
+        rcond = static_eps_cutoff(shape(a), dtype_of(a))
     usv = svd(a, full_matrices=False)
     s = usv[1]
     keep = greater(s, multiply(max(s, axis=-1, keepdims=True), rcond))
@@ -135,7 +136,7 @@ def _row_shape(s):
 def matrix_power(a, n):
     """numpy.linalg.matrix_power(a, n) for a static integer n."""
     if n == 0:
-        return copy(broadcast_to(eye(shape(a)[-1], dtype=static_dtype(a)), shape(a)))
+        return copy(broadcast_to(eye(shape(a)[-1], dtype=dtype_of(a)), shape(a)))
     if n < 0:
         a = inv(a)
         n = -n
@@ -157,6 +158,6 @@ def matrix_rank(A, tol=None, hermitian=False, rtol=None):
     """numpy.linalg.matrix_rank(A, tol) for stacks of matrices: singular values above tol."""
     s = svd(A, compute_uv=False)
     if tol is None:
-        tol = multiply(max(s, axis=-1, keepdims=True), static_eps_cutoff(shape(A), static_dtype(s)))
+        tol = multiply(max(s, axis=-1, keepdims=True), static_eps_cutoff(shape(A), dtype_of(s)))
     return count_nonzero(greater(s, tol), axis=-1)
 
