@@ -288,7 +288,7 @@ def static_axis_vector_shape(ndim, axis, n):
 
 @_static
 def static_norm_kind(ord, ndim, axis=None):
-    """static_norm_kind(ord, ndim, axis) == (kind, axes) numpy.linalg.norm dispatches on: kind is 'vector-<ord>' or 'matrix-<ord>'."""
+    """static_norm_kind(ord, ndim, axis) == (kind, axes) numpy.linalg.norm dispatches on: 'frobenius', 'vector-<ord>' or 'matrix-<ord>'."""
     if axis is None:
         axes = tuple(range(ndim))
         if ord is not None and ndim not in (1, 2):
@@ -296,7 +296,7 @@ def static_norm_kind(ord, ndim, axis=None):
     else:
         axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
     axes = tuple(normalize_axis(a, ndim) for a in axes)
-    if ord is None:
+    if ord is None or (ord == "fro" and len(axes) == 2):
         return "frobenius", axes
     name = {float("inf"): "inf", -float("inf"): "-inf"}.get(ord, ord)
     if len(axes) == 1:

@@ -37,8 +37,6 @@ def norm(x, ord=None, axis=None, keepdims=False):
     axes = plan[1]
     if kind == "frobenius":
         return sqrt(sum(multiply(x, x), axis=axes, keepdims=keepdims))
-    if kind == "matrix-fro":
-        return sqrt(sum(multiply(x, x), axis=axes, keepdims=keepdims))
     if length(axes) == 1:
         return _vector_norm(x, kind, axes[0], ord, keepdims)
     r = _matrix_norm(x, kind, axes)
