@@ -1181,6 +1181,13 @@ class _Flattener:
                 return self.emit_call(prim, [a], target=target, node=node)
             args = [self.expr(a) for a in node.args]
             kws = {k.arg: self.expr(k.value) for k in node.keywords}
+            dt = resolve.dtype_constant(callee) if isinstance(callee, type) \
+                and issubclass(callee, numpy.generic) else None
+            if dt is not None:
+                # np.float32(v): a conversion to that dtype
+                if len(args) != 1 or kws:
+                    raise self.error(f"{callee.__name__}() takes one argument here", node)
+                return self.emit_call("astype", [args[0], Const(dt)], target=target, node=node)
             fn = resolve.translate_callable(callee)
             if fn is None and getattr(callee, "__cotan_wrapped__", None) is not None:
                 raise self.error(

@@ -120,18 +120,6 @@ def static_broadcast_shapes(shapes):
 
 
 @_static
-def static_concat(a, b):
-    """static_concat(a, b) == tuple(a) + tuple(b) (tuple concatenation, not numpy.add)."""
-    return tuple(a) + tuple(b)
-
-
-@_static
-def static_same(a, b):
-    """static_same(a, b) == (a == b) for static values such as shapes, as a Python bool."""
-    return bool(tuple(a) == tuple(b)) if isinstance(a, (tuple, list)) else bool(a == b)
-
-
-@_static
 def static_lowest(dtype):
     """static_lowest(dtype) == -inf for floats, numpy.iinfo(dtype).min for ints, False for bool."""
     dt = np.dtype(dtype)

@@ -20,11 +20,11 @@ def _index(components):
 
 
 def _getitem(x, *index):
+    """getitem(x, *index) == x[index]; index parts are ints, slices, None, ..., arrays."""
     return x[_index(index)]
 
 
 getitem = primitive("getitem", abstract_eval=eval_by_running(_getitem))(_getitem)
-getitem.__doc__ = "getitem(x, *index) == x[index]; index parts are ints, slices, None, ..., arrays."
 
 
 def _setitem(x, value, *index):
@@ -42,6 +42,7 @@ setitem = primitive("setitem", abstract_eval=eval_by_running(_setitem))(_setitem
 
 
 def _make_slice(start, stop, step):
+    """make_slice(a, b, c) == slice(a, b, c): the core form of `a:b:c`."""
     return builtins.slice(start, stop, step)
 
 

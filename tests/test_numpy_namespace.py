@@ -511,8 +511,6 @@ EXTRA_CALLS = [
     ("is_not", (np.ones(2), None), {}),
     ("print", ("value:", np.ones(2)), {}),
     ("check", (np.array(True), "ok"), {}),
-    ("static_concat", ((1, 2), (3,)), {}),
-    ("static_same", ((1, 2), (1, 2)), {}),
     ("static_lowest", (np.float32,), {}),
     ("static_highest", ("int32",), {}),
     ("static_axis_slice", (3, 1, 0, 2), {}),

@@ -1,0 +1,515 @@
+"""JVP rules: the tangent of every differentiable primitive, as templates.
+
+Owns one rule per differentiable primitive, attached to the table's
+`jvp_rule` slot by name.  A rule is a Tangent-style template: its first
+parameter is the primitive's output, the others its arguments (keyword-only
+parameters mirror the primitive's keywords, with the same defaults), and
+`d[x]` stands for "the tangent of x":
+
+    @jvp("multiply")
+    def _(z, x, y):
+        d[z] = d[x] * y + x * d[y]
+
+`autodiff/forward.py` splices the body into generated code, replacing each
+`d[x]` whose tangent is known to be zero by a symbolic zero and simplifying
+(`0 * y` -> gone, `a + 0` -> `a`), so `y = x * 3.0` gets the one statement
+`dy = dx * 3.0`.  Names a body assigns other than `d[z]` are renamed fresh.
+Rules marked `widen=True` are sums of their arguments' tangents, so when
+only some arguments have tangents the result is broadcast to the output's
+shape.  Where a template cannot say it (variadic containers, einsum's
+product rule) a rule is a *builder* (`builder=True`): a Python function
+`builder(ctx, z, args, keywords)` returning the tangent's expression.
+
+Helper functions below (`_eigh_tangent`, ...) are plain NumPy Python that
+the generated code inlines, like any user helper.  Must not hold VJP or
+batching rules and must not emit code itself.
+"""
+
+import gast
+import numpy as np
+
+from ..runtime.table import PRIMITIVES
+from ..runtime import forward_support  # noqa: F401  (tangent_zeros is emitted)
+
+# `d[x]` in rule bodies; never evaluated (the body is spliced, not run)
+d = None
+
+
+def jvp(name, *, widen=False, builder=False):
+    """Attach the decorated template (or builder) as `name`'s JVP rule."""
+    def register(rule):
+        rule.cotan_widen = widen
+        rule.cotan_builder = builder
+        PRIMITIVES[name].jvp_rule = rule
+        return rule
+    return register
+
+
+# -- arithmetic ------------------------------------------------------------------
+
+@jvp("add", widen=True)
+def _(z, x, y):
+    d[z] = d[x] + d[y]
+
+
+@jvp("subtract", widen=True)
+def _(z, x, y):
+    d[z] = d[x] - d[y]
+
+
+@jvp("multiply")
+def _(z, x, y):
+    d[z] = d[x] * y + x * d[y]
+
+
+@jvp("divide")
+def _(z, x, y):
+    d[z] = (d[x] - z * d[y]) / y
+
+
+@jvp("power")
+def _(z, x, y):
+    d[z] = d[x] * y * power(x, y - 1) + d[y] * z * log(x)
+
+
+@jvp("negative")
+def _(z, x):
+    d[z] = -d[x]
+
+
+@jvp("absolute")
+def _(z, x):
+    d[z] = d[x] * sign(x)
+
+
+@jvp("maximum")
+def _(z, x, y):
+    d[z] = select(x >= y, d[x], d[y])
+
+
+@jvp("minimum")
+def _(z, x, y):
+    d[z] = select(x <= y, d[x], d[y])
+
+
+@jvp("arctan2")
+def _(z, x, y):
+    d[z] = (d[x] * y - x * d[y]) / (x * x + y * y)
+
+
+@jvp("remainder", widen=True)
+def _(z, x, y):
+    d[z] = d[x] - d[y] * floor_divide(x, y)
+
+
+@jvp("fmod", widen=True)
+def _(z, x, y):
+    d[z] = d[x] - d[y] * trunc(x / y)
+
+
+# -- transcendental ----------------------------------------------------------------
+
+@jvp("sin")
+def _(z, x):
+    d[z] = d[x] * cos(x)
+
+
+@jvp("cos")
+def _(z, x):
+    d[z] = -d[x] * sin(x)
+
+
+@jvp("tan")
+def _(z, x):
+    d[z] = d[x] * (1.0 + z * z)
+
+
+@jvp("arcsin")
+def _(z, x):
+    d[z] = d[x] / sqrt(1.0 - x * x)
+
+
+@jvp("arccos")
+def _(z, x):
+    d[z] = -d[x] / sqrt(1.0 - x * x)
+
+
+@jvp("arctan")
+def _(z, x):
+    d[z] = d[x] / (1.0 + x * x)
+
+
+@jvp("sinh")
+def _(z, x):
+    d[z] = d[x] * cosh(x)
+
+
+@jvp("cosh")
+def _(z, x):
+    d[z] = d[x] * sinh(x)
+
+
+@jvp("tanh")
+def _(z, x):
+    d[z] = d[x] * (1.0 - z * z)
+
+
+@jvp("arcsinh")
+def _(z, x):
+    d[z] = d[x] / sqrt(x * x + 1.0)
+
+
+@jvp("arccosh")
+def _(z, x):
+    d[z] = d[x] / sqrt(x * x - 1.0)
+
+
+@jvp("arctanh")
+def _(z, x):
+    d[z] = d[x] / (1.0 - x * x)
+
+
+@jvp("exp")
+def _(z, x):
+    d[z] = d[x] * z
+
+
+@jvp("expm1")
+def _(z, x):
+    d[z] = d[x] * (z + 1.0)
+
+
+@jvp("log")
+def _(z, x):
+    d[z] = d[x] / x
+
+
+@jvp("log1p")
+def _(z, x):
+    d[z] = d[x] / (1.0 + x)
+
+
+@jvp("sqrt")
+def _(z, x):
+    d[z] = d[x] / (2.0 * z)
+
+
+# -- selection -------------------------------------------------------------------
+
+@jvp("where")
+def _(z, c, x, y):
+    d[z] = select(c, d[x], d[y])
+
+
+@jvp("select")
+def _(z, c, x, y):
+    d[z] = select(c, d[x], d[y])
+
+
+# -- reductions and scans -------------------------------------------------------------
+
+@jvp("sum")
+def _(z, x, *, axis=None, keepdims=False, dtype=None):
+    d[z] = sum(d[x], axis=axis, keepdims=keepdims, dtype=dtype)
+
+
+@jvp("prod")
+def _(z, x, *, axis=None, keepdims=False, dtype=None):
+    # d(prod x) = sum(dx * prod x / x): inputs containing zeros give nan
+    d[z] = sum(d[x] * expand_reduced(z, shape(x), axis, keepdims) / x,
+               axis=axis, keepdims=keepdims, dtype=dtype)
+
+
+@jvp("max")
+def _(z, x, *, axis=None, keepdims=False):
+    # ties share the derivative equally, as in JAX
+    at_max = equal(x, expand_reduced(z, shape(x), axis, keepdims))
+    d[z] = sum(d[x] * at_max, axis=axis, keepdims=keepdims) / sum(
+        at_max, axis=axis, keepdims=keepdims)
+
+
+@jvp("min")
+def _(z, x, *, axis=None, keepdims=False):
+    at_min = equal(x, expand_reduced(z, shape(x), axis, keepdims))
+    d[z] = sum(d[x] * at_min, axis=axis, keepdims=keepdims) / sum(
+        at_min, axis=axis, keepdims=keepdims)
+
+
+@jvp("cumsum")
+def _(z, x, *, axis=None, dtype=None):
+    d[z] = cumsum(d[x], axis=axis, dtype=dtype)
+
+
+@jvp("cumprod")
+def _(z, x, *, axis=None, dtype=None):
+    # d(cumprod x) = cumprod x * cumsum(dx / x): inputs containing zeros give nan
+    d[z] = z * cumsum(reshape(d[x] / x, shape(z)), axis=axis)
+
+
+# -- shape, gather and ordering ------------------------------------------------------------
+
+@jvp("reshape")
+def _(z, x, shape):
+    d[z] = reshape(d[x], shape)
+
+
+@jvp("transpose")
+def _(z, x, *, axes=None):
+    d[z] = transpose(d[x], axes=axes)
+
+
+@jvp("broadcast_to")
+def _(z, x, shape):
+    d[z] = broadcast_to(d[x], shape)
+
+
+@jvp("concatenate")
+def _(z, arrays, *, axis=0, dtype=None):
+    d[z] = concatenate(d[arrays], axis=axis, dtype=dtype)
+
+
+@jvp("flip")
+def _(z, x, *, axis=None):
+    d[z] = flip(d[x], axis=axis)
+
+
+@jvp("diagonal")
+def _(z, x, *, offset=0, axis1=0, axis2=1):
+    d[z] = diagonal(d[x], offset=offset, axis1=axis1, axis2=axis2)
+
+
+@jvp("take")
+def _(z, x, indices, *, axis=None):
+    d[z] = take(d[x], indices, axis=axis)
+
+
+@jvp("take_along_axis")
+def _(z, x, indices, *, axis=-1):
+    d[z] = take_along_axis(d[x], indices, axis=axis)
+
+
+@jvp("sort")
+def _(z, x, *, axis=-1):
+    d[z] = take_along_axis(d[x], argsort(x, axis=axis), axis=axis)
+
+
+# -- creation and conversion -------------------------------------------------------------
+
+@jvp("array")
+def _(z, obj, *, dtype=None, copy=True, ndmin=0):
+    d[z] = array(d[obj], dtype=dtype, copy=copy, ndmin=ndmin)
+
+
+@jvp("astype")
+def _(z, x, dtype, *, copy=True):
+    d[z] = astype(d[x], dtype, copy=copy)
+
+
+@jvp("copy")
+def _(z, x):
+    d[z] = copy(d[x])
+
+
+# -- contractions and linear algebra --------------------------------------------------------
+
+@jvp("matmul")
+def _(z, x, y):
+    d[z] = matmul(d[x], y) + matmul(x, d[y])
+
+
+@jvp("dot")
+def _(z, x, y):
+    d[z] = dot(d[x], y) + dot(x, d[y])
+
+
+@jvp("einsum", builder=True)
+def _(ctx, z, args, keywords):
+    """Product rule: one einsum per operand with a tangent."""
+    spec, operands = args[0], args[1:]
+    total = None
+    for i, op in enumerate(operands):
+        t = ctx.tangent(op)
+        if ctx.is_zero(t):
+            continue
+        term = ctx.call("einsum", [spec] + operands[:i] + [t] + operands[i + 1:], keywords)
+        total = term if total is None else gast.BinOp(left=total, op=gast.Add(), right=term)
+    return total
+
+
+@jvp("inv")
+def _(z, a):
+    d[z] = -matmul(matmul(z, d[a]), z)
+
+
+@jvp("solve")
+def _(z, a, b):
+    d[z] = solve(a, d[b] - matmul(d[a], z))
+
+
+@jvp("det")
+def _(z, a):
+    d[z] = z * _trace_last(solve(a, d[a]))
+
+
+@jvp("slogdet")
+def _(z, a):
+    d[z] = (tangent_zeros(z[0]), _trace_last(solve(a, d[a])))
+
+
+@jvp("cholesky")
+def _(z, a):
+    d[z] = _cholesky_tangent(z, d[a])
+
+
+@jvp("eigh")
+def _(z, a, *, UPLO="L"):
+    d[z] = _eigh_tangent(z[0], z[1], d[a])
+
+
+@jvp("qr")
+def _(z, a, *, mode="reduced"):
+    d[z] = _qr_tangent(a, z, d[a], mode)
+
+
+@jvp("svd")
+def _(z, a, *, full_matrices=True, compute_uv=True, hermitian=False):
+    d[z] = _svd_tangent(a, z, d[a], full_matrices, compute_uv)
+
+
+# -- structural: indexing and containers -------------------------------------------------
+
+@jvp("getitem")
+def _(z, x, *index):
+    d[z] = getitem(d[x], *index)
+
+
+@jvp("setitem")
+def _(z, x, value, *index):
+    d[z] = setitem(d[x], d[value], *index)
+
+
+@jvp("list_append")
+def _(z, xs, x):
+    d[z] = list_append(d[xs], d[x])
+
+
+@jvp("to_float")
+def _(z, x):
+    d[z] = to_float(d[x])
+
+
+@jvp("to_tuple")
+def _(z, x):
+    d[z] = to_tuple(d[x])
+
+
+@jvp("to_list")
+def _(z, x):
+    d[z] = to_list(d[x])
+
+
+def _container_builder(prim):
+    def build(ctx, z, args, keywords):
+        tangents = [ctx.tangent(a) for a in args]
+        if all(ctx.is_zero(t) for t in tangents):
+            return None
+        # elements without a tangent get a materialised zero: a container's
+        # tangent must have the container's structure
+        return ctx.call(prim, [ctx.materialize(t) for t in tangents], keywords)
+    build.__name__ = f"{prim}_jvp"
+    return build
+
+
+for _prim in ("make_tuple", "make_list", "make_dict"):
+    jvp(_prim, builder=True)(_container_builder(_prim))
+
+
+# -- helpers that rules of other transformations emit ------------------------------------------
+
+@jvp("add_any")
+def _(z, a, b):
+    d[z] = add_any(d[a], d[b])
+
+
+@jvp("unbroadcast")
+def _(z, g, x):
+    d[z] = unbroadcast(d[g], x)
+
+
+@jvp("expand_reduced")
+def _(z, g, shape, *, axis=None, keepdims=False):
+    d[z] = expand_reduced(d[g], shape, axis=axis, keepdims=keepdims)
+
+
+# -- helpers the templates above call (inlined into generated code) -----------------------------
+
+def _mT(x):
+    return np.swapaxes(x, -1, -2)
+
+
+def _trace_last(m):
+    return np.sum(np.diagonal(m, 0, -2, -1), axis=-1)
+
+
+def _cholesky_tangent(el, da):
+    # L^-1 dA L^-T, keep the lower triangle with a halved diagonal: dL = L Phi
+    n = np.shape(el)[-1]
+    inner = np.linalg.solve(el, _mT(np.linalg.solve(el, _mT(da))))
+    phi = inner * (np.tri(n) - 0.5 * np.eye(n))
+    return np.matmul(el, phi)
+
+
+def _eigh_tangent(w, v, da):
+    n = np.shape(w)[-1]
+    proj = np.matmul(np.matmul(_mT(v), da), v)
+    dw = np.diagonal(proj, 0, -2, -1)
+    gaps = np.expand_dims(w, -2) - np.expand_dims(w, -1) + np.eye(n)
+    f = (1.0 - np.eye(n)) / gaps
+    dv = np.matmul(v, f * proj)
+    return (dw, dv)
+
+
+def _qr_tangent(a, z, da, mode):
+    if mode == "r":
+        q, r = np.linalg.qr(a)
+    else:
+        q, r = z
+    n = np.shape(r)[-1]
+    da_rinv = _mT(np.linalg.solve(_mT(r), _mT(da)))
+    qt_da_rinv = np.matmul(_mT(q), da_rinv)
+    lower = np.tril(qt_da_rinv, -1)
+    omega = lower - _mT(lower)
+    dq = np.matmul(q, omega - qt_da_rinv) + da_rinv
+    dr = np.matmul(qt_da_rinv - omega, r)
+    if mode == "r":
+        return dr
+    return (dq, dr)
+
+
+def _svd_tangent(a, z, da, full_matrices, compute_uv):
+    if compute_uv:
+        u, s, vt = z
+    else:
+        u, s, vt = np.linalg.svd(a, False)
+    m = np.shape(a)[-2]
+    n = np.shape(a)[-1]
+    k = np.shape(s)[-1]
+    v = _mT(vt)
+    ds_mat = np.matmul(np.matmul(_mT(u), da), v)
+    ds = np.diagonal(ds_mat, 0, -2, -1)
+    if not compute_uv:
+        return ds
+    s_row = np.expand_dims(s, -2)
+    s_col = np.expand_dims(s, -1)
+    f = (1.0 - np.eye(k)) / ((s_row + s_col) * (s_row - s_col) + np.eye(k))
+    dss = s_row * ds_mat
+    sds = s_col * ds_mat
+    du = np.matmul(u, f * (dss + _mT(dss)))
+    dv = np.matmul(v, f * (sds + _mT(sds)))
+    if m > n:
+        da_v = np.matmul(da, v)
+        du = du + (da_v - np.matmul(u, np.matmul(_mT(u), da_v))) / s_row
+    if n > m:
+        dat_u = np.matmul(_mT(da), u)
+        dv = dv + (dat_u - np.matmul(v, np.matmul(vt, dat_u))) / s_row
+    return (du, ds, _mT(dv))

@@ -1,0 +1,502 @@
+"""Helper primitives that batched (vmapped) code calls.
+
+Owns the run-time side of `vmap`: moving the mapped axis of the inputs to
+position 0 and of the outputs to `out_axes`, the batch-size check (with an
+error naming the arguments and their sizes), broadcasting unbatched values
+to the batch ("promotion"), lifting a batched operand's rank for
+broadcasting, the per-lane `select` that freezes finished lanes, the
+`any`-reduction of a while predicate, per-lane print/check, per-lane
+indexing (`getitem_lanes`, `setitem_lanes`), `matmul_lanes`, and
+`map_lanes`, the always-correct fallback that runs a primitive once per
+lane and stacks the results.
+
+Conventions: a batched value has its batch axis at position 0 (every leaf,
+for containers).  A *state code* describes which leaves of a value are
+batched: True (all), False (none), or ('tuple'|'list', (codes...)) /
+('dict', (keys...), (codes...)) for containers of mixed leaves.  `in_axes` /
+`out_axes` specs are coded the same way with ints/None at the leaves.
+
+Must not import the stages (autodiff/ attaches the batching rules of these
+primitives).
+"""
+
+import numpy as np
+
+from ..errors import ShapeError
+from .table import PRIMITIVES, primitive
+
+_NON_DATA = (str, slice, type(None), type(Ellipsis), np.dtype, type)
+
+
+def _is_container(x):
+    return isinstance(x, (tuple, list, dict))
+
+
+def _children(code, x):
+    """(key, sub-code) pairs of a container code, matched against x."""
+    kind = code[0]
+    if kind == "dict":
+        return list(zip(code[1], code[2]))
+    return list(enumerate(code[1]))
+
+
+def _map_coded(fn, x, code):
+    """Apply fn(leaf, leaf_code) to the leaves of x, where `code` is a
+    prefix of x's structure (a bool/int/None applies to a whole subtree)."""
+    if isinstance(code, tuple) and code and code[0] in ("tuple", "list", "dict"):
+        if code[0] == "dict":
+            if not isinstance(x, dict):
+                raise ShapeError(f"vmap: expected a dict with keys {code[1]}, got {type(x).__name__}")
+            return {k: _map_coded(fn, x[k], c) for k, c in _children(code, x)}
+        if not isinstance(x, (tuple, list)) or len(x) != len(code[1]):
+            raise ShapeError(f"vmap: expected a sequence of {len(code[1])} entries "
+                             f"matching the axes spec, got {type(x).__name__}")
+        return type(x)(_map_coded(fn, v, c) for v, c in zip(x, code[1]))
+    if isinstance(x, dict):
+        return {k: _map_coded(fn, v, code) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return type(x)(_map_coded(fn, v, code) for v in x)
+    return fn(x, code)
+
+
+def _leaves_coded(x, code, path=""):
+    out = []
+
+    def visit(v, c, p):
+        if isinstance(c, tuple) and c and c[0] in ("tuple", "list", "dict"):
+            keys = c[1] if c[0] == "dict" else range(len(c[1]))
+            subs = c[2] if c[0] == "dict" else c[1]
+            for k, sc in zip(keys, subs):
+                visit(v[k], sc, f"{p}[{k!r}]")
+        elif isinstance(v, dict):
+            for k, sv in v.items():
+                visit(sv, c, f"{p}[{k!r}]")
+        elif isinstance(v, (tuple, list)):
+            for k, sv in enumerate(v):
+                visit(sv, c, f"{p}[{k}]")
+        else:
+            out.append((p, v, c))
+    visit(x, code, path)
+    return out
+
+
+# -- entry and exit ---------------------------------------------------------------
+
+def _batch_size(fn_name, arg_names, args, specs):
+    """batch_size(fn_name, arg_names, args, specs) == the common size of the
+    mapped axes of `args`; ShapeError naming every argument and size when
+    they differ or when no argument is mapped."""
+    sizes = []
+    for name, arg, spec in zip(arg_names, args, specs):
+        for path, leaf, axis in _leaves_coded(arg, spec, name):
+            if axis is None or leaf is None:
+                continue
+            shape = np.shape(leaf)
+            if not -len(shape) <= axis < len(shape):
+                raise ShapeError(
+                    f"vmap of {fn_name!r}: in_axes={axis} for argument {path} of shape "
+                    f"{shape}, which has no axis {axis}; pass in_axes=None for "
+                    "arguments that are not mapped")
+            sizes.append((path, shape[axis]))
+    if not sizes:
+        raise ShapeError(f"vmap of {fn_name!r}: no argument is mapped (every in_axes is "
+                         "None, or the mapped arguments have no arrays); map at least one")
+    first = sizes[0][1]
+    if any(s != first for _, s in sizes):
+        listing = ", ".join(f"{p}: {s}" for p, s in sizes)
+        raise ShapeError(f"vmap of {fn_name!r}: the mapped axes have different sizes "
+                         f"({listing}); every mapped argument needs the same batch size")
+    return int(first)
+
+
+batch_size = primitive("batch_size", differentiable=False)(_batch_size)
+
+
+def _batch_move_in(x, spec):
+    """batch_move_in(x, spec) == x with every leaf's axis `spec` (a coded in_axes
+    prefix) moved to position 0; None leaves x alone."""
+    def leaf(v, axis):
+        if axis is None or v is None:
+            return v
+        return np.moveaxis(np.asarray(v), axis, 0)
+    return _map_coded(leaf, x, spec)
+
+
+batch_move_in = primitive("batch_move_in")(_batch_move_in)
+
+
+def _promote(x, code, n):
+    def leaf(v, batched):
+        if batched or isinstance(v, _NON_DATA):
+            return v
+        a = np.asarray(v)
+        return np.broadcast_to(a, (n,) + a.shape)
+    return _map_coded(leaf, x, code)
+
+
+def _batch_broadcast(x, state, n):
+    """batch_broadcast(x, state, n) == x with every leaf that `state` marks
+    unbatched broadcast to a leading axis of size n (strings, slices and None
+    are left alone)."""
+    if state is True:
+        return x
+    return _promote(x, state, n)
+
+
+batch_broadcast = primitive("batch_broadcast")(_batch_broadcast)
+
+
+def _batch_move_out(x, spec, state, n):
+    """batch_move_out(x, spec, state, n): promote `x` (state code) and move each
+    leaf's batch axis from 0 to `spec` (coded out_axes; None: leaf unbatched)."""
+    def leaf(v, pair):
+        axis, batched = pair
+        if axis is None or isinstance(v, _NON_DATA):
+            return v
+        a = np.asarray(v)
+        if not batched:
+            a = np.broadcast_to(a, (n,) + a.shape)
+        return np.moveaxis(a, 0, axis)
+    return _move_out(x, spec, state, leaf)
+
+
+def _move_out(x, spec, state, leaf):
+    # walk spec and state together; each may be a prefix of the other
+    def split(code, k, kind):
+        if isinstance(code, tuple) and code and code[0] in ("tuple", "list", "dict"):
+            if code[0] == "dict":
+                return dict(zip(code[1], code[2]))[k]
+            return code[1][k]
+        return code
+    if isinstance(x, dict):
+        return {k: _move_out(v, split(spec, k, "dict"), split(state, k, "dict"), leaf)
+                for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return type(x)(_move_out(v, split(spec, i, "seq"), split(state, i, "seq"), leaf)
+                       for i, v in enumerate(x))
+    return leaf(x, (spec, state))
+
+
+batch_move_out = primitive("batch_move_out")(_batch_move_out)
+
+
+# -- broadcasting and selection ---------------------------------------------------
+
+def _batch_lift(x, *ranks):
+    """batch_lift(x, *ranks) == x (batched at 0) with size-1 axes inserted after
+    the batch axis until its per-lane rank is at least max(ranks)."""
+    if x is None or isinstance(x, _NON_DATA):
+        return x
+    a = np.asarray(x)
+    want = max((int(r) for r in ranks), default=0)
+    have = a.ndim - 1
+    if have >= want:
+        return x
+    return a.reshape(a.shape[:1] + (1,) * (want - have) + a.shape[1:])
+
+
+batch_lift = primitive("batch_lift")(_batch_lift)
+
+
+def _select_lanes(mask, a, b):
+    """select_lanes(mask, a, b) == per lane (axis 0), a where mask else b, over
+    pytrees; a None side (a value not yet defined) yields the other side."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if isinstance(a, dict):
+        return {k: _select_lanes(mask, a[k], b[k]) for k in a}
+    if isinstance(a, (tuple, list)):
+        return type(a)(_select_lanes(mask, u, v) for u, v in zip(a, b))
+    if isinstance(a, _NON_DATA):
+        return a
+    m = np.asarray(mask)
+    a = np.asarray(a)
+    b = np.asarray(b)
+    nd = max(a.ndim, b.ndim)
+    m = m.reshape(m.shape + (1,) * (nd - m.ndim))
+    return np.where(m, a, b)
+
+
+select_lanes = primitive("select_lanes")(_select_lanes)
+
+
+@primitive("lanes_any", differentiable=False)
+def lanes_any(mask):
+    """lanes_any(mask) == bool(numpy.any(mask)): is any lane still running?"""
+    return bool(np.any(mask))
+
+
+@primitive("range_active", differentiable=False)
+def range_active(i, stop, step):
+    """range_active(i, stop, step) == per lane, is `i` still inside range(.., stop, step)?"""
+    i, stop, step = np.asarray(i), np.asarray(stop), np.asarray(step)
+    return np.where(step > 0, i < stop, i > stop)
+
+
+@primitive("errstate_quiet", differentiable=False, effectful=True)
+def errstate_quiet():
+    """errstate_quiet() silences NumPy floating-point warnings and returns the
+    previous settings: branches run for lanes that did not take them."""
+    return np.seterr(all="ignore")
+
+
+@primitive("errstate_restore", differentiable=False, effectful=True)
+def errstate_restore(old):
+    """errstate_restore(old) puts back the settings errstate_quiet returned."""
+    np.seterr(**old)
+
+
+# -- per-lane effects ---------------------------------------------------------------
+
+def _lane(x, batched, b):
+    return x[b] if batched else x
+
+
+@primitive("print_lanes", differentiable=False, effectful=True)
+def print_lanes(mask, batched, *xs, sep=" ", end="\n", n=1):
+    """print_lanes(mask, batched, *xs): one print per active lane (mask None:
+    every lane), `batched[i]` saying whether xs[i] has a batch axis."""
+    for b in range(n):
+        if mask is not None and not np.asarray(mask)[b]:
+            continue
+        print(*[_lane_tree(x, f, b) for x, f in zip(xs, batched)], sep=sep, end=end)
+
+
+def _lane_tree(x, batched, b):
+    if not batched:
+        return x
+    if isinstance(x, dict):
+        return {k: _lane_tree(v, True, b) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return type(x)(_lane_tree(v, True, b) for v in x)
+    return x[b]
+
+
+@primitive("check_lanes", differentiable=False, effectful=True)
+def check_lanes(mask, cond, message=""):
+    """check_lanes(mask, cond, message): `assert` on every active lane of cond."""
+    c = np.asarray(cond)
+    c = c.reshape(c.shape[0], -1).all(axis=1) if c.ndim > 1 else c
+    if mask is not None:
+        c = c | ~np.asarray(mask, dtype=bool)
+    if not np.all(c):
+        bad = [int(i) for i in np.nonzero(~c)[0]]
+        raise AssertionError(f"{message} (failed in vmap lanes {bad})" if message
+                             else f"assertion failed in vmap lanes {bad}")
+
+
+# -- indexing ---------------------------------------------------------------------
+
+def _advanced(i):
+    return isinstance(i, (np.ndarray, list)) or (
+        isinstance(i, (int, np.integer)) and not isinstance(i, bool))
+
+
+def _getitem_lanes(x, batched, *idx, clip=False):
+    """getitem_lanes(x, batched, *idx) == per lane x[idx], where batched[0] says
+    whether x is batched and batched[1:] whether each index part is; integer
+    index arrays are clipped into range when `clip` (masked lanes)."""
+    xb, ib = batched[0], batched[1:]
+    if isinstance(x, (tuple, list, dict)) and not any(ib):
+        from .structural import _index
+        return x[_index(idx)]
+    n = None
+    if xb:
+        n = np.shape(x)[0]
+    for part, f in zip(idx, ib):
+        if f:
+            n = np.shape(part)[0]
+    x = np.asarray(x)
+    if not xb:
+        x = np.broadcast_to(x, (n,) + x.shape)
+    if clip:
+        idx = tuple(_clip_index(p, f, x, k) for k, (p, f) in enumerate(zip(idx, ib)))
+    if not any(ib):
+        return _getitem_batched_unbatched_index(x, idx)
+    # a batched index: every lane gathers with its own index; vectorised
+    # through an explicit lane index when the index parts are integer arrays
+    # and slices; otherwise one lane at a time
+    if all(_is_int_index(p) or p is None or isinstance(p, slice) for p in idx) \
+            and not any(p is None or p is Ellipsis for p in idx):
+        parts = [np.asarray(p) if f else p for p, f in zip(idx, ib)]
+        adv = [k for k, p in enumerate(parts) if not isinstance(p, slice)]
+        if adv == list(range(len(adv))):
+            lanes = np.arange(n)
+            arrs = [(np.asarray(p) if ib[k] else np.broadcast_to(np.asarray(p), (n,) + np.shape(p)))
+                    for k, p in enumerate(parts[:len(adv)])]
+            rank = max(a.ndim for a in arrs)
+            arrs = [a.reshape(a.shape[:1] + (1,) * (rank - a.ndim) + a.shape[1:]) for a in arrs]
+            lanes = lanes.reshape((n,) + (1,) * (rank - 1))
+            return x[(lanes, *arrs, *parts[len(adv):])]
+    from .structural import _index
+    out = [x[b][_index(tuple(p[b] if f else p for p, f in zip(idx, ib)))] for b in range(n)]
+    return np.stack([np.asarray(o) for o in out])
+
+
+def _is_int_index(p):
+    if isinstance(p, (bool, np.bool_)):
+        return False
+    if isinstance(p, (int, np.integer)):
+        return True
+    if isinstance(p, np.ndarray):
+        return p.dtype.kind in "iu"
+    return False
+
+
+def _clip_index(p, batched, x, k):
+    if not _is_int_index(p) or k + 1 >= x.ndim:
+        return p
+    size = x.shape[k + 1]
+    if size == 0:
+        return p
+    return np.clip(p, -size, size - 1)
+
+
+def _getitem_batched_unbatched_index(x, idx):
+    full = (slice(None),) + tuple(idx)
+    out = x[full]
+    # NumPy puts the dimensions of separated advanced indices first, which
+    # would move the batch axis; find where it went and move it back
+    if any(isinstance(p, (np.ndarray, list)) for p in idx):
+        kinds = ["s"] + [("a" if _advanced(p) or (isinstance(p, np.ndarray)) else "s")
+                         for p in idx]
+        pos = [k for k, c in enumerate(kinds) if c == "a"]
+        if pos and pos != list(range(pos[0], pos[-1] + 1)):
+            adv_nd = np.broadcast_shapes(*[
+                (np.count_nonzero(np.asarray(p)),) if np.asarray(p).dtype == bool
+                else np.shape(p) for p in idx if _advanced(p)])
+            out = np.moveaxis(out, len(adv_nd), 0)
+    return out
+
+
+getitem_lanes = primitive("getitem_lanes")(_getitem_lanes)
+
+
+def _setitem_lanes(x, value, batched, *idx, clip=False):
+    """setitem_lanes(x, value, batched, *idx) == per lane a copy of x with
+    x[idx] = value; batched = flags for (x, value, *idx)."""
+    xb, vb, ib = batched[0], batched[1], batched[2:]
+    n = None
+    for part, f in [(x, xb), (value, vb)] + list(zip(idx, ib)):
+        if f:
+            n = np.shape(part)[0]
+    x = np.asarray(x)
+    out = np.array(np.broadcast_to(x, (n,) + x.shape) if not xb else x, copy=True)
+    if out.dtype != np.result_type(out, value) and np.result_type(out, value).kind == "c":
+        out = out.astype(np.result_type(out, value))
+    if clip:
+        idx = tuple(_clip_index(p, f, out, k) for k, (p, f) in enumerate(zip(idx, ib)))
+    from .structural import _index
+    if not any(ib):
+        v = np.asarray(value)
+        if vb:
+            # the value's batch axis must line up with the selection's
+            sel = _getitem_batched_unbatched_index(out, idx)
+            v = v.reshape(v.shape[:1] + (1,) * (sel.ndim - v.ndim) + v.shape[1:])
+            v = np.broadcast_to(v, sel.shape)
+            for b in range(n):
+                out[b][_index(tuple(idx))] = v[b]
+            return out
+        out[(slice(None),) + tuple(idx)] = v
+        return out
+    for b in range(n):
+        out[b][_index(tuple(p[b] if f else p for p, f in zip(idx, ib)))] = \
+            value[b] if vb else value
+    return out
+
+
+setitem_lanes = primitive("setitem_lanes")(_setitem_lanes)
+
+
+# -- contractions -----------------------------------------------------------------
+
+@primitive("matmul_lanes")
+def matmul_lanes(a, b, batched):
+    """matmul_lanes(a, b, batched) == per lane numpy.matmul(a, b), where
+    batched = (a batched?, b batched?)."""
+    ab, bb = batched
+    a, b = np.asarray(a), np.asarray(b)
+    ra, rb = a.ndim - ab, b.ndim - bb
+    if ra == 0 or rb == 0:
+        raise ValueError("matmul: operands must not be 0-d")
+    if ra == 1:
+        a = np.expand_dims(a, -2)
+    if rb == 1:
+        b = np.expand_dims(b, -1)
+    pa, pb = a.ndim - ab, b.ndim - bb
+    want = max(pa, pb)
+    if ab:
+        a = a.reshape(a.shape[:1] + (1,) * (want - pa) + a.shape[1:])
+    if bb:
+        b = b.reshape(b.shape[:1] + (1,) * (want - pb) + b.shape[1:])
+    if ab and not bb:
+        pass  # b broadcasts from the right
+    if bb and not ab:
+        a = a.reshape((1,) * (b.ndim - a.ndim) + a.shape) if a.ndim < b.ndim else a
+    out = np.matmul(a, b)
+    if rb == 1:
+        out = out[..., 0]
+    if ra == 1:
+        out = out[..., 0, :] if rb != 1 else out[..., 0]
+    return out
+
+
+# -- the fallback ---------------------------------------------------------------
+
+def _stack_tree(outs):
+    first = outs[0]
+    if isinstance(first, dict):
+        return {k: _stack_tree([o[k] for o in outs]) for k in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(_stack_tree([o[i] for o in outs]) for i in range(len(first)))
+    if isinstance(first, _NON_DATA):
+        return first
+    return np.stack([np.asarray(o) for o in outs])
+
+
+@primitive("map_lanes")
+def map_lanes(prim, batched, n, *args, **params):
+    """map_lanes(prim, batched, n, *args, **params) == the primitive named
+    `prim` applied lane by lane (batched[i]: does args[i] have a batch axis?),
+    its results stacked along a new axis 0.  The always-correct batching rule
+    of primitives without a vectorised one."""
+    p = PRIMITIVES[prim]
+    outs = []
+    for b in range(n):
+        lane_args = [_lane_tree(a, f, b) for a, f in zip(args, batched)]
+        outs.append(p.impl(*lane_args, **params))
+    if n == 0:
+        raise ShapeError(f"vmap: primitive {prim!r} cannot be mapped over an empty batch")
+    return _stack_tree(outs)
+
+
+@primitive("axes_after_batch", differentiable=False)
+def axes_after_batch(axis, ndim):
+    """axes_after_batch(axis, ndim) == the per-lane `axis` argument of a
+    reduction, for an operand of total rank ndim batched at 0 (None: every
+    axis but the batch axis)."""
+    if axis is None:
+        return tuple(range(1, ndim))
+    if isinstance(axis, (tuple, list)):
+        return tuple(a + 1 if a >= 0 else a for a in axis)
+    return axis + 1 if axis >= 0 else axis
+
+
+@primitive("batch_shape", differentiable=False)
+def batch_shape(shape, n):
+    """batch_shape(shape, n) == (n,) + tuple(shape) (an int shape counts as (shape,))."""
+    if isinstance(shape, (int, np.integer)):
+        return (n, int(shape))
+    return (n,) + tuple(shape)
+
+
+@primitive("lane_perm", differentiable=False)
+def lane_perm(axes, ndim):
+    """lane_perm(axes, ndim) == the permutation of a rank-ndim operand batched
+    at 0 that applies the per-lane transpose `axes` (None: reversed)."""
+    r = ndim - 1
+    if axes is None:
+        axes = tuple(range(r))[::-1]
+    return (0,) + tuple((a % r) + 1 for a in axes)
