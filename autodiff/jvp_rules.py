@@ -513,3 +513,69 @@ def _svd_tangent(a, z, da, full_matrices, compute_uv):
         dat_u = np.matmul(_mT(da), u)
         dv = dv + (dat_u - np.matmul(v, np.matmul(vt, dat_u))) / s_row
     return (du, ds, _mT(dv))
+
+
+# -- primitives other transformations emit (reverse mode's adjoint helpers,
+#    batching's lane helpers): linear in some arguments, so a builder passes
+#    every other argument and keyword through unchanged ------------------------------
+
+def _linear_in(prim, positions):
+    """Builder for `prim` linear in each argument at `positions` separately
+    (a sum of one term per argument with a tangent: the product rule)."""
+    def build(ctx, z, args, keywords):
+        total = None
+        for i in positions:
+            if i >= len(args):
+                continue
+            t = ctx.tangent(args[i])
+            if ctx.is_zero(t):
+                continue
+            term = ctx.call(prim, args[:i] + [t] + args[i + 1:], keywords)
+            total = term if total is None else gast.Call(
+                func=gast.Name(id="add_any", ctx=gast.Load(), annotation=None,
+                               type_comment=None), args=[total, term], keywords=[])
+        return total
+    build.__name__ = f"{prim}_jvp"
+    return build
+
+
+for _prim, _positions in {
+        "getitem_adjoint": (0,), "take_adjoint": (0,), "take_along_axis_adjoint": (0,),
+        "diagonal_adjoint": (0,), "split_like": (0,), "unstack_like": (0,),
+        "einsum_expand": (0,), "matmul_grad_a": (0, 1), "matmul_grad_b": (0, 1),
+        "dot_grad_a": (0, 1), "dot_grad_b": (0, 1),
+        "batch_move_in": (0,), "batch_broadcast": (0,), "batch_move_out": (0,),
+        "batch_lift": (0,), "select_lanes": (1, 2), "getitem_lanes": (0,),
+        "setitem_lanes": (0, 1), "matmul_lanes": (0, 1), "batch_sum_unbatched": (0,),
+        "getitem_lanes_adjoint": (0,)}.items():
+    if _prim in PRIMITIVES:
+        jvp(_prim, builder=True)(_linear_in(_prim, _positions))
+
+
+def _pop_restore_jvp(ctx, z, args, keywords):
+    """The tangent of a value restored from reverse mode's stack comes from
+    the tangent stack forward mode keeps beside it (see forward.py)."""
+    stack, current = args
+    ds = ctx.tangent(stack)
+    if ctx.is_zero(ds):
+        ctx.need_tangent_stack(stack)
+        return None
+    return ctx.call("pop_restore", [ds, ctx.materialize(ctx.tangent(current))], keywords)
+
+
+if "pop_restore" in PRIMITIVES:
+    jvp("pop_restore", builder=True)(_pop_restore_jvp)
+
+
+def _matmul_lanes_adjoint_jvp(ctx, z, args, keywords):
+    """matmul_lanes_adjoint(g, a, b, batched, wrt) is bilinear in g and the
+    operand that is *not* `wrt` (the `wrt` operand only lends its shape)."""
+    g, a, b, batched, wrt = args
+    if not isinstance(wrt, gast.Constant):
+        return None
+    other = 2 if wrt.value == 0 else 1
+    return _linear_in("matmul_lanes_adjoint", (0, other))(ctx, z, args, keywords)
+
+
+if "matmul_lanes_adjoint" in PRIMITIVES:
+    jvp("matmul_lanes_adjoint", builder=True)(_matmul_lanes_adjoint_jvp)

@@ -190,6 +190,12 @@ def join(a, b, name, origin):
         return b
     if isinstance(b, Undefined):
         return a
+    # `result = None` before an early-return branch: normalization's flags
+    # guarantee the None path never reads it, so the value's type wins
+    if a is None and b is not None and not is_static(b):
+        return b
+    if b is None and a is not None and not is_static(a):
+        return a
     if is_static(a) and is_static(b) and not isinstance(a, (tuple, list, dict)) \
             and _same_static(a, b):
         return a
@@ -336,6 +342,10 @@ class Inferencer:
                 if isinstance(i, slice) and isinstance(avals[0], ShapedArray) and \
                         getattr(i, "_cotan_dynamic", False):
                     pass
+        if prim.name in ("is_", "is_not") and (avals[0] is None) != (avals[1] is None) and \
+                any(not is_static(a) for a in avals):
+            # a run-time value is never None
+            return prim.name == "is_not"
         if prim.abstract_eval is None:
             raise MissingRuleError(prim.name, "abstract evaluation")
         all_static = all(is_static(a) for a in avals) and all(is_static(a) for a in kw.values())

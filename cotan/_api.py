@@ -11,7 +11,15 @@ __all__ = ["source", "normalize"]
 
 # Each transformation adds its exports below its own marker line.
 # -- reverse mode --
+from .reverse_api import grad, value_and_grad, vjp, custom_vjp, checkpoint, stop_gradient  # noqa: E402,F401
+__all__ += ["grad", "value_and_grad", "vjp", "custom_vjp", "checkpoint", "stop_gradient"]
 # -- forward mode --
+from .forward_api import jvp, linearize, jacfwd, jacrev, hessian, custom_jvp  # noqa: E402
+__all__ += ["jvp", "linearize", "jacfwd", "jacrev", "hessian", "custom_jvp"]
 # -- batching --
+from .vmap_api import vmap  # noqa: E402
+__all__ += ["vmap"]
 # -- jit --
+from .jit_api import jit  # noqa: E402
+__all__ += ["jit"]
 # -- aot --

@@ -82,16 +82,18 @@ def _leaves_coded(x, code, path=""):
 
 # -- entry and exit ---------------------------------------------------------------
 
-def _batch_size(fn_name, arg_names, args, specs):
+def _batch_size(fn_name, arg_names, args, specs, lead=None):
     """batch_size(fn_name, arg_names, args, specs) == the common size of the
     mapped axes of `args`; ShapeError naming every argument and size when
-    they differ or when no argument is mapped."""
+    they differ or when no argument is mapped.  `lead[i]`: how many leading
+    axes outer vmaps added to args[i] (not part of what the user sees)."""
     sizes = []
-    for name, arg, spec in zip(arg_names, args, specs):
+    lead = lead or (0,) * len(args)
+    for name, arg, spec, k in zip(arg_names, args, specs, lead):
         for path, leaf, axis in _leaves_coded(arg, spec, name):
             if axis is None or leaf is None:
                 continue
-            shape = np.shape(leaf)
+            shape = np.shape(leaf)[k:]
             if not -len(shape) <= axis < len(shape):
                 raise ShapeError(
                     f"vmap of {fn_name!r}: in_axes={axis} for argument {path} of shape "
@@ -185,7 +187,7 @@ batch_move_out = primitive("batch_move_out")(_batch_move_out)
 def _batch_lift(x, *ranks):
     """batch_lift(x, *ranks) == x (batched at 0) with size-1 axes inserted after
     the batch axis until its per-lane rank is at least max(ranks)."""
-    if x is None or isinstance(x, _NON_DATA):
+    if x is None or isinstance(x, _NON_DATA) or _is_container(x):
         return x
     a = np.asarray(x)
     want = max((int(r) for r in ranks), default=0)
@@ -294,8 +296,8 @@ def _advanced(i):
         isinstance(i, (int, np.integer)) and not isinstance(i, bool))
 
 
-def _getitem_lanes(x, batched, *idx, clip=False):
-    """getitem_lanes(x, batched, *idx) == per lane x[idx], where batched[0] says
+def _getitem_lanes(x, batched, idx, clip=False):
+    """getitem_lanes(x, batched, idx) == per lane x[idx], where batched[0] says
     whether x is batched and batched[1:] whether each index part is; integer
     index arrays are clipped into range when `clip` (masked lanes)."""
     xb, ib = batched[0], batched[1:]
@@ -374,8 +376,8 @@ def _getitem_batched_unbatched_index(x, idx):
 getitem_lanes = primitive("getitem_lanes")(_getitem_lanes)
 
 
-def _setitem_lanes(x, value, batched, *idx, clip=False):
-    """setitem_lanes(x, value, batched, *idx) == per lane a copy of x with
+def _setitem_lanes(x, value, batched, idx, clip=False):
+    """setitem_lanes(x, value, batched, idx) == per lane a copy of x with
     x[idx] = value; batched = flags for (x, value, *idx)."""
     xb, vb, ib = batched[0], batched[1], batched[2:]
     n = None
@@ -451,7 +453,7 @@ def _stack_tree(outs):
         return {k: _stack_tree([o[k] for o in outs]) for k in first}
     if isinstance(first, (tuple, list)):
         return type(first)(_stack_tree([o[i] for o in outs]) for i in range(len(first)))
-    if isinstance(first, _NON_DATA):
+    if isinstance(first, _NON_DATA) and not isinstance(first, str):
         return first
     return np.stack([np.asarray(o) for o in outs])
 
@@ -470,6 +472,29 @@ def map_lanes(prim, batched, n, *args, **params):
     if n == 0:
         raise ShapeError(f"vmap: primitive {prim!r} cannot be mapped over an empty batch")
     return _stack_tree(outs)
+
+
+@primitive("unbroadcast_lanes")
+def unbroadcast_lanes(g, x, x_batched):
+    """unbroadcast_lanes(g, x, x_batched) == per lane unbroadcast(g, x) for a
+    batched g: summed over the axes broadcasting added to each lane of x."""
+    g = np.asarray(g)
+    target = np.shape(x)[1:] if x_batched else np.shape(x)
+    lane = g.shape[1:]
+    if lane == tuple(target):
+        return g
+    lead = len(lane) - len(target)
+    axes = tuple(1 + i for i in range(lead)) + tuple(
+        1 + lead + i for i, d in enumerate(target) if d == 1 and lane[lead + i] != 1)
+    out = np.sum(g, axis=axes, dtype=g.dtype, keepdims=True)
+    return out.reshape((g.shape[0],) + tuple(target))
+
+
+@primitive("lane_length", differentiable=False)
+def lane_length(x):
+    """lane_length(x) == len() of one lane of batched x: len(x) for a list or
+    tuple of batched values, x.shape[1] for a batched array."""
+    return len(x) if _is_container(x) else np.shape(x)[1]
 
 
 @primitive("axes_after_batch", differentiable=False)
@@ -500,3 +525,105 @@ def lane_perm(axes, ndim):
     if axes is None:
         axes = tuple(range(r))[::-1]
     return (0,) + tuple((a % r) + 1 for a in axes)
+
+
+# -- adjoints (reverse mode of batched code: grad of vmap) ------------------------
+
+@primitive("batch_sum_unbatched")
+def batch_sum_unbatched(g, state):
+    """batch_sum_unbatched(g, state) == g with the batch axis summed away on
+    the leaves `state` marks unbatched: the adjoint of batch_broadcast."""
+    if state is True or g is None:
+        return g
+
+    def leaf(v, batched):
+        if batched or v is None or isinstance(v, _NON_DATA):
+            return v
+        return np.sum(v, axis=0)
+    return _map_coded(leaf, g, state)
+
+
+def _lane_adjoint(adjoint, g, operand, batched, k, args):
+    """Per lane `adjoint(g, *args)` for operand args[k]; summed over lanes
+    when that operand is not batched."""
+    n = np.shape(g)[0]
+    outs = [adjoint(g[b], *[_lane_tree(a, f, b) for a, f in zip(args, batched)])
+            for b in range(n)]
+    out = np.stack([np.asarray(o) for o in outs])
+    return out if batched[k] else np.sum(out, axis=0)
+
+
+@primitive("getitem_lanes_adjoint")
+def getitem_lanes_adjoint(g, x, batched, idx):
+    """The adjoint of x in getitem_lanes(x, batched, idx)."""
+    from .structural import _index
+    xb, ib = batched[0], batched[1:]
+
+    def adj(gl, xl, *parts):
+        out = np.zeros(np.shape(xl), np.result_type(gl, np.float64))
+        np.add.at(out, _index(parts), gl)
+        return out
+    return _lane_adjoint(adj, g, x, (xb,) + tuple(ib), 0, (x,) + tuple(idx))
+
+
+@primitive("matmul_lanes_adjoint")
+def matmul_lanes_adjoint(g, a, b, batched, wrt):
+    """The adjoint of operand `wrt` (0: a, 1: b) in matmul_lanes(a, b, batched),
+    for a batched cotangent g: batched when that operand is, else summed over
+    the lanes."""
+    ab, bb = batched
+    ra, rb = np.ndim(a) - ab, np.ndim(b) - bb
+    if 1 <= ra <= 2 and 1 <= rb <= 2:
+        # one einsum per case, the lane axis as label z
+        sa = "mk" if ra == 2 else "k"
+        sb = "kn" if rb == 2 else "k"
+        sg = ("m" if ra == 2 else "") + ("n" if rb == 2 else "")
+        za, zb = ("z" if ab else "") + sa, ("z" if bb else "") + sb
+        if wrt == 0:
+            return np.einsum(f"z{sg},{zb}->{za}", g, b)
+        return np.einsum(f"{za},z{sg}->{zb}", a, g)
+    def adj(gl, al, bl):
+        gl, al, bl = np.asarray(gl), np.asarray(al), np.asarray(bl)
+        mine = (al, bl)[wrt]
+        if al.ndim == 1 and bl.ndim == 1:
+            full = gl * (bl if wrt == 0 else al)
+        elif wrt == 0 and bl.ndim == 1:
+            full = np.multiply.outer(gl, bl)
+        elif wrt == 0 and al.ndim == 1:
+            full = np.matmul(gl[..., None, :], np.swapaxes(bl, -1, -2))[..., 0, :]
+        elif wrt == 0:
+            full = np.matmul(gl, np.swapaxes(bl, -1, -2))
+        elif al.ndim == 1:
+            full = al[:, None] * gl[..., None, :]
+        elif bl.ndim == 1:
+            full = np.matmul(np.swapaxes(al, -1, -2), gl[..., None])[..., 0]
+        else:
+            full = np.matmul(np.swapaxes(al, -1, -2), gl)
+        lead = full.ndim - mine.ndim
+        if lead > 0:
+            full = full.sum(axis=tuple(range(lead)))
+        return full
+    return _lane_adjoint(adj, g, (a, b)[wrt], batched, wrt, (a, b))
+
+
+# -- shape/dtype rules ------------------------------------------------------------
+# Every helper's output shape follows from its inputs' shapes (lanes_any's
+# value is a run-time bool), so running it on stand-ins gives the rule.
+
+def _attach_rules():
+    from ..codegen.abstract import ShapedArray
+    from .numeric_rules import by_running
+    special = {
+        "lanes_any": lambda mask: ShapedArray((), np.bool_),
+        "errstate_quiet": lambda: None,
+        "errstate_restore": lambda old: None,
+        "print_lanes": lambda *a, **k: None,
+        "check_lanes": lambda *a, **k: None,
+    }
+    for name, value in list(globals().items()):
+        p = value
+        if getattr(p, "abstract_eval", "x") is None and PRIMITIVES.get(getattr(p, "name", None)) is p:
+            p.abstract_eval = special.get(p.name) or by_running(p.impl)
+
+
+_attach_rules()

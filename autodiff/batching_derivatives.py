@@ -1,0 +1,118 @@
+"""Derivatives of vmap's own helper primitives.
+
+Owns the JVP and VJP templates of the primitives batched code calls
+(runtime/batching_support.py), so `grad(vmap(f))`, `jvp(vmap(f))` and
+`vmap(vmap(grad(f)))` differentiate through them like any other code.  The
+templates follow the conventions of autodiff/jvp_rules.py (`d[x]`: tangent
+of x) and autodiff/vjp_rules.py (`g`: cotangent of the output, assign
+`d<param>`).  Every data argument of these helpers enters linearly, so the
+rules are the helpers themselves or their transposes.  `map_lanes` and
+`setitem_lanes` have none (differentiating them raises MissingRuleError).
+Must not hold batching rules.
+"""
+
+from ..runtime.table import PRIMITIVES
+
+d = None  # `d[x]` in JVP bodies; never evaluated (bodies are spliced)
+
+
+def _jvp(name):
+    def attach(rule):
+        rule.cotan_widen = False
+        rule.cotan_builder = False
+        PRIMITIVES[name].jvp_rule = rule
+        return rule
+    return attach
+
+
+def _vjp(name):
+    def attach(rule):
+        PRIMITIVES[name].vjp_rule = rule
+        return rule
+    return attach
+
+
+# -- JVP -----------------------------------------------------------------------------
+
+@_jvp("batch_move_in")
+def _(z, x, spec):
+    d[z] = batch_move_in(d[x], spec)  # noqa: F821
+
+
+@_jvp("batch_move_out")
+def _(z, x, spec, state, n):
+    d[z] = batch_move_out(d[x], spec, state, n)  # noqa: F821
+
+
+@_jvp("batch_broadcast")
+def _(z, x, state, n):
+    d[z] = batch_broadcast(d[x], state, n)  # noqa: F821
+
+
+@_jvp("batch_lift")
+def _(z, x, *ranks):
+    d[z] = reshape(d[x], shape(z))  # noqa: F821
+
+
+@_jvp("batch_sum_unbatched")
+def _(z, g, state):
+    d[z] = batch_sum_unbatched(d[g], state)  # noqa: F821
+
+
+@_jvp("select_lanes")
+def _(z, mask, a, b):
+    d[z] = select_lanes(mask, d[a], d[b])  # noqa: F821
+
+
+@_jvp("getitem_lanes")
+def _(z, x, batched, idx, *, clip=False):
+    d[z] = getitem_lanes(d[x], batched, idx, clip=clip)  # noqa: F821
+
+
+@_jvp("matmul_lanes")
+def _(z, a, b, batched):
+    d[z] = matmul_lanes(d[a], b, batched) + matmul_lanes(a, d[b], batched)  # noqa: F821
+
+
+# -- VJP -----------------------------------------------------------------------------
+
+@_vjp("batch_move_in")
+def _(g, z, x, spec):
+    dx = batch_move_out(g, spec, True, 0)  # noqa: F821
+
+
+@_vjp("batch_move_out")
+def _(g, z, x, spec, state, n):
+    dx = batch_sum_unbatched(batch_move_in(g, spec), state)  # noqa: F821
+
+
+@_vjp("batch_broadcast")
+def _(g, z, x, state, n):
+    dx = batch_sum_unbatched(g, state)  # noqa: F821
+
+
+@_vjp("batch_lift")
+def _(g, z, x, *ranks):
+    dx = reshape(g, shape(x))  # noqa: F821
+
+
+@_vjp("batch_sum_unbatched")
+def _(g, z, x, state):
+    dx = batch_broadcast(g, state, length(x))  # noqa: F821
+
+
+@_vjp("select_lanes")
+def _(g, z, mask, a, b):
+    da = select_lanes(mask, g, zero_adjoint(g))  # noqa: F821
+    db = select_lanes(mask, zero_adjoint(g), g)  # noqa: F821
+
+
+@_vjp("getitem_lanes")
+def _(g, z, x, batched, idx, *, clip=False):
+    dx = getitem_lanes_adjoint(g, x, batched, idx)  # noqa: F821
+
+
+@_vjp("matmul_lanes")
+def _(g, z, a, b, batched):
+    da = matmul_lanes_adjoint(g, a, b, batched, 0)  # noqa: F821
+    db = matmul_lanes_adjoint(g, a, b, batched, 1)  # noqa: F821

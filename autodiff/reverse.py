@@ -1,0 +1,645 @@
+"""Reverse mode: a core-form function -> its gradient, as source.
+
+Owns `reverse_function(core, argnums, kind, has_aux)`, which writes the
+gradient as an ordinary Python function (a primal sweep, then an adjoint
+sweep whose statements carry `# grad of: <line>` comments), turns it into
+core form with `templates.build_function` and returns the CoreFunction.
+`cotan/reverse_api.py` materializes it.
+
+How control flow is reversed (the design card's recipe, as in Tangent):
+
+* Every value the adjoint sweep reads is restored as the sweep walks back:
+  a variable that is both overwritten (assigned twice, or inside a loop)
+  and read by the adjoint sweep is pushed to its own stack after each
+  assignment, and `pop_restore` brings back its previous version when the
+  sweep goes back past that assignment.  Nothing else is pushed.
+* A `for` over range records its trip count before the loop and runs
+  backwards; a `while` counts its iterations (pushed when the loop is
+  itself inside a loop); an `if` re-tests its predicate (copied first when
+  the branch reassigns it).
+* Adjoints appear on their first contribution (`dx = ...`), later ones
+  add; an adjoint is zero-initialised only where control flow needs it
+  (a contribution inside a loop or in one branch), never otherwise.
+* Activity analysis: only values that depend on the differentiated
+  arguments get adjoints.
+
+Must not hold derivative rules (vjp_rules.py) or the public API.
+"""
+
+import copy
+import inspect
+
+import gast
+
+from ..errors import MissingRuleError
+from ..runtime.table import PRIMITIVES
+from . import vjp_rules
+from .names import NameScope
+from .templates import build_function, rule_namespace, template_ast, _Substitute
+
+#: primitives whose outputs may be containers (adjoints accumulate with add_any)
+CONTAINER_PRIMITIVES = {"getitem", "make_tuple", "make_list", "make_dict", "list_append",
+                        "to_tuple", "to_list", "slogdet", "qr", "eigh", "svd", "split_like",
+                        "unstack_like", "pop_restore", "getitem_adjoint", "add_any",
+                        "zero_adjoint"}
+
+_namespace = None
+
+
+def namespace():
+    """Globals of generated gradients: primitives and rule helpers."""
+    global _namespace
+    if _namespace is None:
+        _namespace = rule_namespace(vjp_rules)
+        _namespace["range"] = range
+    return _namespace
+
+
+# ------------------------------------------------------------------ gast helpers
+
+def Name(id_, store=False):
+    return gast.Name(id=id_, ctx=gast.Store() if store else gast.Load(),
+                     annotation=None, type_comment=None)
+
+
+def Const(v):
+    return gast.Constant(value=v, kind=None)
+
+
+def Call(fn, args, keywords=None):
+    return gast.Call(func=Name(fn), args=[a if isinstance(a, gast.AST) else Name(a) for a in args],
+                     keywords=[gast.keyword(arg=k, value=v) for k, v in (keywords or {}).items()])
+
+
+def Assign(target, value):
+    return gast.Assign(targets=[Name(target, store=True)], value=value, type_comment=None)
+
+
+def Expr(value):
+    return gast.Expr(value=value)
+
+
+def parse_expr(text):
+    return gast.parse(text).body[0].value
+
+
+def _walk_assigns(stmts):
+    for s in stmts:
+        if isinstance(s, gast.Assign):
+            yield s
+        elif isinstance(s, gast.If):
+            yield from _walk_assigns(s.body)
+            yield from _walk_assigns(s.orelse)
+        elif isinstance(s, (gast.For, gast.While)):
+            yield from _walk_assigns(s.body)
+
+
+def _assigned(stmts):
+    return {a.targets[0].id for a in _walk_assigns(stmts)}
+
+
+def _reads(stmts):
+    out = set()
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+                out.add(n.id)
+    return out
+
+
+def _call_atoms(value):
+    return list(value.args) + [k.value for k in value.keywords]
+
+
+class _RuleContext:
+    """What a rule builder sees: `call` builds an expression, `contribute`
+    adds to an operand's adjoint, `unsupported` refuses."""
+
+    def __init__(self, rev, prim, D, out):
+        self.rev, self.prim, self.D, self.out = rev, prim, D, out
+
+    def call(self, fn, args):
+        return Call(fn, [copy.deepcopy(a) if isinstance(a, gast.AST) else Name(a) for a in args])
+
+    def contribute(self, atom, expr):
+        self.rev.contribute(atom, expr, self.D, self.out)
+
+    def unsupported(self, what):
+        raise MissingRuleError(self.prim, "vjp", f"{what} is not supported")
+
+
+class Reverser:
+    """One reverse-mode transformation of one CoreFunction."""
+
+    def __init__(self, core, argnums, kind="grad", has_aux=False, what=None):
+        self.core = core
+        self.kind = kind
+        self.has_aux = has_aux
+        fdef = copy.deepcopy(core.node)
+        self.fdef = fdef
+        self.params = [a.id for a in fdef.args.args]
+        self.argnums = argnums
+        self.what = what or core.name
+        ret = fdef.body[-1]
+        self.body = fdef.body[:-1]
+        self.ret = ret.value if ret.value is not None else Const(None)
+        used = {n.id for n in gast.walk(fdef) if isinstance(n, gast.Name)}
+        self.scope = NameScope(used | set(namespace()) | {"range", "_"})
+        self.adj = {}
+        self.special = set()
+        self.stacks = {}
+        self.saved = set()
+        self.comment = None
+
+    # ---------------------------------------------------------------- names
+
+    def scope_snapshot(self):
+        return set(self.scope.used)
+
+    def scope_restore(self, used):
+        self.scope.used = used | set(self.adj.values()) | set(self.stacks.values())
+
+    def adj_name(self, x):
+        n = self.adj.get(x)
+        if n is None:
+            n = self.adj[x] = self.scope.fresh("d" + x.lstrip("_"))
+        return n
+
+    # ---------------------------------------------------------------- analyses
+
+    def find_active(self):
+        active = {self.params[i] for i in self.wrt}
+        changed = True
+        assigns = list(_walk_assigns(self.body))
+        while changed:
+            changed = False
+            for a in assigns:
+                y = a.targets[0].id
+                if y in active:
+                    continue
+                v = a.value
+                if isinstance(v, gast.Name):
+                    hit = v.id in active
+                elif isinstance(v, gast.Call):
+                    p = PRIMITIVES[v.func.id]
+                    hit = p.differentiable and any(
+                        isinstance(x, gast.Name) and x.id in active for x in _call_atoms(v))
+                else:
+                    hit = False
+                if hit:
+                    active.add(y)
+                    changed = True
+        self.active = active
+
+    def find_kinds(self):
+        """Names known to hold arrays (not containers): `dx + g` accumulates them."""
+        defs = {}
+        for a in _walk_assigns(self.body):
+            defs.setdefault(a.targets[0].id, []).append(a.value)
+        arrays = set()
+        changed = True
+        while changed:
+            changed = False
+            for y, vals in defs.items():
+                if y in arrays:
+                    continue
+                ok = True
+                for v in vals:
+                    if isinstance(v, gast.Constant):
+                        ok = isinstance(v.value, (int, float)) and not isinstance(v.value, bool)
+                    elif isinstance(v, gast.Name):
+                        ok = v.id in arrays
+                    elif isinstance(v, gast.Call):
+                        f = v.func.id
+                        if f == "getitem":
+                            ok = isinstance(v.args[0], gast.Name) and v.args[0].id in arrays
+                        else:
+                            ok = f not in CONTAINER_PRIMITIVES and not getattr(
+                                PRIMITIVES[f], "cotan_custom", False)
+                    else:
+                        ok = False
+                    if not ok:
+                        break
+                if ok:
+                    arrays.add(y)
+                    changed = True
+        self.arrays = arrays
+
+    def find_overwritten(self):
+        """Names assigned more than once on some path (branches of an `if`
+        are exclusive), or inside a loop; parameters count as assigned."""
+        in_loop = set()
+
+        def count(stmts, loop):
+            c = {}
+            for s in stmts:
+                if isinstance(s, gast.Assign):
+                    t = s.targets[0].id
+                    c[t] = c.get(t, 0) + 1
+                    if loop:
+                        in_loop.add(t)
+                elif isinstance(s, gast.If):
+                    a, b = count(s.body, loop), count(s.orelse, loop)
+                    for t in set(a) | set(b):
+                        c[t] = c.get(t, 0) + max(a.get(t, 0), b.get(t, 0))
+                elif isinstance(s, (gast.For, gast.While)):
+                    for t, n in count(s.body, True).items():
+                        c[t] = c.get(t, 0) + n
+            return c
+        counts = count(self.body, False)
+        for p in self.params:
+            counts[p] = counts.get(p, 0) + 1
+        self.for_targets = {s.target.id for s in gast.walk(gast.Module(body=self.body, type_ignores=[]))
+                            if isinstance(s, gast.For)}
+        return {n for n, c in counts.items() if c >= 2 or n in in_loop} - self.for_targets
+
+    # ---------------------------------------------------------------- preparation
+
+    def prepare(self, stmts):
+        """Bookkeeping the adjoint sweep needs: predicate copies, trip counts."""
+        out = []
+        for s in stmts:
+            if isinstance(s, gast.If):
+                p = s.test.id
+                if p in _assigned(s.body) | _assigned(s.orelse):
+                    p0 = self.scope.fresh(p)
+                    a = Assign(p0, Name(p))
+                    a.cotan_origin = getattr(s, "cotan_origin", None)
+                    out.append(a)
+                    s.test = Name(p0)
+                s.body = self.prepare(s.body)
+                s.orelse = self.prepare(s.orelse)
+            elif isinstance(s, gast.For):
+                start, stop, step = s.iter.args
+                inside = _assigned(s.body)
+                n = self.scope.fresh("n_" + s.target.id)
+                a = Assign(n, Call("trip_count", [copy.deepcopy(start), copy.deepcopy(stop),
+                                                  copy.deepcopy(step)]))
+                a.cotan_origin = getattr(s, "cotan_origin", None)
+                out.append(a)
+                s.cotan_trips = n
+                kept = []
+                for atom in (start, step):
+                    if isinstance(atom, gast.Name) and atom.id in inside:
+                        c = self.scope.fresh(atom.id)
+                        out.append(Assign(c, Name(atom.id)))
+                        kept.append(Name(c))
+                    else:
+                        kept.append(copy.deepcopy(atom))
+                s.cotan_start, s.cotan_step = kept
+                s.body = self.prepare(s.body)
+            elif isinstance(s, gast.While):
+                s.cotan_count = self.scope.fresh("n_iter")
+                s.cotan_counter = self.scope.fresh("i_iter")
+                self.special.update({s.cotan_count, s.cotan_counter})
+                s.cotan_reversed = False
+                s.body = self.prepare(s.body)
+            out.append(s)
+        return out
+
+    # ---------------------------------------------------------------- adjoint sweep
+
+    def contribute(self, atom, expr, D, out):
+        if not isinstance(atom, gast.Name) or atom.id not in self.active:
+            return
+        x = atom.id
+        dx = self.adj_name(x)
+        if x in D:
+            if x in self.arrays:
+                value = gast.BinOp(left=Name(dx), op=gast.Add(), right=expr)
+            else:
+                value = Call("add_any", [Name(dx), expr])
+        else:
+            value = expr
+            D.add(x)
+        out.append(self.mark(Assign(dx, value)))
+
+    def mark(self, stmt):
+        if self.comment:
+            stmt.cotan_comment = f"grad of: {self.comment}"
+        return stmt
+
+    def adj_block(self, stmts, D, keep, depth):
+        out = []
+        for s in reversed(stmts):
+            if isinstance(s, gast.Assign):
+                out += self.adj_assign(s, D, keep)
+            elif isinstance(s, gast.If):
+                out += self.adj_if(s, D, keep, depth)
+            elif isinstance(s, gast.For):
+                out += self.adj_loop(s, D, keep, depth)
+            elif isinstance(s, gast.While):
+                out += self.adj_loop(s, D, keep, depth)
+        return out
+
+    def restore_stmts(self, y):
+        if y not in self.saved:
+            return []
+        a = Assign(y, Call("pop_restore", [self.stacks[y], y]))
+        return [self.mark(a)]
+
+    def adj_assign(self, s, D, keep):
+        y = s.targets[0].id
+        self.comment = getattr(s, "cotan_origin", None)
+        restore = self.restore_stmts(y)
+        if y not in self.active or y not in D:
+            return restore
+        out = []
+        g = self.adj_name(y)
+        D.discard(y)
+        v = s.value
+        if isinstance(v, gast.Name):
+            if v.id == y:
+                D.add(y)
+            else:
+                self.contribute(v, Name(g), D, out)
+        elif isinstance(v, gast.Call):
+            prim = PRIMITIVES[v.func.id]
+            if prim.differentiable:
+                z = y
+                if any(isinstance(a, gast.Name) and a.id == y for a in _call_atoms(v)):
+                    g2 = self.scope.fresh(g)
+                    out.append(self.mark(Assign(g2, Name(g))))
+                    g = g2
+                    if restore:
+                        z = self.scope.fresh(y)
+                        out.append(self.mark(Assign(z, Name(y))))
+                        out += restore
+                        restore = []
+                self.apply_rule(prim, v, g, z, D, out)
+        if y in keep and y not in D:
+            out.append(self.mark(Assign(self.adj_name(y), Call("zero_adjoint", [y]))))
+            D.add(y)
+        return out + restore
+
+    def apply_rule(self, prim, call, g, z, D, out):
+        rule = prim.rule("vjp")
+        args = list(call.args)
+        kwargs = {k.arg: k.value for k in call.keywords}
+        if getattr(rule, "cotan_builder", False):
+            rule(_RuleContext(self, prim.name, D, out), g, z, args, kwargs)
+            return
+        sig = inspect.signature(rule)
+        pnames = list(sig.parameters)[2:]
+        mapping = {"g": Name(g), "z": Name(z)}
+        for i, p in enumerate(pnames):
+            if i < len(args):
+                mapping[p] = args[i]
+            elif p.rstrip("_") in kwargs:
+                mapping[p] = kwargs[p.rstrip("_")]
+            else:
+                d = sig.parameters[p].default
+                mapping[p] = Const(None if d is inspect.Parameter.empty else d)
+        _, _, _, body = template_ast(rule)
+        contributions = {"d" + p: p for p in pnames}
+        for lhs in sorted({a.targets[0].id for a in body if isinstance(a, gast.Assign)}):
+            if lhs not in contributions:
+                mapping[lhs] = Name(self.scope.fresh(lhs))
+        for st in body:
+            if isinstance(st, gast.Assign) and isinstance(st.targets[0], gast.Name) \
+                    and st.targets[0].id in contributions:
+                p = contributions[st.targets[0].id]
+                target = mapping[p]
+                if not isinstance(target, gast.Name) or target.id not in self.active:
+                    continue
+                expr = _Substitute(mapping).visit(copy.deepcopy(st.value))
+                self.contribute(target, expr, D, out)
+            else:
+                out.append(self.mark(_Substitute(mapping).visit(copy.deepcopy(st))))
+
+    def _zero_inits(self, names):
+        out = []
+        for x in sorted(names):
+            a = Assign(self.adj_name(x), Call("zero_adjoint", [x]))
+            out.append(self.mark(a))
+        return out
+
+    def adj_if(self, s, D, keep, depth):
+        used = self.scope_snapshot()
+        D1, D2 = set(D), set(D)
+        self.adj_block(s.body, D1, keep, depth)
+        self.adj_block(s.orelse, D2, keep, depth)
+        maybe = (D1 | D2) - (D1 & D2)
+        init = maybe - D
+        keep2 = keep | (maybe & D)
+        self.scope_restore(used)
+        D0 = D | init
+        D1, D2 = set(D0), set(D0)
+        b1 = self.adj_block(s.body, D1, keep2, depth)
+        b2 = self.adj_block(s.orelse, D2, keep2, depth)
+        D.clear()
+        D.update(D1 & D2)
+        if not b1 and not b2:
+            return []
+        self.comment = getattr(s, "cotan_origin", None)
+        inits = self._zero_inits(init)
+        node = gast.If(test=Name(s.test.id), body=b1, orelse=b2)
+        return inits + [node]
+
+    def adj_loop(self, s, D, keep, depth):
+        used = self.scope_snapshot()
+        D1 = set(D)
+        self.adj_block(s.body, D1, keep, depth + 1)
+        new = D1 - D
+        keep2 = keep | D | new
+        self.scope_restore(used)
+        D.update(new)
+        body = self.adj_block(s.body, set(D), keep2, depth + 1)
+        if not body:
+            return []
+        self.comment = getattr(s, "cotan_origin", None)
+        out = self._zero_inits(new)
+        if isinstance(s, gast.For):
+            n = s.cotan_trips
+            a, c = s.cotan_start, s.cotan_step
+            if isinstance(a, gast.Constant) and isinstance(c, gast.Constant):
+                a, c = a.value, c.value
+                first = f"{n} - 1" if (a, c) == (0, 1) else f"{a} + ({n} - 1) * {c}"
+                rng = f"range({first}, {a - c}, {-c})"
+            else:
+                a, c = gast.unparse(a) if hasattr(gast, "unparse") else _src(a), _src(c)
+                rng = f"range({a} + ({n} - 1) * {c}, {a} - {c}, -{c})"
+            loop = gast.For(target=Name(s.target.id, store=True), iter=parse_expr(rng),
+                            body=body, orelse=[], type_comment=None)
+            return out + [loop]
+        s.cotan_reversed = True
+        s.cotan_depth = depth
+        count = s.cotan_count
+        if depth > 0:
+            stack = self.stack_for(count)
+            out.append(self.mark(Assign(count, Call("pop", [stack]))))
+        k = self.scope.fresh("i")
+        loop = gast.For(target=Name(k, store=True), iter=parse_expr(f"range({count})"),
+                        body=body, orelse=[], type_comment=None)
+        return out + [loop]
+
+    def stack_for(self, y):
+        st = self.stacks.get(y)
+        if st is None:
+            st = self.stacks[y] = self.scope.fresh("stack_" + y.lstrip("_"))
+        return st
+
+    # ---------------------------------------------------------------- primal sweep
+
+    def emit_primal(self, stmts, depth):
+        out = []
+        for s in stmts:
+            if isinstance(s, gast.Assign):
+                out.append(s)
+                y = s.targets[0].id
+                if y in self.saved:
+                    out.append(Expr(Call("push", [self.stacks[y], y])))
+            elif isinstance(s, gast.If):
+                s.body = self.emit_primal(s.body, depth)
+                s.orelse = self.emit_primal(s.orelse, depth)
+                out.append(s)
+            elif isinstance(s, gast.For):
+                s.body = self.emit_primal(s.body, depth + 1)
+                out.append(s)
+            elif isinstance(s, gast.While):
+                s.body = self.emit_primal(s.body, depth + 1)
+                if getattr(s, "cotan_reversed", False):
+                    i, n = s.cotan_counter, s.cotan_count
+                    out.append(Assign(i, Const(0)))
+                    s.body.insert(0, Assign(i, Call("add", [i, Const(1)])))
+                    out.append(s)
+                    out.append(Assign(n, Name(i)))
+                    if depth > 0:
+                        out.append(Expr(Call("push", [self.stack_for(n), n])))
+                else:
+                    out.append(s)
+        return out
+
+    # ---------------------------------------------------------------- driver
+
+    def build(self):
+        self.wrt = list(range(len(self.params))) if self.kind == "vjp" else list(self.argnums)
+        self.find_active()
+        self.find_kinds()
+        overwritten = self.find_overwritten()
+        body = self.prepare(self.body)
+        out_atom, aux_atom = self.ret, None
+        extra = []
+        if self.has_aux:
+            out_atom, aux_atom, extra = self.split_aux(body)
+        body = body + extra
+        # the seed
+        seed_stmts = []
+        if self.kind == "vjp":
+            gparam = self.scope.fresh("g")
+        active_out = isinstance(out_atom, gast.Name) and out_atom.id in self.active
+        # pass 1: which primal values does the adjoint sweep read?
+        D = set()
+        used = self.scope_snapshot()
+        if active_out:
+            D.add(out_atom.id)
+            adj1 = self.adj_block(body, D, set(), 0)
+            needed = _reads(adj1)
+        else:
+            needed = set()
+        self.stacks = {}
+        self.scope_restore(used)
+        self.saved = (needed & overwritten) - self.special
+        for y in sorted(self.saved):
+            self.stack_for(y)
+        adjoint = []
+        D = set()
+        if active_out:
+            o = out_atom.id
+            do = self.adj_name(o)
+            self.comment = None
+            if self.kind == "vjp":
+                seed_stmts.append(Assign(do, Name(gparam)))
+            else:
+                seed_stmts.append(Assign(do, Call("grad_seed", [o, Const(self.what)])))
+            D.add(o)
+            adjoint = self.adj_block(body, D, set(), 0)
+        primal = self.emit_primal(body, 0)
+        # run-time checks, stacks, pushes of saved parameters
+        head = []
+        for i in self.wrt:
+            if self.kind != "vjp":
+                head.append(Expr(Call("check_grad_input", [
+                    self.params[i], Const(f"argument {self.params[i]!r} of {self.what}")])))
+        for y in sorted(self.stacks):
+            head.append(Assign(self.stacks[y], Call("new_stack", [])))
+        for p in self.params:
+            if p in self.saved:
+                head.append(Expr(Call("push", [self.stacks[p], p])))
+        if self.kind != "vjp" and not active_out:
+            seed_stmts.append(Expr(Call("grad_seed", [copy.deepcopy(out_atom), Const(self.what)])))
+        # results
+        tail = []
+        grads = []
+        for i in self.wrt:
+            p = self.params[i]
+            if p in D:
+                grads.append(Name(self.adj_name(p)))
+            else:
+                grads.append(Call("zero_adjoint", [p]))
+        if self.kind == "vjp":
+            result = gast.Tuple(elts=grads, ctx=gast.Load())
+        else:
+            result = grads[0] if isinstance(self.argnums_spec, int) else \
+                gast.Tuple(elts=grads, ctx=gast.Load())
+            if self.kind == "value_and_grad":
+                value = copy.deepcopy(out_atom) if aux_atom is None else gast.Tuple(
+                    elts=[copy.deepcopy(out_atom), copy.deepcopy(aux_atom)], ctx=gast.Load())
+                result = gast.Tuple(elts=[value, result], ctx=gast.Load())
+            elif aux_atom is not None:
+                result = gast.Tuple(elts=[result, copy.deepcopy(aux_atom)], ctx=gast.Load())
+        if self.kind == "vjp":
+            outv = copy.deepcopy(out_atom) if aux_atom is None else gast.Tuple(
+                elts=[copy.deepcopy(out_atom), copy.deepcopy(aux_atom)], ctx=gast.Load())
+            result = gast.Tuple(elts=[outv, result], ctx=gast.Load())
+        tail.append(gast.Return(value=result))
+        args = list(self.fdef.args.args)
+        if self.kind == "vjp":
+            args = args + [Name(gparam)]
+            for a in args:
+                a.ctx = gast.Param()
+        fdef = gast.FunctionDef(
+            name=f"{self.kind}_{self.core.name}",
+            args=gast.arguments(args=args, posonlyargs=[], vararg=None, kwonlyargs=[],
+                                kw_defaults=[], kwarg=None, defaults=[]),
+            body=head + primal + seed_stmts + adjoint + tail, decorator_list=[],
+            returns=None, type_comment=None, type_params=[])
+        return fdef
+
+    def split_aux(self, body):
+        r = self.ret
+        if isinstance(r, gast.Name):
+            for s in body:
+                if isinstance(s, gast.Assign) and s.targets[0].id == r.id and \
+                        isinstance(s.value, gast.Call) and s.value.func.id == "make_tuple" \
+                        and len(s.value.args) == 2 and \
+                        sum(1 for a in _walk_assigns(body) if a.targets[0].id == r.id) == 1:
+                    return s.value.args[0], s.value.args[1], []
+        o, a = self.scope.fresh("out"), self.scope.fresh("aux")
+        extra = [Assign(o, Call("getitem", [copy.deepcopy(r), Const(0)])),
+                 Assign(a, Call("getitem", [copy.deepcopy(r), Const(1)]))]
+        if isinstance(r, gast.Name) and r.id in self.active:
+            self.active.add(o)
+        return Name(o), Name(a), extra
+
+
+def _src(node):
+    import ast
+    return ast.unparse(gast.gast_to_ast(node))
+
+
+def reverse_function(core, argnums=0, kind="grad", has_aux=False, what=None):
+    """The gradient (kind 'grad' / 'value_and_grad') or the VJP function
+    (kind 'vjp': parameters + cotangent -> (output, cotangents)) of
+    CoreFunction `core`, as a CoreFunction.  Also returns the pre-normalization
+    gast FunctionDef for inspection."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    rev = Reverser(core, nums, kind, has_aux, what)
+    rev.argnums_spec = argnums
+    fdef = rev.build()
+    ns = dict(namespace())
+    ns.update(PRIMITIVES)  # custom_vjp / checkpoint primitives registered later
+    ns.update(core.captured)
+    label = {"grad": "grad", "value_and_grad": "value_and_grad", "vjp": "vjp"}[kind]
+    origin = getattr(core.source_fn, "__qualname__", core.name)
+    return build_function(fdef, ns, label, origin)

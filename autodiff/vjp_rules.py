@@ -1,0 +1,564 @@
+"""VJP rules: one template per differentiable primitive.
+
+Owns the reverse-mode derivative of every differentiable primitive in the
+table.  A rule is a template (as in Tangent): a function whose first two
+parameters are the output's cotangent `g` and the output `z`, followed by
+the primitive's own parameters; its body assigns `d<param>`, the
+contribution to that parameter's adjoint.  The reverse transformation
+splices the body in with the program's names, so the generated gradient
+reads like the math.  Variadic primitives (getitem, make_tuple, einsum, ...)
+get small rule builders instead.  Rules only call differentiable primitives
+that have VJP rules themselves (or non-differentiable ones), so gradients of
+gradients work.  Must not hold the transformation (autodiff/reverse.py).
+"""
+
+import gast
+
+from ..runtime.table import PRIMITIVES
+from ..runtime.structural import getitem, setitem, make_slice  # noqa: F401
+from ..runtime.numeric import *  # noqa: F401,F403  (names rule bodies call)
+from ..runtime.reverse_support import *  # noqa: F401,F403
+from ..runtime.reverse_support import (getitem_adjoint, matmul_grad_a, matmul_grad_b,  # noqa: F401
+                                       dot_grad_a, dot_grad_b, unstack_like, einsum_expand)
+from ..runtime.structural import shape, ndim, dtype  # noqa: F401
+
+
+def vjp_rule(name):
+    """Attach the decorated template (or builder) as `name`'s VJP rule."""
+    def attach(rule):
+        PRIMITIVES[name].vjp_rule = rule
+        return rule
+    return attach
+
+
+def builder(fn):
+    """Mark a rule as a builder: `fn(ctx, g, z, args, kwargs)` emitting
+    statements through `ctx` instead of being spliced."""
+    fn.cotan_builder = True
+    return fn
+
+
+# cotan.numpy compositions rule bodies use (inlined by normalization)
+from ..numpy import matrix_transpose, expand_dims, tril, triu  # noqa: E402
+from ..numpy import eye as np_eye  # noqa: E402
+
+
+# -- arithmetic -----------------------------------------------------------------
+
+@vjp_rule("add")
+def _(g, z, x, y):
+    dx = unbroadcast(g, x)
+    dy = unbroadcast(g, y)
+
+
+@vjp_rule("add_any")
+def _(g, z, x, y):
+    dx = g
+    dy = g
+
+
+@vjp_rule("subtract")
+def _(g, z, x, y):
+    dx = unbroadcast(g, x)
+    dy = unbroadcast(-g, y)
+
+
+@vjp_rule("multiply")
+def _(g, z, x, y):
+    dx = unbroadcast(g * y, x)
+    dy = unbroadcast(g * x, y)
+
+
+@vjp_rule("divide")
+def _(g, z, x, y):
+    dx = unbroadcast(g / y, x)
+    dy = unbroadcast(-g * x / (y * y), y)
+
+
+@vjp_rule("power")
+def _(g, z, x, y):
+    dx = unbroadcast(g * y * x ** (y - 1), x)
+    dy = unbroadcast(g * z * log(x), y)
+
+
+@vjp_rule("negative")
+def _(g, z, x):
+    dx = -g
+
+
+@vjp_rule("absolute")
+def _(g, z, x):
+    dx = g * sign(x)
+
+
+@vjp_rule("maximum")
+def _(g, z, x, y):
+    dx = unbroadcast(select(x >= y, g, 0.0), x)
+    dy = unbroadcast(select(x >= y, 0.0, g), y)
+
+
+@vjp_rule("minimum")
+def _(g, z, x, y):
+    dx = unbroadcast(select(x <= y, g, 0.0), x)
+    dy = unbroadcast(select(x <= y, 0.0, g), y)
+
+
+@vjp_rule("arctan2")
+def _(g, z, x, y):
+    dx = unbroadcast(g * y / (x * x + y * y), x)
+    dy = unbroadcast(-g * x / (x * x + y * y), y)
+
+
+@vjp_rule("remainder")
+def _(g, z, x, y):
+    dx = unbroadcast(g, x)
+    dy = unbroadcast(-g * floor_divide(x, y), y)
+
+
+@vjp_rule("fmod")
+def _(g, z, x, y):
+    dx = unbroadcast(g, x)
+    dy = unbroadcast(-g * trunc(x / y), y)
+
+
+# -- transcendental functions ----------------------------------------------------
+
+@vjp_rule("sin")
+def _(g, z, x):
+    dx = g * cos(x)
+
+
+@vjp_rule("cos")
+def _(g, z, x):
+    dx = -g * sin(x)
+
+
+@vjp_rule("tan")
+def _(g, z, x):
+    dx = g / cos(x) ** 2
+
+
+@vjp_rule("arcsin")
+def _(g, z, x):
+    dx = g / sqrt(1.0 - x * x)
+
+
+@vjp_rule("arccos")
+def _(g, z, x):
+    dx = -g / sqrt(1.0 - x * x)
+
+
+@vjp_rule("arctan")
+def _(g, z, x):
+    dx = g / (1.0 + x * x)
+
+
+@vjp_rule("sinh")
+def _(g, z, x):
+    dx = g * cosh(x)
+
+
+@vjp_rule("cosh")
+def _(g, z, x):
+    dx = g * sinh(x)
+
+
+@vjp_rule("tanh")
+def _(g, z, x):
+    dx = g * (1.0 - z * z)
+
+
+@vjp_rule("arcsinh")
+def _(g, z, x):
+    dx = g / sqrt(x * x + 1.0)
+
+
+@vjp_rule("arccosh")
+def _(g, z, x):
+    dx = g / sqrt(x * x - 1.0)
+
+
+@vjp_rule("arctanh")
+def _(g, z, x):
+    dx = g / (1.0 - x * x)
+
+
+@vjp_rule("exp")
+def _(g, z, x):
+    dx = g * z
+
+
+@vjp_rule("expm1")
+def _(g, z, x):
+    dx = g * (z + 1.0)
+
+
+@vjp_rule("log")
+def _(g, z, x):
+    dx = g / x
+
+
+@vjp_rule("log1p")
+def _(g, z, x):
+    dx = g / (1.0 + x)
+
+
+@vjp_rule("sqrt")
+def _(g, z, x):
+    dx = g * 0.5 / z
+
+
+# -- selection ---------------------------------------------------------------------
+
+@vjp_rule("where")
+def _(g, z, c, x, y):
+    dx = unbroadcast(select(c, g, 0.0), x)
+    dy = unbroadcast(select(c, 0.0, g), y)
+
+
+@vjp_rule("select")
+def _(g, z, c, x, y):
+    dx = unbroadcast(select(c, g, 0.0), x)
+    dy = unbroadcast(select(c, 0.0, g), y)
+
+
+# -- adjoint helpers (for gradients of gradients) ------------------------------------
+
+@vjp_rule("unbroadcast")
+def _(g, z, t, x):
+    dt = broadcast_to(g, shape(t))
+
+
+@vjp_rule("expand_reduced")
+def _(g, z, t, shape, axis=None, keepdims=False):
+    dt = sum(g, axis=axis, keepdims=keepdims)
+
+
+@vjp_rule("getitem_adjoint")
+@builder
+def _(ctx, g, z, args, kwargs):
+    ctx.contribute(args[0], ctx.call("getitem", [g] + args[2:]))
+
+
+@vjp_rule("take_adjoint")
+def _(g, z, t, x, indices, axis=None):
+    dt = take(g, indices, axis=axis)
+
+
+@vjp_rule("take_along_axis_adjoint")
+def _(g, z, t, x, indices, axis=-1):
+    dt = take_along_axis(g, indices, axis)
+
+
+@vjp_rule("diagonal_adjoint")
+def _(g, z, t, x, offset=0, axis1=0, axis2=1):
+    dt = diagonal(g, offset, axis1, axis2)
+
+
+@vjp_rule("split_like")
+def _(g, z, t, arrays, axis=0):
+    dt = reshape(concatenate(g, axis=axis), shape(t))
+
+
+@vjp_rule("unstack_like")
+def _(g, z, t, obj):
+    dt = reshape(array(g), shape(t))
+
+
+@vjp_rule("einsum_expand")
+@builder
+def _(ctx, g, z, args, kwargs):
+    src, dst = args[2].value.split("->")
+    ctx.contribute(args[0], ctx.call("einsum", [gast.Constant(value=f"{dst}->{src}", kind=None), g]))
+
+
+@vjp_rule("matmul_grad_a")
+def _(g, z, t, b, a):
+    dt = matmul(g, b)
+    db = matmul_grad_b(t, g, b)
+
+
+@vjp_rule("matmul_grad_b")
+def _(g, z, t, a, b):
+    dt = matmul(a, g)
+    da = matmul_grad_a(t, g, a)
+
+
+@vjp_rule("dot_grad_a")
+def _(g, z, t, b, a):
+    dt = dot(g, b)
+    db = dot_grad_b(t, g, b)
+
+
+@vjp_rule("dot_grad_b")
+def _(g, z, t, a, b):
+    dt = dot(a, g)
+    da = dot_grad_a(t, g, a)
+
+
+# -- contractions and linear algebra ----------------------------------------------------
+
+@vjp_rule("matmul")
+def _(g, z, a, b):
+    da = matmul_grad_a(g, b, a)
+    db = matmul_grad_b(g, a, b)
+
+
+@vjp_rule("dot")
+def _(g, z, a, b):
+    da = dot_grad_a(g, b, a)
+    db = dot_grad_b(g, a, b)
+
+
+@vjp_rule("inv")
+def _(g, z, a):
+    zt = matrix_transpose(z)
+    da = -(zt @ g @ zt)
+
+
+@vjp_rule("solve")
+def _(g, z, a, b):
+    gb = solve(matrix_transpose(a), g)
+    da = -matmul_grad_a(gb, z, a)
+    db = gb
+
+
+@vjp_rule("det")
+def _(g, z, a):
+    da = expand_dims(g * z, (-1, -2)) * matrix_transpose(inv(a))
+
+
+@vjp_rule("slogdet")
+def _(g, z, a):
+    da = expand_dims(g[1], (-1, -2)) * matrix_transpose(inv(a))
+
+
+
+
+@vjp_rule("cholesky")
+def _(g, z, a):
+    # Murray (2016): phi(L^T G) with the diagonal halved, then
+    # S = L^-T phi L^-1, symmetrized
+    lt = matrix_transpose(z)
+    p = lt @ g
+    phi = tril(p) - 0.5 * tril(triu(p))
+    s = solve(lt, matrix_transpose(solve(lt, matrix_transpose(phi))))
+    da = 0.5 * (s + matrix_transpose(s))
+
+
+
+
+@vjp_rule("eigh")
+def _(g, z, a):
+    # A = V diag(w) V^T: dA = V (diag(gw) + F * (V^T gV)) V^T, F_ij = 1/(w_j - w_i)
+    w = z[0]
+    v = z[1]
+    gw = g[0]
+    gv = g[1]
+    vt = matrix_transpose(v)
+    diff = expand_dims(w, -2) - expand_dims(w, -1)
+    f = select(diff == 0.0, 0.0, 1.0 / select(diff == 0.0, 1.0, diff))
+    inner = f * (vt @ gv)
+    m = v @ ((inner + expand_dims(gw, -2) * np_eye(shape(v)[-1])) @ vt)
+    da = 0.5 * (m + matrix_transpose(m))
+
+
+
+
+# -- reductions ------------------------------------------------------------------------
+
+@vjp_rule("sum")
+def _(g, z, x, axis=None, keepdims=False, dtype=None):
+    dx = expand_reduced(g, shape(x), axis, keepdims)
+
+
+@vjp_rule("prod")
+def _(g, z, x, axis=None, keepdims=False, dtype=None):
+    dx = expand_reduced(g * z, shape(x), axis, keepdims) / x
+
+
+@vjp_rule("max")
+def _(g, z, x, axis=None, keepdims=False):
+    hit = x == expand_reduced(z, shape(x), axis, keepdims)
+    count = expand_reduced(sum(hit, axis=axis, keepdims=keepdims), shape(x), axis, keepdims)
+    dx = select(hit, expand_reduced(g, shape(x), axis, keepdims) / count, 0.0)
+
+
+@vjp_rule("min")
+def _(g, z, x, axis=None, keepdims=False):
+    hit = x == expand_reduced(z, shape(x), axis, keepdims)
+    count = expand_reduced(sum(hit, axis=axis, keepdims=keepdims), shape(x), axis, keepdims)
+    dx = select(hit, expand_reduced(g, shape(x), axis, keepdims) / count, 0.0)
+
+
+@vjp_rule("cumsum")
+def _(g, z, x, axis=None, dtype=None):
+    dx = reshape(flip(cumsum(flip(g, axis), axis), axis), shape(x))
+
+
+@vjp_rule("cumprod")
+def _(g, z, x, axis=None, dtype=None):
+    dx = reshape(flip(cumsum(flip(g * z, axis), axis), axis), shape(x)) / x
+
+
+# -- shape operations ---------------------------------------------------------------------
+
+@vjp_rule("reshape")
+def _(g, z, x, shape_):
+    dx = reshape(g, shape(x))
+
+
+@vjp_rule("transpose")
+def _(g, z, x, axes=None):
+    dx = transpose(g, inverse_axes(axes))
+
+
+@vjp_rule("broadcast_to")
+def _(g, z, x, shape_):
+    dx = unbroadcast(g, x)
+
+
+@vjp_rule("concatenate")
+def _(g, z, arrays, axis=0, dtype=None):
+    darrays = split_like(g, arrays, axis)
+
+
+@vjp_rule("flip")
+def _(g, z, x, axis=None):
+    dx = flip(g, axis)
+
+
+@vjp_rule("diagonal")
+def _(g, z, x, offset=0, axis1=0, axis2=1):
+    dx = diagonal_adjoint(g, x, offset, axis1, axis2)
+
+
+@vjp_rule("take")
+def _(g, z, x, indices, axis=None):
+    dx = take_adjoint(g, x, indices, axis)
+
+
+@vjp_rule("take_along_axis")
+def _(g, z, x, indices, axis=-1):
+    dx = take_along_axis_adjoint(g, x, indices, axis)
+
+
+@vjp_rule("sort")
+def _(g, z, x, axis=-1):
+    dx = take_along_axis_adjoint(g, x, argsort(x, axis), axis)
+
+
+# -- conversions ----------------------------------------------------------------------------
+
+@vjp_rule("array")
+def _(g, z, obj, dtype=None, copy=True, ndmin=0):
+    dobj = unstack_like(g, obj)
+
+
+@vjp_rule("astype")
+def _(g, z, x, dtype_, copy=True):
+    dx = astype(g, dtype(x))
+
+
+@vjp_rule("copy")
+def _(g, z, x):
+    dx = g
+
+
+@vjp_rule("to_float")
+def _(g, z, x):
+    dx = g + zero_adjoint(x)
+
+
+@vjp_rule("to_tuple")
+def _(g, z, x):
+    dx = reshape(array(g), shape(x))
+
+
+@vjp_rule("to_list")
+def _(g, z, x):
+    dx = reshape(array(g), shape(x))
+
+
+# -- containers and indexing (variadic: builders) ---------------------------------------------
+
+@vjp_rule("getitem")
+@builder
+def _(ctx, g, z, args, kwargs):
+    ctx.contribute(args[0], ctx.call("getitem_adjoint", [g] + args))
+
+
+@vjp_rule("setitem")
+@builder
+def _(ctx, g, z, args, kwargs):
+    x, v, idx = args[0], args[1], args[2:]
+    ctx.contribute(x, ctx.call("setitem", [g, gast.Constant(value=0.0, kind=None)] + idx))
+    ctx.contribute(v, ctx.call("unbroadcast", [ctx.call("getitem", [g] + idx), v]))
+
+
+@vjp_rule("make_tuple")
+@builder
+def _(ctx, g, z, args, kwargs):
+    for i, a in enumerate(args):
+        ctx.contribute(a, ctx.call("getitem", [g, gast.Constant(value=i, kind=None)]))
+
+
+PRIMITIVES["make_list"].vjp_rule = PRIMITIVES["make_tuple"].vjp_rule
+
+
+@vjp_rule("make_dict")
+@builder
+def _(ctx, g, z, args, kwargs):
+    keys = kwargs["keys"].value if isinstance(kwargs["keys"], gast.Constant) else \
+        tuple(e.value for e in kwargs["keys"].elts)
+    for k, a in zip(keys, args):
+        ctx.contribute(a, ctx.call("getitem", [g, gast.Constant(value=k, kind=None)]))
+
+
+@vjp_rule("list_append")
+def _(g, z, xs, x):
+    dxs = g[:-1]
+    dx = g[-1]
+
+
+@vjp_rule("einsum")
+@builder
+def _(ctx, g, z, args, kwargs):
+    spec = args[0].value.replace(" ", "")
+    ops = args[1:]
+    if "..." in spec:
+        ctx.unsupported("einsum with '...'")
+    ins, out = spec.split("->") if "->" in spec else (spec, None)
+    terms = ins.split(",")
+    if out is None:
+        counts = {}
+        for t in terms:
+            for c in t:
+                counts[c] = counts.get(c, 0) + 1
+        out = "".join(sorted(c for c, n in counts.items() if n == 1))
+    for i, (term, op) in enumerate(zip(terms, ops)):
+        if len(set(term)) != len(term):
+            ctx.unsupported("einsum with a repeated label in one operand")
+        others = [t for j, t in enumerate(terms) if j != i]
+        present = set(out).union(*others) if others else set(out)
+        kept = "".join(c for c in term if c in present)
+        sub = ",".join([out] + others) + "->" + kept
+        expr = ctx.call("einsum", [gast.Constant(value=sub, kind=None), g] +
+                        [o for j, o in enumerate(ops) if j != i])
+        if kept != term:
+            expr = ctx.call("einsum_expand", [expr, op, gast.Constant(value=f"{kept}->{term}",
+                                                                      kind=None)])
+        ctx.contribute(op, expr)
+
+
+@vjp_rule("qr")
+def _(g, z, a, mode="reduced"):
+    # reduced QR with m >= n: M = R gR^T - gQ^T Q, copyltu(M) = tril(M) + tril(M, -1)^T,
+    # dA = (gQ + Q copyltu(M)) R^-T
+    q = z[0]
+    r = z[1]
+    gq = g[0]
+    gr = g[1]
+    m = r @ matrix_transpose(gr) - matrix_transpose(gq) @ q
+    c = tril(m) + matrix_transpose(tril(m, -1))
+    da = matrix_transpose(solve(r, matrix_transpose(gq + q @ c)))

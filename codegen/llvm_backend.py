@@ -1,0 +1,107 @@
+"""The CPU backend's pipeline: core form → typed → plan → LLVM IR → native.
+
+Owns `lower_cpu(core, in_avals)` returning a `Lowered` whose stages are
+printable (`as_text("python" | "typed" | "llvm" | "asm")`) and whose
+`compile()` gives a `NativeEntry` (the native function's address plus what
+the caller needs: output abstract values).  `COTAN_DUMP=<folder>` writes
+every stage there.  The disk cache (runtime/disk_cache.py) stores the
+optimized IR keyed on the core-form source, signature and target.  Must
+not know about Python-level calling (runtime/dispatch.py).
+"""
+
+import hashlib
+import os
+import re
+
+from ..autodiff.materialize import to_source
+from . import llvm_binding
+from .infer import infer_function, typed_text
+from .llvm_emit import ENTRY, emit_module
+from .plan import plan_function
+from . import llvm_lowerings  # noqa: F401  (registers the lowerings)
+
+
+class NativeEntry:
+    """A compiled function: `address` of `int32 cotan_entry(...)`."""
+
+    def __init__(self, native, out_aval, n_inputs, n_outputs):
+        self.native = native
+        self.address = native.address(ENTRY)
+        self.out_aval = out_aval
+        self.n_inputs = n_inputs
+        self.n_outputs = n_outputs
+
+
+class Lowered:
+    def __init__(self, core, in_avals, key_text, out_aval=None):
+        self.core = core
+        self.in_avals = in_avals
+        self.key_text = key_text
+        self._typed = None
+        self._plan = None
+        self._ir = None
+        self._opt = None
+        self.out_aval = out_aval
+        self.n_inputs = self.n_outputs = None
+
+    @property
+    def typed(self):
+        if self._typed is None:
+            self._typed = infer_function(self.core, self.in_avals)
+            self.out_aval = self._typed.out_aval
+        return self._typed
+
+    def llvm_ir(self):
+        if self._ir is None:
+            tf = self.typed
+            self._plan = plan_function(tf)
+            mod, self.n_inputs, self.n_outputs = emit_module(tf, self._plan,
+                                                             llvm_binding.initialize())
+            self._ir = str(mod)
+        return self._ir
+
+    def optimized(self):
+        if self._opt is None:
+            self._opt = llvm_binding.optimize(self.llvm_ir())
+        return self._opt
+
+    def as_text(self, stage="llvm"):
+        text = self._text(stage)
+        self.dump()
+        return text
+
+    def _text(self, stage):
+        if stage == "python":
+            return to_source(self.core.node)
+        if stage == "typed":
+            return typed_text(self.typed)
+        if stage == "llvm":
+            return str(self.optimized())
+        if stage == "llvm-unoptimized":
+            return self.llvm_ir()
+        if stage == "asm":
+            return llvm_binding.assembly(self.optimized())
+        raise ValueError(f"unknown stage {stage!r}: use 'python', 'typed', 'llvm' or 'asm'")
+
+    def compile(self):
+        mod = self.optimized()
+        self.dump()
+        native = llvm_binding.NativeModule(mod)
+        return NativeEntry(native, self.out_aval, self.n_inputs, self.n_outputs)
+
+    def dump(self):
+        folder = os.environ.get("COTAN_DUMP")
+        if not folder or getattr(self, "_dumped", False):
+            return
+        self._dumped = True
+        os.makedirs(folder, exist_ok=True)
+        tag = re.sub(r"[^A-Za-z0-9_]", "_", self.core.name) + "_" + \
+            hashlib.sha1(self.key_text.encode()).hexdigest()[:8]
+        for stage, ext in (("python", "py"), ("typed", "typed.txt"), ("llvm", "ll"),
+                           ("asm", "s")):
+            with open(os.path.join(folder, f"{tag}.{ext}"), "w") as f:
+                f.write(self._text(stage))
+
+
+def lower_cpu(core, in_avals, key_text=""):
+    return Lowered(core, list(in_avals), key_text)

@@ -1,0 +1,521 @@
+"""Typed program → one LLVM function (llvmlite.ir), the CPU backend's emitter.
+
+Owns `emit_module(tf, plan)`, which turns a whole typed program into ONE
+native function with the C ABI
+
+    int32 cotan_entry(void **in_ptrs, int64 *in_shapes, void **out_ptrs,
+                      const char **err)
+
+`in_ptrs[k]` points at the data of the k-th run-time input leaf (C-contiguous
+arrays; a scalar is passed by pointer), `in_shapes` holds the dimensions of
+the array inputs one after another, `out_ptrs[k]` points at caller-allocated
+memory for the k-th run-time output leaf (shapes known from inference).
+Returns 0, or a nonzero status with `*err` pointing at a static message
+(1: shape mismatch at the boundary, 2: index out of bounds, 3: failed
+check).  Shape checks happen inside the native code so ahead-of-time
+callers get them too.  Python control flow becomes LLVM control flow
+(values crossing blocks go through stack slots that mem2reg promotes);
+arrays live in one arena allocated at entry and freed at exit; each
+(name, dtype, shape) owns one buffer, so `x = setitem(x, v, i)` writes in
+place when `x` already owns its buffer.  Per-primitive lowering lives in
+llvm_lowerings.py; loops and kernels in llvm_kernels.py.  Must not bind
+LLVM.
+"""
+
+import numpy as np
+from llvmlite import ir
+
+from ..errors import MissingRuleError
+from .abstract import ShapedArray
+from .infer import TAssign, TFor, TIf, TWhile, is_static, Undefined
+from .llvm_kernels import KernelEmitter, loop, store_mem, load_mem, elem_ptr
+from .llvm_values import (I1, I8, I32, I64, PTR, Array, Lazy, MathCalls, Scalar, c_strides,
+                          cast, const, mem_type, reg_type, size_of)
+
+ENTRY = "cotan_entry"
+ALIGN = 64
+
+
+def leaves_of(v, out=None):
+    """Run-time leaves of a (possibly container) abstract value, in order."""
+    out = [] if out is None else out
+    if isinstance(v, (tuple, list)):
+        for e in v:
+            leaves_of(e, out)
+    elif isinstance(v, dict):
+        for e in v.values():
+            leaves_of(e, out)
+    elif isinstance(v, ShapedArray):
+        out.append(v)
+    return out
+
+
+class FunctionEmitter:
+    def __init__(self, tf, plan, env_info):
+        self.tf, self.plan = tf, plan
+        self.module = ir.Module(name="cotan")
+        self.math = MathCalls(self.module, env_info["vector_math"])
+        self.blas = env_info["gemm"]
+        self.kern = KernelEmitter(self.module, self.math, [0])
+        self.buffers = {}       # key -> arena offset
+        self.arena_size = 0
+        self.slots = {}
+        self.strings = {}
+        fnty = ir.FunctionType(I32, [ir.PointerType(PTR), ir.PointerType(I64),
+                                     ir.PointerType(PTR), ir.PointerType(PTR)])
+        self.fn = ir.Function(self.module, fnty, ENTRY)
+        self.in_ptrs, self.in_shapes, self.out_ptrs, self.err = self.fn.args
+        for a in self.fn.args:
+            a.add_attribute("noalias")
+        self.alloc_block = self.fn.append_basic_block("alloc")
+        self.b = ir.IRBuilder(self.fn.append_basic_block("body"))
+        ab = ir.IRBuilder(self.alloc_block)
+        self.arena_slot = ab.alloca(PTR, name="arena")
+        self.status_slot = ab.alloca(I32, name="status")
+        self.error_block = self.fn.append_basic_block("error")
+        eb = ir.IRBuilder(self.error_block)
+        self.free_fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR]), "free")
+        self.malloc_fn = ir.Function(self.module, ir.FunctionType(PTR, [I64]), "malloc")
+        self.memcpy_fn = ir.Function(self.module, ir.FunctionType(PTR, [PTR, PTR, I64]),
+                                     "memcpy")
+        eb.call(self.free_fn, [eb.load(self.arena_slot)])
+        eb.ret(eb.load(self.status_slot))
+
+    # ------------------------------------------------------------ utilities
+    def cstring(self, text):
+        g = self.strings.get(text)
+        if g is None:
+            data = bytearray(text.encode("utf8") + b"\0")
+            ty = ir.ArrayType(I8, len(data))
+            g = ir.GlobalVariable(self.module, ty, name=f"msg.{len(self.strings)}")
+            g.global_constant = True
+            g.linkage = "internal"
+            g.initializer = ir.Constant(ty, data)
+            self.strings[text] = g
+        return self.b.bitcast(g, PTR)
+
+    def fail_if(self, cond, status, message):
+        """Branch to the error exit with `message` when `cond` (i1) holds."""
+        b = self.b
+        ok = self.fn.append_basic_block("ok")
+        bad = self.fn.append_basic_block("bad")
+        b.cbranch(cond, bad, ok)
+        b.position_at_end(bad)
+        b.store(self.cstring(message), self.err)
+        b.store(ir.Constant(I32, status), self.status_slot)
+        b.branch(self.error_block)
+        b.position_at_end(ok)
+
+    def buffer(self, key, dtype, shape):
+        """An arena buffer: one per key (name buffers) or fresh (key None)."""
+        nbytes = max(1, size_of(shape)) * np.dtype(dtype).itemsize
+        if key is not None and key in self.buffers:
+            off = self.buffers[key]
+        else:
+            off = self.arena_size
+            self.arena_size += (nbytes + ALIGN - 1) // ALIGN * ALIGN
+            if key is not None:
+                self.buffers[key] = off
+        base = self.b.load(self.arena_slot)
+        return Array(self.b.gep(base, [ir.Constant(I64, off)], inbounds=True), dtype, shape)
+
+    def name_buffer(self, name, dtype, shape):
+        key = ("name", name, np.dtype(dtype).str, tuple(shape))
+        arr = self.buffer(key, dtype, shape)
+        arr.owner = key
+        return arr
+
+    def global_array(self, arr):
+        arr = np.ascontiguousarray(arr)
+        if arr.dtype.kind == "b":
+            arr = arr.astype(np.uint8)
+        data = bytearray(arr.tobytes())
+        ty = ir.ArrayType(I8, max(1, len(data)))
+        g = ir.GlobalVariable(self.module, ty, name=f"const.{len(self.module.globals)}")
+        g.global_constant = True
+        g.linkage = "internal"
+        g.align = ALIGN
+        g.initializer = ir.Constant(ty, data if data else bytearray(1))
+        return self.b.bitcast(g, PTR)
+
+    # --------------------------------------------------- value conversions
+    def runtime(self, v, aval=None):
+        """A run-time value (Scalar, Array or Lazy) of a static or run-time value."""
+        if isinstance(v, (Scalar, Array, Lazy)):
+            return v
+        if isinstance(v, (bool, int, float, np.generic)) or (
+                isinstance(v, np.ndarray) and v.ndim == 0):
+            val = v[()] if isinstance(v, np.ndarray) else v
+            if aval is not None and isinstance(aval, ShapedArray):
+                dt = aval.dtype
+            else:
+                dt = np.result_type(val) if not isinstance(val, (bool, int, float)) else \
+                    {bool: np.bool_, int: np.int64, float: np.float64}[type(val)]
+            return Scalar(const(dt, val), dt, weak=isinstance(val, (bool, int, float)))
+        if isinstance(v, np.ndarray):
+            return Array(self.global_array(v), v.dtype, v.shape)
+        raise MissingRuleError(f"value of type {type(v).__name__}", "llvm",
+                               "only numbers and arrays exist at run time")
+
+    def as_array(self, v, key=None):
+        """A (possibly strided) Array holding the value of `v`."""
+        v = self.runtime(v)
+        if isinstance(v, Array):
+            return v
+        if isinstance(v, Scalar):
+            buf = self.buffer(key, v.dtype, ())
+            store_mem(self.b, buf, ir.Constant(I64, 0), v.value)
+            return buf
+        buf = self.buffer(key, v.dtype, v.shape)
+        self.kern.assign(self.b, buf, v)
+        return buf
+
+    def contiguous(self, v, key=None):
+        v = self.runtime(v)
+        if isinstance(v, Array) and v.contiguous:
+            return v
+        if isinstance(v, Array):
+            buf = self.buffer(key, v.dtype, v.shape)
+            self.kern.assign(self.b, buf, v)
+            return buf
+        return self.as_array(v, key)
+
+    def scalar(self, v, dtype=None):
+        """A Scalar of a 0-d (or size-1) value."""
+        v = self.runtime(v)
+        if isinstance(v, Scalar):
+            return v if dtype is None else Scalar(cast(self.b, v.value, v.dtype, dtype), dtype)
+        if size_of(v.shape) != 1:
+            raise MissingRuleError("truth value of an array", "llvm",
+                                   f"a value of shape {v.shape} used as a scalar")
+        if isinstance(v, Lazy):
+            v = self.as_array(v)
+        val = load_mem(self.b, v, ir.Constant(I64, 0))
+        s = Scalar(val, v.dtype)
+        return s if dtype is None else Scalar(cast(self.b, val, v.dtype, dtype), dtype)
+
+    def bind(self, name, value, out_aval):
+        """Result of `name = ...`: scalars stay registers; 0-d Lazy values
+        are evaluated at once."""
+        if isinstance(out_aval, ShapedArray) and out_aval.shape == () and \
+                isinstance(value, (Array, Lazy)):
+            if isinstance(value, Lazy):
+                from .llvm_kernels import Evaluator
+                ev = Evaluator(self.b, self.math, ())
+                v, dt = ev.eval(value)
+                value = Scalar(v, dt)
+            else:
+                value = self.scalar(value)
+        if isinstance(value, Scalar) and isinstance(out_aval, ShapedArray):
+            value = Scalar(cast(self.b, value.value, value.dtype, out_aval.dtype),
+                           out_aval.dtype, out_aval.weak_type)
+        return value
+
+    def own(self, name, value):
+        """Materialize `value` into name's own buffer (needed when the value
+        must survive the reuse of the buffer it lives in)."""
+        if isinstance(value, Scalar) or not isinstance(value, (Array, Lazy)):
+            return value
+        buf = self.name_buffer(name, value.dtype, value.shape)
+        if isinstance(value, Array) and value.owner == buf.owner:
+            return value
+        self.kern.assign(self.b, buf, value)
+        return buf
+
+    # ------------------------------------------------------------- slots
+    def _slot(self, key, ty):
+        s = self.slots.get(key)
+        if s is None:
+            ab = ir.IRBuilder(self.alloc_block)
+            if self.alloc_block.instructions:
+                ab.position_after(self.alloc_block.instructions[0])
+            s = ab.alloca(ty, name="slot")
+            self.slots[key] = s
+        return s
+
+    def spill(self, name, value, aval, path=()):
+        """Store `value` into the slots of `name` (typed by `aval`)."""
+        if isinstance(aval, Undefined) or isinstance(value, Undefined) or value is None:
+            return
+        if isinstance(aval, (tuple, list)):
+            for k, (v, a) in enumerate(zip(value, aval)):
+                self.spill(name, v, a, path + (k,))
+            return
+        if isinstance(aval, dict):
+            for k in aval:
+                self.spill(name, value[k], aval[k], path + (k,))
+            return
+        if not isinstance(aval, ShapedArray):
+            return      # static on every path: no slot
+        key = (name, path, aval.dtype.str, aval.shape)
+        if aval.shape == ():
+            s = self.scalar(value, aval.dtype)
+            self.b.store(s.value, self._slot(key, reg_type(aval.dtype)))
+            return
+        v = self.runtime(value, aval)
+        if not (isinstance(v, Array) and v.contiguous and v.dtype == aval.dtype):
+            buf = self.name_buffer(name + "".join(f".{p}" for p in path), aval.dtype, aval.shape)
+            if not (isinstance(v, Array) and v.owner == buf.owner):
+                self.kern.assign(self.b, buf, v)
+            v = buf
+        self.b.store(v.ptr, self._slot(key, PTR))
+
+    def reload(self, name, aval, path=()):
+        if isinstance(aval, tuple):
+            return tuple(self.reload(name, a, path + (k,)) for k, a in enumerate(aval))
+        if isinstance(aval, list):
+            return [self.reload(name, a, path + (k,)) for k, a in enumerate(aval)]
+        if isinstance(aval, dict):
+            return {k: self.reload(name, a, path + (k,)) for k, a in aval.items()}
+        if not isinstance(aval, ShapedArray):
+            return aval
+        key = (name, path, aval.dtype.str, aval.shape)
+        if aval.shape == ():
+            return Scalar(self.b.load(self._slot(key, reg_type(aval.dtype))), aval.dtype,
+                          aval.weak_type)
+        return Array(self.b.load(self._slot(key, PTR)), aval.dtype, aval.shape,
+                     owner=None)
+
+    # ------------------------------------------------------------- program
+    def emit(self, in_avals):
+        b = self.b
+        env = {}
+        k_in, k_dim = 0, 0
+        checks = []
+        for p, aval in zip(self.tf.params, in_avals):
+            env[p], k_in, k_dim = self._bind_input(aval, k_in, k_dim, checks, p)
+        self.n_inputs = k_in
+        self.block(self.tf.body, env)
+        # outputs
+        res = self.value_of(self.tf.result, env)
+        leaves = []
+        self._out_leaves(res, self.tf.out_aval, leaves)
+        for k, (v, aval) in enumerate(leaves):
+            ptr = b.load(b.gep(self.out_ptrs, [ir.Constant(I64, k)]))
+            dest = Array(ptr, aval.dtype, aval.shape)
+            if aval.shape == ():
+                s = self.scalar(v, aval.dtype)
+                store_mem(b, dest, ir.Constant(I64, 0), s.value)
+            else:
+                self.kern.assign(b, dest, self.runtime(v, aval))
+        self.n_outputs = len(leaves)
+        b.call(self.free_fn, [b.load(self.arena_slot)])
+        b.ret(ir.Constant(I32, 0))
+        # the arena, now that its size is known
+        ab = ir.IRBuilder(self.alloc_block)
+        ab.position_at_end(self.alloc_block)
+        if self.arena_size:
+            mem = ab.call(self.malloc_fn, [ir.Constant(I64, self.arena_size)])
+        else:
+            mem = ir.Constant(PTR, None)
+        ab.store(mem, self.arena_slot)
+        ab.branch(self.b.function.blocks[1])
+        return self.module
+
+    def _out_leaves(self, v, aval, out):
+        if isinstance(aval, (tuple, list)):
+            for e, a in zip(v, aval):
+                self._out_leaves(e, a, out)
+        elif isinstance(aval, dict):
+            for k in aval:
+                self._out_leaves(v[k], aval[k], out)
+        elif isinstance(aval, ShapedArray):
+            out.append((v, aval))
+
+    def _bind_input(self, aval, k_in, k_dim, checks, where):
+        b = self.b
+        if isinstance(aval, (tuple, list)):
+            vals = []
+            for k, a in enumerate(aval):
+                v, k_in, k_dim = self._bind_input(a, k_in, k_dim, checks, f"{where}[{k}]")
+                vals.append(v)
+            return type(aval)(vals), k_in, k_dim
+        if isinstance(aval, dict):
+            vals = {}
+            for k, a in aval.items():
+                vals[k], k_in, k_dim = self._bind_input(a, k_in, k_dim, checks,
+                                                        f"{where}[{k!r}]")
+            return vals, k_in, k_dim
+        if not isinstance(aval, ShapedArray):
+            return aval, k_in, k_dim
+        ptr = b.load(b.gep(self.in_ptrs, [ir.Constant(I64, k_in)]))
+        k_in += 1
+        if aval.shape == ():
+            v = load_mem(b, Array(ptr, aval.dtype, ()), ir.Constant(I64, 0))
+            return Scalar(v, aval.dtype, aval.weak_type), k_in, k_dim
+        for d, n in enumerate(aval.shape):
+            got = b.load(b.gep(self.in_shapes, [ir.Constant(I64, k_dim)]))
+            k_dim += 1
+            self.fail_if(b.icmp_signed("!=", got, ir.Constant(I64, n)), 1,
+                         f"argument {where}: expected shape {aval.shape} "
+                         f"(dimension {d} of size {n})")
+        return Array(ptr, aval.dtype, aval.shape), k_in, k_dim
+
+    def value_of(self, arg, env):
+        if arg.name is None:
+            return arg.aval
+        if is_static(arg.aval):
+            return arg.aval
+        return env[arg.name]
+
+    def block(self, stmts, env):
+        for s in stmts:
+            if isinstance(s, TAssign):
+                self.assign(s, env)
+            elif isinstance(s, TIf):
+                self.if_(s, env)
+            elif isinstance(s, TFor):
+                self.for_(s, env)
+            elif isinstance(s, TWhile):
+                self.while_(s, env)
+
+    def assign(self, s, env):
+        if s.static or is_static(s.out):
+            env[s.target] = s.out
+            return
+        args = [self.value_of(a, env) for a in s.args]
+        kwargs = {k: self.value_of(a, env) for k, a in s.kwargs.items()}
+        if s.prim is None:
+            value = args[0]
+            if isinstance(value, Array) and s.args[0].name not in self.plan.stable:
+                value = self.own(s.target, value)
+            env[s.target] = self.bind(s.target, value, s.out)
+            return
+        from .llvm_lowerings import LOWERINGS
+        rule = LOWERINGS.get(s.prim)
+        if rule is None:
+            raise MissingRuleError(s.prim, "llvm")
+        value = rule(self, s, args, kwargs)
+        lazy_ok = id(s) in self.plan.fused
+        if isinstance(value, Lazy) and not lazy_ok and value.shape != ():
+            value = self.materialize(s, value)
+        env[s.target] = self.bind(s.target, value, s.out)
+
+    def materialize(self, s, value):
+        """Store an expression into the target's own buffer, going through a
+        scratch buffer when it reads that buffer other than elementwise."""
+        dest = self.name_buffer(s.target, value.dtype, value.shape)
+        reads_target = any(a.name == s.target for a in s.args)
+        if reads_target and not _pointwise_safe(value, s.target, dest):
+            tmp = self.buffer(None, value.dtype, value.shape)
+            self.kern.assign(self.b, tmp, value)
+            self.copy_into(dest, tmp)
+        else:
+            self.kern.assign(self.b, dest, value)
+        return dest
+
+    def copy_into(self, dest, src):
+        nbytes = size_of(dest.shape) * dest.dtype.itemsize
+        self.b.call(self.memcpy_fn, [dest.ptr, src.ptr, ir.Constant(I64, nbytes)])
+
+    def result_buffer(self, s, aval, reads_target=None):
+        """Where a non-elementwise primitive writes its result: the target's
+        buffer, or a scratch one when the inputs read the target."""
+        if reads_target is None:
+            reads_target = any(a.name == s.target for a in s.args)
+        if reads_target:
+            return self.buffer(None, aval.dtype, aval.shape)
+        return self.name_buffer(s.target, aval.dtype, aval.shape)
+
+    # -------------------------------------------------------- control flow
+    def if_(self, s, env):
+        b = self.b
+        pred = self.scalar(self.value_of(s.pred, env), np.bool_).value
+        then_bb = self.fn.append_basic_block("then")
+        else_bb = self.fn.append_basic_block("else")
+        join_bb = self.fn.append_basic_block("endif")
+        b.cbranch(pred, then_bb, else_bb)
+        for block, stmts in ((then_bb, s.body), (else_bb, s.orelse)):
+            b.position_at_end(block)
+            e = dict(env)
+            self.block(stmts, e)
+            for n, aval in s.merged.items():
+                if n in e:
+                    self.spill(n, self._owned(n, e[n]), aval)
+            b.branch(join_bb)
+        b.position_at_end(join_bb)
+        for n, aval in s.merged.items():
+            env[n] = self.reload(n, aval)
+
+    def _owned(self, n, v):
+        return v
+
+    def for_(self, s, env):
+        b = self.b
+        start = self.scalar(self.value_of(s.start, env), np.int64).value
+        stop = self.scalar(self.value_of(s.stop, env), np.int64).value
+        step_v = self.value_of(s.step, env)
+        step = self.scalar(step_v, np.int64).value
+        for n, aval in s.carried.items():
+            if n in env:
+                self.spill(n, env[n], aval)
+        islot = self._slot(("for", s.var, id(s)), I64)
+        b.store(start, islot)
+        head = self.fn.append_basic_block("for.head")
+        body = self.fn.append_basic_block("for.body")
+        end = self.fn.append_basic_block("for.end")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.load(islot)
+        for n, aval in s.carried.items():
+            env[n] = self.reload(n, aval)
+        if isinstance(step_v, int):
+            cond = b.icmp_signed("<" if step_v > 0 else ">", i, stop)
+        else:
+            up = b.icmp_signed(">", step, ir.Constant(I64, 0))
+            cond = b.select(up, b.icmp_signed("<", i, stop), b.icmp_signed(">", i, stop))
+        b.cbranch(cond, body, end)
+        b.position_at_end(body)
+        e = dict(env)
+        e[s.var] = Scalar(i, np.int64, weak=True)
+        self.block(s.body, e)
+        for n, aval in s.carried.items():
+            if n in e and n != s.var:
+                self.spill(n, e[n], aval)
+        b.store(b.add(i, step), islot)
+        b.branch(head)
+        b.position_at_end(end)
+        env[s.var] = Scalar(b.sub(i, step), np.int64, weak=True)
+
+    def while_(self, s, env):
+        b = self.b
+        for n, aval in s.carried.items():
+            if n in env:
+                self.spill(n, env[n], aval)
+        head = self.fn.append_basic_block("while.head")
+        body = self.fn.append_basic_block("while.body")
+        end = self.fn.append_basic_block("while.end")
+        b.branch(head)
+        b.position_at_end(head)
+        for n, aval in s.carried.items():
+            env[n] = self.reload(n, aval)
+        pred = self.scalar(env[s.pred], np.bool_).value
+        b.cbranch(pred, body, end)
+        b.position_at_end(body)
+        e = dict(env)
+        self.block(s.body, e)
+        for n, aval in s.carried.items():
+            if n in e:
+                self.spill(n, e[n], aval)
+        b.branch(head)
+        b.position_at_end(end)
+
+
+def _pointwise_safe(value, target, dest):
+    """True when every read of the target's buffer in `value` is at the
+    element being written (same shape, contiguous): in-place is then safe."""
+    from .llvm_kernels import leaves
+    for leaf in leaves(value):
+        if isinstance(leaf, Array) and (leaf.owner == dest.owner or leaf.owner is None):
+            # a read that may hit the target's buffer: safe only if it reads
+            # exactly the element being written
+            if not (leaf.shape == dest.shape and leaf.contiguous) and size_of(leaf.shape) != 1:
+                return False
+    return True
+
+
+def emit_module(tf, plan, env_info):
+    """(llvmlite.ir.Module, n_inputs, n_outputs) for typed function `tf`."""
+    em = FunctionEmitter(tf, plan, env_info)
+    mod = em.emit(tf.in_avals)
+    return mod, em.n_inputs, em.n_outputs

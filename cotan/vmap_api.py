@@ -1,0 +1,74 @@
+"""`cotan.vmap`: the public face of batching.
+
+Owns argument checking and the coding of `in_axes` / `out_axes` pytree
+prefixes; the transformation itself is `autodiff.batching.batch_function`.
+Like every transformation but `jit`, `vmap` returns an ordinary generated
+Python function (its source is `cotan.source(vmap(f))`), so `vmap(vmap(f))`,
+`vmap(grad(f))`, `grad(vmap(f))` and `jit(vmap(f))` compose by parsing it.
+"""
+
+from .errors import ShapeError
+
+__all__ = ["vmap"]
+
+
+def _code_axes(spec, what):
+    """A pytree prefix of ints/None → the constant code batched code reads."""
+    if spec is None:
+        return None
+    if isinstance(spec, bool):
+        raise ShapeError(f"vmap: {what} must be ints, None or pytrees of them, got {spec!r}")
+    if isinstance(spec, int):
+        return spec
+    if isinstance(spec, dict):
+        keys = tuple(spec)
+        return ("dict", keys, tuple(_code_axes(spec[k], what) for k in keys))
+    if isinstance(spec, (tuple, list)):
+        kind = "tuple" if isinstance(spec, tuple) else "list"
+        return (kind, tuple(_code_axes(s, what) for s in spec))
+    try:
+        import operator
+        return operator.index(spec)
+    except TypeError:
+        raise ShapeError(f"vmap: {what} must be ints, None or pytrees of them, "
+                         f"got {spec!r}") from None
+
+
+def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
+    """Vectorise `fun` over a batch axis of its arguments.
+
+    `in_axes`: int, None, or a tuple with one entry per positional
+    parameter, each an int, None or a pytree prefix of the argument (e.g. a
+    dict of per-leaf axes); negative axes count from the end.  `out_axes`
+    likewise for the result.  `axis_name` names the mapped axis for
+    collectives (accepted for JAX compatibility; cotan has no collectives
+    over a vmap axis yet).
+
+    Returns a generated Python function with the same parameters.
+    """
+    from .autodiff.normalize import normalize_function
+    from .autodiff.batching import batch_function
+    from .autodiff.materialize import materialize
+    if not callable(fun):
+        raise TypeError(f"vmap: expected a function, got {type(fun).__name__}")
+    core = normalize_function(fun)
+    params = core.params
+    if isinstance(in_axes, list):
+        in_axes = tuple(in_axes)
+    if isinstance(in_axes, tuple):
+        if len(in_axes) != len(params):
+            raise ShapeError(
+                f"vmap of {core.name!r}: in_axes has {len(in_axes)} entries but the function "
+                f"takes {len(params)} positional arguments {tuple(params)}; give one entry "
+                "per argument (None for arguments that are not mapped)")
+        specs = [_code_axes(a, "in_axes") for a in in_axes]
+    elif isinstance(in_axes, dict):
+        raise ShapeError(f"vmap of {core.name!r}: a dict in_axes must be wrapped in a tuple "
+                         "with one entry per argument, e.g. in_axes=({'w': None, 'b': 0},)")
+    else:
+        specs = [_code_axes(in_axes, "in_axes")] * len(params)
+    out_spec = _code_axes(out_axes, "out_axes")
+    batched = batch_function(core, specs, out_spec)
+    fn = materialize(batched, "vmap")
+    fn.axis_name = axis_name
+    return fn

@@ -1,0 +1,274 @@
+"""Dispatch of jitted functions: signature → compiled entry, cheap calls.
+
+Owns `JitFunction` (what `cotan.jit` returns): it resolves a call's
+signature (pytree structure, dtypes, shapes, static values), compiles on a
+miss (in-process cache, then the disk cache, then the LLVM backend) and
+calls the native entry
+
+    int32 cotan_entry(void **in_ptrs, int64 *in_shapes, void **out_ptrs,
+                      const char **err)
+
+with data pointers read straight from the arrays.  A nonzero status becomes
+`cotan.errors.ShapeError` (or IndexError / AssertionError) with the native
+message.  Must not build IR (codegen/).
+"""
+
+import ctypes
+import functools
+import hashlib
+import inspect
+
+import numpy as np
+
+from ..errors import ShapeError, CotanError
+from ..codegen.abstract import ShapedArray
+from . import disk_cache
+
+_PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                          ctypes.c_void_p)
+_SCALAR_TYPES = {bool: np.bool_, int: np.int64, float: np.float64}
+
+
+class _Compiled:
+    """A native entry plus its calling convention, for one signature."""
+
+    def __init__(self, address, out_aval, n_in, n_out, keep):
+        self.keep = keep
+        self.fn = _PROTO(address)
+        self.out_aval = out_aval
+        self.out_leaves = []
+        _collect_out(out_aval, self.out_leaves)
+        self.n_in = n_in
+        self.in_ptrs = (ctypes.c_void_p * max(1, n_in))()
+        self.out_ptrs = (ctypes.c_void_p * max(1, len(self.out_leaves)))()
+        self.err = ctypes.c_char_p()
+        self.a_in = ctypes.addressof(self.in_ptrs)
+        self.a_out = ctypes.addressof(self.out_ptrs)
+        self.a_err = ctypes.addressof(self.err)
+
+    def __call__(self, leaves, shapes):
+        in_ptrs = self.in_ptrs
+        keep = []
+        for k, x in enumerate(leaves):
+            in_ptrs[k] = x.__array_interface__["data"][0]
+        outs = [np.empty(a.shape, a.dtype) for a in self.out_leaves]
+        for k, o in enumerate(outs):
+            self.out_ptrs[k] = o.__array_interface__["data"][0]
+        dims = (ctypes.c_int64 * max(1, len(shapes)))(*shapes)
+        status = self.fn(self.a_in, ctypes.addressof(dims), self.a_out, self.a_err)
+        del keep
+        if status:
+            _raise(status, self.err.value)
+        it = iter(outs)
+        return _rebuild(self.out_aval, it)
+
+
+def _raise(status, msg):
+    msg = (msg or b"").decode("utf8", "replace")
+    if status == 2:
+        raise IndexError(msg)
+    if status == 3:
+        raise AssertionError(msg)
+    raise ShapeError(msg)
+
+
+def _collect_out(aval, out):
+    if isinstance(aval, (tuple, list)):
+        for a in aval:
+            _collect_out(a, out)
+    elif isinstance(aval, dict):
+        for a in aval.values():
+            _collect_out(a, out)
+    elif isinstance(aval, ShapedArray):
+        out.append(aval)
+
+
+def _rebuild(aval, it):
+    if isinstance(aval, tuple):
+        return tuple(_rebuild(a, it) for a in aval)
+    if isinstance(aval, list):
+        return [_rebuild(a, it) for a in aval]
+    if isinstance(aval, dict):
+        return {k: _rebuild(a, it) for k, a in aval.items()}
+    if isinstance(aval, ShapedArray):
+        v = next(it)
+        if aval.shape == ():
+            return v.item() if aval.weak_type else v[()]
+        return v
+    return aval
+
+
+def _flatten_arg(x, avals, leaves, shapes, key):
+    """Append x's run-time leaves; returns x's abstract value."""
+    t = type(x)
+    if t is np.ndarray:
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
+        leaves.append(x)
+        shapes.extend(x.shape)
+        key.append((x.dtype.char, x.shape))
+        return ShapedArray(x.shape, x.dtype)
+    if t in (float, int, bool):
+        a = np.array(x, _SCALAR_TYPES[t])
+        leaves.append(a)
+        key.append(t)
+        return ShapedArray((), a.dtype, weak_type=t is not bool)
+    if isinstance(x, np.generic):
+        a = np.array(x)
+        leaves.append(a)
+        key.append(("s", a.dtype.char))
+        return ShapedArray((), a.dtype)
+    if t in (tuple, list):
+        key.append((t, len(x)))
+        return t(_flatten_arg(e, avals, leaves, shapes, key) for e in x)
+    if t is dict:
+        key.append(("d", tuple(x)))
+        return {k: _flatten_arg(v, avals, leaves, shapes, key) for k, v in x.items()}
+    if x is None:
+        key.append(None)
+        return None
+    if hasattr(x, "__array__"):
+        return _flatten_arg(np.asarray(x), avals, leaves, shapes, key)
+    raise TypeError(f"jit: cannot pass a value of type {t.__name__}; pass arrays, numbers "
+                    "or tuples/lists/dicts of them, or mark the argument static "
+                    "(static_argnums)")
+
+
+class JitFunction:
+    """A function compiled per signature; calls hit an in-process cache."""
+
+    def __init__(self, fun, static_argnums=(), static_argnames=(), backend="cpu"):
+        if backend != "cpu":
+            raise ValueError(f"jit: backend {backend!r} is not available (use 'cpu')")
+        self.__cotan_wrapped__ = fun
+        functools.update_wrapper(self, fun)
+        self._fun = fun
+        self._backend = backend
+        if isinstance(static_argnums, int):
+            static_argnums = (static_argnums,)
+        if isinstance(static_argnames, str):
+            static_argnames = (static_argnames,)
+        self._sig = _signature(fun)
+        names = list(self._sig.parameters) if self._sig else []
+        nums = set(static_argnums)
+        for n in static_argnames:
+            if n in names:
+                nums.add(names.index(n))
+        self._static = frozenset(nums)
+        self._cache = {}
+        self._core = None
+        self._source_hash = None
+
+    @property
+    def core(self):
+        if self._core is None:
+            from ..autodiff.normalize import normalize_function
+            self._core = normalize_function(self._fun)
+        return self._core
+
+    def _bind(self, args, kwargs):
+        if kwargs or (self._sig is not None and len(args) < len(self._sig.parameters)):
+            if self._sig is None:
+                raise TypeError("jit: keyword arguments need a function with a signature")
+            ba = self._sig.bind(*args, **kwargs)
+            ba.apply_defaults()
+            return tuple(ba.arguments.values())
+        return args
+
+    def _signature_of(self, args):
+        leaves, shapes, key, avals = [], [], [], []
+        for k, a in enumerate(args):
+            if k in self._static:
+                try:
+                    hash(a)
+                except TypeError:
+                    raise TypeError(f"jit: static argument {k} must be hashable, got "
+                                    f"{type(a).__name__}") from None
+                key.append(("static", a))
+                avals.append(a)
+            else:
+                avals.append(_flatten_arg(a, avals, leaves, shapes, key))
+        return tuple(key), avals, leaves, shapes
+
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            args = self._bind(args, kwargs)
+        key, avals, leaves, shapes = self._signature_of(args)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._compile(key, avals)
+        return entry(leaves, shapes)
+
+    def lower(self, *args, **kwargs):
+        from ..codegen.llvm_backend import lower_cpu
+        args = self._bind(args, kwargs)
+        key, avals, _, _ = self._signature_of(args)
+        return lower_cpu(self.core, avals, repr(key))
+
+    def _disk_key(self, avals):
+        from ..autodiff.materialize import to_source
+        from ..codegen import llvm_binding
+        from ..codegen.llvm_kernels import num_threads
+        import cotan
+        if self._source_hash is None:
+            h = hashlib.sha256(to_source(self.core.node).encode())
+            for name in sorted(self.core.captured):
+                v = self.core.captured[name]
+                h.update(name.encode())
+                if isinstance(v, (np.ndarray, np.generic)):
+                    h.update(np.asarray(v).dtype.str.encode())
+                    h.update(repr(np.shape(v)).encode())
+                    h.update(np.ascontiguousarray(v).tobytes())
+                else:
+                    h.update(repr(v).encode())
+            self._source_hash = h.hexdigest()
+        return disk_cache.entry_key(self._source_hash, repr(avals), llvm_binding.target_key(),
+                                    cotan.__version__, disk_cache.compiler_hash(),
+                                    num_threads())
+
+    def _compile(self, key, avals):
+        from ..codegen import llvm_binding
+        from ..codegen.llvm_backend import lower_cpu
+        dkey = self._disk_key(avals)
+        hit = disk_cache.load(dkey)
+        entry = None
+        if hit is not None:
+            try:
+                import llvmlite.binding as llvm
+                llvm_binding.initialize()
+                mod = llvm.parse_assembly(hit["ir"])
+                native = llvm_binding.NativeModule(mod)
+                from ..codegen.llvm_emit import ENTRY
+                entry = _Compiled(native.address(ENTRY), hit["out_aval"], hit["n_in"],
+                                  hit["n_out"], native)
+            except Exception:  # stale or damaged entry: rebuild
+                entry = None
+        if entry is None:
+            lowered = lower_cpu(self.core, avals, repr(key))
+            native = lowered.compile()
+            entry = _Compiled(native.address, native.out_aval, native.n_inputs,
+                              native.n_outputs, native)
+            disk_cache.store(dkey, {"ir": str(lowered.optimized()),
+                                    "out_aval": native.out_aval,
+                                    "n_in": native.n_inputs, "n_out": native.n_outputs})
+        self._cache[key] = entry
+        return entry
+
+    def __repr__(self):
+        return f"<cotan.jit of {getattr(self._fun, '__qualname__', self._fun)!r}>"
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return functools.partial(self, obj)
+
+
+def _signature(fun):
+    try:
+        return inspect.signature(fun)
+    except (TypeError, ValueError):
+        return None
+
+
+class CompiledCallError(CotanError):
+    pass

@@ -1,0 +1,338 @@
+"""Primitives the reverse-mode transformation emits.
+
+Owns the run-time side of generated gradients: the per-variable stacks of
+the primal sweep (`new_stack`, `push`, `pop_restore`), loop trip counts
+(`trip_count`), the run-time checks `grad` needs (`check_grad_input`,
+`grad_seed`), zero adjoints of arbitrary pytrees (`zero_adjoint`) and the
+adjoint kernels of gathers (`getitem_adjoint`, `take_adjoint`,
+`take_along_axis_adjoint`, `diagonal_adjoint`, `split_like`,
+`unstack_like`, `einsum_expand`, `matmul_grad_a/b`, `dot_grad_a/b`).  The
+kernels are differentiable and get VJP rules in autodiff/vjp_rules.py, so
+second-order gradients go through them.  Must not import the stages.
+"""
+
+import numpy as np
+
+from ..codegen.abstract import ShapedArray, shape_of, dtype_of
+from ..errors import NonDifferentiableError
+from .numeric_rules import any_abstract, by_running, tree_map
+from .table import primitive
+
+
+# -- stacks of overwritten values ----------------------------------------------
+
+@primitive("new_stack", abstract_eval=lambda: [], differentiable=False, effectful=True)
+def new_stack():
+    """new_stack() == []: a stack the primal sweep pushes overwritten values to."""
+    return []
+
+
+@primitive("push", abstract_eval=lambda st, v: None, differentiable=False, effectful=True)
+def push(stack, value):
+    """push(stack, value): stack.append(value); returns None."""
+    stack.append(value)
+
+
+def _pop_restore(stack, current):
+    """pop_restore(stack, current): drop the top of `stack` (the value the
+    adjoint sweep just went back past) and return the value below it, the
+    variable's previous version; `current` if there is none."""
+    stack.pop()
+    return stack[-1] if stack else current
+
+
+# Differentiable without a VJP rule: differentiating a gradient that went
+# through a loop with overwritten values must fail loudly, not give zeros.
+pop_restore = primitive("pop_restore", abstract_eval=lambda st, cur: cur,
+                        effectful=True)(_pop_restore)
+
+
+@primitive("pop", abstract_eval=lambda st: None, differentiable=False, effectful=True)
+def pop(stack):
+    """pop(stack) == stack.pop()."""
+    return stack.pop()
+
+
+@primitive("trip_count", differentiable=False,
+           abstract_eval=lambda a, b, c: ShapedArray((), np.int64, weak_type=True)
+           if any_abstract((a, b, c)) else len(range(a, b, c)))
+def trip_count(start, stop, step):
+    """trip_count(start, stop, step) == len(range(start, stop, step))."""
+    return len(range(int(start), int(stop), int(step)))
+
+
+# -- checks ------------------------------------------------------------------------
+
+def _is_float_leaf(v):
+    if isinstance(v, (bool, np.bool_)):
+        return False
+    if isinstance(v, (float, complex)):
+        return True
+    if isinstance(v, int):
+        return False
+    return np.issubdtype(np.result_type(v), np.inexact)
+
+
+@primitive("check_grad_input", abstract_eval=lambda x, what="": None,
+           differentiable=False, effectful=True)
+def check_grad_input(x, what=""):
+    """check_grad_input(x, what): refuse integer or boolean leaves of a
+    differentiated argument (their gradient would silently be zero)."""
+    leaves = []
+    tree_map(leaves.append, x)
+    for leaf in leaves:
+        if leaf is None:
+            continue
+        if not _is_float_leaf(leaf):
+            raise NonDifferentiableError(
+                f"{what} has dtype {np.result_type(leaf)}, but only floating-point "
+                "(or complex) inputs can be differentiated. Convert it first "
+                "(e.g. x.astype(float)), or leave it out of argnums.")
+
+
+def _grad_seed(out, what=""):
+    """grad_seed(out, what) == numpy.ones_like(out), after checking that
+    `out` is a real floating-point scalar (what `grad` differentiates)."""
+    if isinstance(out, (tuple, list, dict)) or np.ndim(out) != 0:
+        raise NonDifferentiableError(
+            f"{what} must return a scalar to be differentiated with grad, but it "
+            f"returned {_describe(out)}. Use cotan.vjp or cotan.jacrev for "
+            "non-scalar outputs, or reduce the output (e.g. with .sum()).")
+    if not _is_float_leaf(out):
+        raise NonDifferentiableError(
+            f"{what} returned a value of dtype {np.result_type(out)}; grad needs a "
+            "floating-point output. Convert it with float(...) or .astype(float).")
+    if isinstance(out, float):
+        return 1.0
+    return np.ones_like(out)
+
+
+def _describe(out):
+    if isinstance(out, (tuple, list, dict)):
+        return f"a {type(out).__name__}"
+    return f"an array of shape {np.shape(out)}"
+
+
+grad_seed = primitive("grad_seed", differentiable=False,
+                      abstract_eval=lambda out, what="": out)(_grad_seed)
+
+
+def _zero_leaf(v):
+    if isinstance(v, float):
+        return 0.0
+    v = np.asarray(v)
+    dt = v.dtype if np.issubdtype(v.dtype, np.inexact) else np.float64
+    return np.zeros(v.shape, dt)
+
+
+@primitive("zero_adjoint", differentiable=False,
+           abstract_eval=lambda x: tree_map(lambda v: ShapedArray(shape_of(v), np.float64)
+                                            if isinstance(v, ShapedArray) else 0.0, x))
+def zero_adjoint(x):
+    """zero_adjoint(x): zeros with the structure and shapes of the pytree `x`."""
+    return tree_map(_zero_leaf, x)
+
+
+# -- adjoints of gathers ---------------------------------------------------------------
+
+def _index(components):
+    return components[0] if len(components) == 1 else tuple(components)
+
+
+def _getitem_adjoint(g, x, *index):
+    """getitem_adjoint(g, x, *index): the adjoint of `x[index]`: zeros shaped
+    like `x` with `g` added at `index` (repeated indices accumulate); for a
+    tuple, list or dict `x`, a container of zero adjoints with `g` at `index`."""
+    if isinstance(x, (tuple, list)):
+        out = [zero_adjoint(v) for v in x]
+        idx = _index(index)
+        if isinstance(idx, slice):
+            for i, gi in zip(range(*idx.indices(len(x))), g):
+                out[i] = gi
+        else:
+            out[idx] = g
+        return type(x)(out)
+    if isinstance(x, dict):
+        out = {k: zero_adjoint(v) for k, v in x.items()}
+        out[_index(index)] = g
+        return out
+    out = _zero_leaf(x)
+    if isinstance(out, float):
+        return g
+    g = np.asarray(g)
+    if g.dtype != out.dtype and np.issubdtype(g.dtype, np.inexact):
+        out = out.astype(np.result_type(out, g))
+    idx = _index(index)
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    if all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts):
+        out[idx] += g   # basic indexing: no repeated elements, no need for add.at
+    else:
+        np.add.at(out, idx, g)
+    return out
+
+
+getitem_adjoint = primitive("getitem_adjoint",
+                            abstract_eval=by_running(_getitem_adjoint))(_getitem_adjoint)
+
+
+def _take_adjoint(g, x, indices, axis=None):
+    """take_adjoint(g, x, indices, axis): the adjoint of numpy.take."""
+    out = np.zeros(np.shape(x), np.result_type(g))
+    if axis is None:
+        np.add.at(out.reshape(-1), indices, g)
+        return out
+    ax = axis % out.ndim
+    idx = (slice(None),) * ax + (np.asarray(indices),)
+    np.add.at(out, idx, g)
+    return out
+
+
+take_adjoint = primitive("take_adjoint", abstract_eval=by_running(_take_adjoint))(_take_adjoint)
+
+
+def _take_along_axis_adjoint(g, x, indices, axis=-1):
+    """take_along_axis_adjoint(g, x, indices, axis): the adjoint of numpy.take_along_axis."""
+    out = np.zeros(np.shape(x), np.result_type(g))
+    ax = axis % out.ndim
+    grids = np.indices(np.shape(indices), sparse=True)
+    idx = tuple(indices if i == ax else grids[i] for i in range(out.ndim))
+    np.add.at(out, idx, g)
+    return out
+
+
+take_along_axis_adjoint = primitive(
+    "take_along_axis_adjoint",
+    abstract_eval=by_running(_take_along_axis_adjoint))(_take_along_axis_adjoint)
+
+
+def _diagonal_adjoint(g, x, offset=0, axis1=0, axis2=1):
+    """diagonal_adjoint(g, x, offset, axis1, axis2): zeros shaped like `x` with
+    `g` on the diagonal numpy.diagonal reads."""
+    out = np.zeros(np.shape(x), np.result_type(g))
+    view = np.diagonal(out, offset, axis1, axis2)
+    view.setflags(write=True)
+    view[...] = g
+    return out
+
+
+diagonal_adjoint = primitive("diagonal_adjoint",
+                             abstract_eval=by_running(_diagonal_adjoint))(_diagonal_adjoint)
+
+
+def _split_like(g, arrays, axis=0):
+    """split_like(g, arrays, axis): `g` cut along `axis` into pieces shaped
+    like the arrays numpy.concatenate joined (the adjoint of concatenate)."""
+    if axis is None:
+        sizes = [np.size(a) for a in arrays]
+        flat = np.reshape(g, -1)
+        bounds = np.cumsum(sizes)[:-1]
+        return [np.reshape(p, np.shape(a)) for p, a in zip(np.split(flat, bounds), arrays)]
+    sizes = [np.shape(a)[axis] for a in arrays]
+    bounds = np.cumsum(sizes)[:-1]
+    return list(np.split(g, bounds, axis=axis))
+
+
+split_like = primitive("split_like", abstract_eval=by_running(_split_like))(_split_like)
+
+
+def _unstack_like(g, obj):
+    """unstack_like(g, obj): `g` cut into the nested list/tuple structure of
+    `obj` (the adjoint of numpy.array(obj)); reshaped like `obj` at leaves."""
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_unstack_like(g[i], o) for i, o in enumerate(obj))
+    return np.reshape(g, np.shape(obj))
+
+
+unstack_like = primitive("unstack_like", abstract_eval=by_running(_unstack_like))(_unstack_like)
+
+
+def _einsum_expand(t, x, spec):
+    """einsum_expand(t, x, spec): with spec 'ab->abc', `t` (labels ab)
+    broadcast to the shape of `x` (labels abc): the labels an einsum
+    operand has but no other term had."""
+    src, dst = spec.split("->")
+    t = np.einsum(f"{src}->{''.join(c for c in dst if c in src)}", t)
+    shape = [np.shape(x)[i] if c in src else 1 for i, c in enumerate(dst)]
+    return np.broadcast_to(np.reshape(t, shape), np.shape(x))
+
+
+einsum_expand = primitive("einsum_expand",
+                          abstract_eval=by_running(_einsum_expand))(_einsum_expand)
+
+
+# -- contractions ------------------------------------------------------------------------
+
+def _reduce_to(g, shape):
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape)
+                                      if d == 1 and g.shape[lead + i] != 1)
+    if axes:
+        g = np.sum(g, axis=axes, keepdims=True)
+    return np.reshape(g, shape)
+
+
+def _matmul_grad_a(g, b, a):
+    """matmul_grad_a(g, b, a): the adjoint of `a` in `a @ b` for cotangent `g`."""
+    a_shape, b = np.shape(a), np.asarray(b)
+    g = np.asarray(g)
+    if b.ndim == 1 and len(a_shape) == 1:
+        return g * b
+    if b.ndim == 1:
+        g = g[..., None]
+        b2 = b[None, :]
+    else:
+        b2 = np.swapaxes(b, -1, -2)
+    if len(a_shape) == 1:
+        g = g[..., None, :]
+    out = np.matmul(g, b2)
+    if len(a_shape) == 1:
+        out = out[..., 0, :]
+    return _reduce_to(out, a_shape)
+
+
+def _matmul_grad_b(g, a, b):
+    """matmul_grad_b(g, a, b): the adjoint of `b` in `a @ b` for cotangent `g`."""
+    b_shape, a = np.shape(b), np.asarray(a)
+    g = np.asarray(g)
+    if a.ndim == 1 and len(b_shape) == 1:
+        return g * a
+    if a.ndim == 1:
+        g = g[..., None, :]
+        a2 = a[:, None]
+    else:
+        a2 = np.swapaxes(a, -1, -2)
+    if len(b_shape) == 1:
+        g = g[..., None]
+    out = np.matmul(a2, g)
+    if len(b_shape) == 1:
+        out = out[..., 0]
+    return _reduce_to(out, b_shape)
+
+
+matmul_grad_a = primitive("matmul_grad_a", abstract_eval=by_running(_matmul_grad_a))(_matmul_grad_a)
+matmul_grad_b = primitive("matmul_grad_b", abstract_eval=by_running(_matmul_grad_b))(_matmul_grad_b)
+
+
+def _dot_grad_a(g, b, a):
+    """dot_grad_a(g, b, a): the adjoint of `a` in numpy.dot(a, b) (operands of at most 2 dimensions)."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return _reduce_to(np.asarray(np.multiply(g, b)), np.shape(a))
+    return _matmul_grad_a(g, b, a)
+
+
+def _dot_grad_b(g, a, b):
+    """dot_grad_b(g, a, b): the adjoint of `b` in numpy.dot(a, b) (operands of at most 2 dimensions)."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return _reduce_to(np.asarray(np.multiply(g, a)), np.shape(b))
+    return _matmul_grad_b(g, a, b)
+
+
+dot_grad_a = primitive("dot_grad_a", abstract_eval=by_running(_dot_grad_a))(_dot_grad_a)
+dot_grad_b = primitive("dot_grad_b", abstract_eval=by_running(_dot_grad_b))(_dot_grad_b)
+
+
+@primitive("inverse_axes", differentiable=False,
+           abstract_eval=lambda axes: None if axes is None else tuple(int(i) for i in np.argsort(axes)))
+def inverse_axes(axes):
+    """inverse_axes(axes): the permutation undoing numpy.transpose(x, axes) (None for None)."""
+    return None if axes is None else tuple(int(i) for i in np.argsort(axes))

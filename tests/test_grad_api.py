@@ -1,0 +1,124 @@
+"""The public reverse-mode API: grad, value_and_grad, vjp, custom_vjp,
+checkpoint, stop_gradient, with JAX's semantics."""
+
+import numpy as np
+import pytest
+
+import cotan
+from cotan.autodiff.core_form import validate
+from cotan.autodiff.materialize import generated_core
+from cotan.errors import CotanError, NonDifferentiableError
+
+
+def f2(x, y):
+    return np.sum(x * np.sin(y))
+
+
+def test_grad_argnums_tuple():
+    x, y = np.arange(3.0), np.ones(3)
+    gx, gy = cotan.grad(f2, argnums=(0, 1))(x, y)
+    np.testing.assert_allclose(gx, np.sin(y))
+    np.testing.assert_allclose(gy, x * np.cos(y))
+
+
+def test_grad_of_dict_parameters_has_their_structure():
+    def loss(p, x):
+        return np.sum((x @ p["w"] + p["b"]) ** 2)
+    p = {"w": np.ones((2, 3)), "b": np.zeros(3)}
+    x = np.arange(4.0).reshape(2, 2)
+    g = cotan.grad(loss)(p, x)
+    assert set(g) == {"w", "b"}
+    r = x @ p["w"] + p["b"]
+    np.testing.assert_allclose(g["w"], x.T @ (2 * r))
+    np.testing.assert_allclose(g["b"], (2 * r).sum(0))
+
+
+def test_value_and_grad_and_has_aux():
+    def f(x):
+        return np.sum(x ** 2), x * 3
+    (v, aux), g = cotan.value_and_grad(f, has_aux=True)(np.arange(3.0))
+    assert v == 5.0
+    np.testing.assert_allclose(aux, [0, 3, 6])
+    np.testing.assert_allclose(g, [0, 2, 4])
+    g2, aux2 = cotan.grad(f, has_aux=True)(np.arange(3.0))
+    np.testing.assert_allclose(g2, [0, 2, 4])
+
+
+def test_vjp_is_callable_repeatedly():
+    out, fn = cotan.vjp(lambda x, y: x * y, np.arange(3.0), np.ones(3))
+    np.testing.assert_allclose(out, np.arange(3.0))
+    for k in (1.0, 2.0):
+        dx, dy = fn(np.full(3, k))
+        np.testing.assert_allclose(dx, k * np.ones(3))
+        np.testing.assert_allclose(dy, k * np.arange(3.0))
+
+
+def test_non_scalar_output_is_refused():
+    with pytest.raises(NonDifferentiableError, match="scalar"):
+        cotan.grad(lambda x: x * 2)(np.ones(3))
+
+
+def test_integer_input_is_refused():
+    with pytest.raises(NonDifferentiableError, match="int64"):
+        cotan.grad(lambda x: np.sum(x * 2.0))(np.arange(3))
+
+
+def test_bad_argnums():
+    with pytest.raises(CotanError):
+        cotan.grad(f2, argnums=5)
+
+
+def test_output_independent_of_argument_gives_zeros():
+    g = cotan.grad(lambda x, y: np.sum(y ** 2), argnums=0)(np.ones(2), np.ones(2))
+    np.testing.assert_allclose(g, [0.0, 0.0])
+
+
+def test_stop_gradient():
+    g = cotan.grad(lambda x: np.sum(x * cotan.stop_gradient(x)))(np.arange(3.0))
+    np.testing.assert_allclose(g, np.arange(3.0))
+
+
+def test_custom_vjp():
+    @cotan.custom_vjp
+    def clip_grad(x):
+        return x
+
+    clip_grad.defvjp(lambda x: (x, None), lambda res, g: (np.clip(g, -1.0, 1.0),))
+    g = cotan.grad(lambda x: np.sum(clip_grad(x) * 5.0))(np.ones(2))
+    np.testing.assert_allclose(g, [1.0, 1.0])
+
+
+def test_checkpoint_recomputes_in_the_adjoint_sweep():
+    def inner(x):
+        return np.sin(np.sin(x))
+    ck = cotan.checkpoint(inner)
+    g = cotan.grad(lambda x: np.sum(ck(x) * 2.0))
+    np.testing.assert_allclose(g(np.ones(2)), 2 * np.cos(np.sin(1.0)) * np.cos(1.0))
+    src = cotan.source(g)
+    assert "_vjp(" in src and "push(" not in src
+
+
+def test_second_order():
+    def f(x):
+        return x ** 3 * np.sin(x)
+    gg = cotan.grad(cotan.grad(f))
+    validate(generated_core(gg).node)
+    x = 0.7
+    want = 6 * x * np.sin(x) + 6 * x ** 2 * np.cos(x) - x ** 3 * np.sin(x)
+    np.testing.assert_allclose(gg(x), want)
+
+
+def test_grad_returns_generated_source_with_comments():
+    src = cotan.source(cotan.grad(f2))
+    assert src.startswith("def grad_f2(x, y):")
+    assert "# grad of: return np.sum(x * np.sin(y))" in src
+
+
+def test_loop_pushes_only_overwritten_values():
+    def f(x, w):
+        for i in range(3):
+            x = np.tanh(x * w)
+        return np.sum(x)
+    src = cotan.source(cotan.grad(f))
+    assert "push(stack_x" in src
+    assert "stack_w" not in src

@@ -1,0 +1,268 @@
+"""Specification of `cotan.jit` on the CPU backend.
+
+Every lowered elementwise primitive is checked against its eager NumPy
+result; the table sweep makes every primitive either lowered, folded at
+compile time (static helpers), or listed in `UNLOWERED` with a reason.
+"""
+
+import numpy as np
+import pytest
+
+import cotan
+from cotan.errors import MissingRuleError, ShapeError, TypeInferenceError
+from cotan.codegen.llvm_lowerings import LOWERINGS, UNLOWERED
+from cotan.codegen.llvm_values import ELEMENTWISE
+from cotan.runtime.table import PRIMITIVES
+
+#: primitives whose results are always known at compile time (folded)
+STATIC_ONLY = {"shape", "ndim", "size", "dtype", "length", "static_dtype"}
+
+
+def test_every_primitive_is_lowered_or_listed():
+    missing = sorted(n for n in PRIMITIVES if n not in LOWERINGS and n not in UNLOWERED
+                     and n not in STATIC_ONLY and not n.startswith("static_"))
+    assert not missing, f"primitives with no llvm lowering and no UNLOWERED reason: {missing}"
+
+
+def test_lowerings_are_registered_in_the_table():
+    for name in LOWERINGS:
+        if name in PRIMITIVES:
+            assert PRIMITIVES[name].lowerings.get("llvm") is LOWERINGS[name]
+
+
+def _unary(prim):
+    def f(x):
+        return prim(x)
+    return f
+
+
+def _binary(prim):
+    def f(x, y):
+        return prim(x, y)
+    return f
+
+
+_POSITIVE = {"log", "log1p", "sqrt", "arccosh"}
+_UNIT = {"arcsin", "arccos", "arctanh"}
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE - {"where", "select", "round",
+                                                       "positive"}))
+def test_elementwise_matches_numpy(name):
+    prim = PRIMITIVES[name]
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-0.9, 0.9, (3, 4))
+    if name in _POSITIVE:
+        x = np.abs(x) + 1.1
+    y = rng.uniform(0.5, 2.0, (4,))
+    if name in ("logical_not", "logical_and", "logical_or", "logical_xor"):
+        x, y = x > 0, y > 1
+    if name in ("bitwise_and", "bitwise_or", "bitwise_xor", "invert", "floor_divide",
+                "remainder", "fmod"):
+        x = (x * 10).astype(np.int64)
+        y = (y * 3).astype(np.int64) + 1
+    try:
+        prim.impl(x, y)
+        f, args = _binary(prim), (x, y)
+    except TypeError:
+        f, args = _unary(prim), (x,)
+    with np.errstate(all="ignore"):
+        expected = f(*args)
+    got = cotan.jit(f)(*args)
+    assert got.dtype == expected.dtype
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def fused(x):
+    return np.sin(x) * np.exp(-x * x) + x ** 3
+
+
+def test_fused_chain():
+    x = np.linspace(-2, 2, 1001)
+    np.testing.assert_allclose(cotan.jit(fused)(x), fused(x), rtol=1e-12)
+
+
+def test_fused_chain_large_uses_threads_and_vector_math():
+    x = np.linspace(-2, 2, 300_001)
+    np.testing.assert_allclose(cotan.jit(fused)(x), fused(x), rtol=1e-12, atol=1e-14)
+
+
+def reductions(x):
+    return (x.sum(), x.sum(axis=0), x.sum(axis=1, keepdims=True), x.max(axis=0),
+            x.min(), np.argmax(x, axis=1), np.argmin(x), x.prod(axis=1), np.cumsum(x, axis=1),
+            np.cumprod(x, axis=0), (x > 0).any(axis=0), (x > -5).all())
+
+
+def test_reductions():
+    x = np.random.default_rng(1).normal(size=(5, 7))
+    for got, want in zip(cotan.jit(reductions)(x), reductions(x)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def linalg(a, b, v):
+    return a @ b, a @ v, v @ v, np.dot(a, b), (a[None] @ b[None])[0]
+
+
+def test_matmul_shapes():
+    rng = np.random.default_rng(2)
+    a, b, v = rng.normal(size=(3, 4)), rng.normal(size=(4, 5)), rng.normal(size=(4,))
+    v3 = rng.normal(size=(4,))
+    for got, want in zip(cotan.jit(linalg)(a, b, v3), linalg(a, b, v3)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def control_flow(x, n):
+    s = 0.0
+    for i in range(n):
+        s = s + x[i % 5]
+        if s > 2:
+            s = s * 0.5
+    k = 0
+    while s < 100:
+        s = s * 3 + 1
+        k = k + 1
+    return s, k
+
+
+def test_control_flow_is_native():
+    x = np.linspace(0, 1, 5)
+    assert cotan.jit(control_flow)(x, 17) == pytest.approx(control_flow(x, 17))
+
+
+def indexing(x):
+    y = x.copy()
+    y[0] = 3.0
+    y[1:3] += 1
+    z = x.T[::2]
+    return y, z, x[-1, 1], x[:, None, 0]
+
+
+def test_getitem_setitem_views():
+    x = np.arange(12.0).reshape(4, 3)
+    for got, want in zip(cotan.jit(indexing)(x), indexing(x)):
+        np.testing.assert_allclose(got, want)
+
+
+def in_place_loop(x):
+    out = np.zeros(x.shape)
+    for i in range(x.shape[0]):
+        out[i] = x[i] * 2 + out[i - 1]
+    return out
+
+
+def test_setitem_in_loop():
+    x = np.arange(6.0)
+    np.testing.assert_allclose(cotan.jit(in_place_loop)(x), in_place_loop(x))
+
+
+def shapes(x):
+    return (np.concatenate([x, x], axis=1), np.stack([x, x]), x.reshape(-1), x.T,
+            np.broadcast_to(x[0], (4, 3)), np.zeros((2, 2)), np.ones_like(x), np.eye(3),
+            np.arange(5), x.astype(np.float32))
+
+
+def test_shape_ops_and_creation():
+    x = np.arange(12.0).reshape(4, 3)
+    for got, want in zip(cotan.jit(shapes)(x), shapes(x)):
+        assert np.asarray(got).dtype == np.asarray(want).dtype
+        np.testing.assert_allclose(got, want)
+
+
+def pytree(params, x):
+    return {"y": params["w"] * x + params["b"], "n": x.shape[0]}
+
+
+def test_pytrees_and_statics():
+    p = {"w": np.ones(3), "b": 2.0}
+    out = cotan.jit(pytree)(p, np.arange(3.0))
+    np.testing.assert_allclose(out["y"], np.arange(3.0) + 2)
+    assert out["n"] == 3
+
+
+def add_one(x):
+    return x + 1.0
+
+
+def test_cache_and_stages(tmp_path, monkeypatch):
+    monkeypatch.setenv("COTAN_DUMP", str(tmp_path))
+    jf = cotan.jit(add_one)
+    assert jf.__cotan_wrapped__ is add_one
+    x = np.ones(8)
+    jf(x)
+    assert len(jf._cache) == 1
+    jf(x + 1)
+    assert len(jf._cache) == 1
+    jf(np.ones(9))
+    assert len(jf._cache) == 2
+    low = jf.lower(x)
+    assert "add(x, 1.0)" in low.as_text("python")
+    assert "f64[8]" in low.as_text("typed")
+    assert "cotan_entry" in low.as_text("llvm")
+    assert low.as_text("asm")
+    assert any(p.suffix == ".ll" for p in tmp_path.iterdir())
+
+
+def test_decorator_forms():
+    @cotan.jit
+    def a(x):
+        return x * 2
+
+    @cotan.jit(static_argnums=(1,))
+    def b(x, n):
+        return x * n
+    assert a(2.0) == 4.0
+    assert b(np.ones(2), 3)[0] == 3.0
+
+
+def bad_index(x):
+    return x[7]
+
+
+def test_out_of_bounds_constant_index():
+    with pytest.raises(ShapeError):
+        cotan.jit(bad_index)(np.ones(3))
+
+
+def runtime_index(x, i):
+    return x[i]
+
+
+def test_out_of_bounds_runtime_index():
+    with pytest.raises(IndexError):
+        cotan.jit(runtime_index)(np.ones(3), 5)
+
+
+def changes_dtype(x):
+    y = np.zeros(3, dtype=np.int64)
+    for i in range(3):
+        y = y * x
+    return y
+
+
+def test_changing_type_refused():
+    with pytest.raises(TypeInferenceError, match="'y'"):
+        cotan.jit(changes_dtype)(np.ones(3))
+
+
+def mask(x):
+    return x[x > 0]
+
+
+def test_value_dependent_shape_refused():
+    with pytest.raises((MissingRuleError, ShapeError)):
+        cotan.jit(mask)(np.ones(3))
+
+
+def test_disk_cache_roundtrip(tmp_path, monkeypatch):
+    monkeypatch.setenv("COTAN_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("COTAN_DISABLE_DISK_CACHE", raising=False)
+    jf = cotan.jit(fused)
+    x = np.linspace(0, 1, 7)
+    jf(x)
+    files = list(tmp_path.rglob("*.bin"))
+    assert len(files) == 1
+    jf2 = cotan.jit(fused)
+    np.testing.assert_allclose(jf2(x), fused(x))
+    files[0].write_bytes(b"garbage")
+    jf3 = cotan.jit(fused)
+    np.testing.assert_allclose(jf3(x), fused(x))
