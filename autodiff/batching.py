@@ -219,10 +219,14 @@ BATCH_RULES_LOADED = False
 
 
 def _load_rules():
+    """Attach the rules (once), and the lane-by-lane rule to primitives made
+    at run time by `custom_jvp`/`custom_vjp` (their bodies are opaque here)."""
     global BATCH_RULES_LOADED
-    if not BATCH_RULES_LOADED:
-        from . import batching_rules  # noqa: F401  (attaches the rules)
-        BATCH_RULES_LOADED = True
+    from . import batching_rules
+    BATCH_RULES_LOADED = True
+    for name, p in PRIMITIVES.items():
+        if p.batch_rule is None and name.startswith("custom_"):
+            p.batch_rule = batching_rules.lane_by_lane
 
 
 # ---------------------------------------------------------------- batcher

@@ -565,7 +565,8 @@ def matmul_grad_rule(c):
     gi = 0
     g = c.promoted(gi) if not any_batched(sg) else g
     flags = (any_batched(sa), any_batched(sb))
-    c.assign(Call("matmul_lanes_adjoint", [g, a, b, Const(flags), Const(wrt)]))
+    c.assign(Call("matmul_lanes_adjoint", [g, a, b, Const(flags), Const(wrt)],
+                  {"keep_lanes": Const(True)}))
     return True
 
 

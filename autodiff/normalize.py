@@ -1162,7 +1162,12 @@ class _Flattener:
                 args = [self.expr(a) for a in node.args]
                 kws = {k.arg: self.expr(k.value) for k in node.keywords}
                 return self.inline_local(lf, args, kws, target, node)
-        ok, callee = self._static_value(func)
+        if isinstance(func, gast.Call):
+            ok, callee = self._static_call(func)
+        else:
+            ok, callee = self._static_value(func)
+        if ok and getattr(callee, "__cotan_inline__", None) is not None:
+            return self._inline_transformation(callee, node, target)
         if ok:
             if callee is range or callee is enumerate or callee is zip:
                 raise self.error(f"{callee.__name__}() is only supported as the iterable of a "
@@ -1221,6 +1226,74 @@ class _Flattener:
         if all(isinstance(a, gast.Constant) for a in atoms):
             return Const(tuple(a.value for a in atoms))
         return self.emit_call("make_tuple", atoms)
+
+    def _static_call(self, call):
+        """`cotan.grad(f)` inside transformed code: a transformation whose
+        arguments are all known now is applied now, and its result (a
+        generated function) is inlined like any helper."""
+        ok, fn = self._static_value(call.func) if not isinstance(call.func, gast.Call) \
+            else self._static_call(call.func)
+        if not ok or not getattr(fn, "__cotan_static__", False):
+            raise self.error("only calls of named functions (or of cotan transformations of "
+                             "them, like cotan.grad(f)(x)) are supported", call)
+        args, kws = [], {}
+        for a in call.args:
+            got = self._static_argument(a)
+            if got is _DYNAMIC:
+                raise self.error(f"{_describe(fn)}: its arguments must be known when the "
+                                 "function is transformed (functions, constants, globals)", a)
+            args.append(got)
+        for k in call.keywords:
+            got = self._static_argument(k.value)
+            if got is _DYNAMIC:
+                raise self.error(f"{_describe(fn)}: argument {k.arg!r} must be known when "
+                                 "the function is transformed", k.value)
+            kws[k.arg] = got
+        return True, fn(*args, **kws)
+
+    def _static_argument(self, node):
+        if isinstance(node, gast.Constant):
+            return node.value
+        if isinstance(node, (gast.Tuple, gast.List)):
+            parts = [self._static_argument(e) for e in node.elts]
+            if any(p is _DYNAMIC for p in parts):
+                return _DYNAMIC
+            return tuple(parts) if isinstance(node, gast.Tuple) else parts
+        if isinstance(node, gast.Name):
+            lf = self._lookup_local_func(node.id)
+            if lf is not None:
+                raise self.error("transforming a local function inside transformed code is "
+                                 "not supported", node, hint="Define it at module level.")
+        try:
+            ok, v = self._static_value(node)
+        except TransformError:
+            return _DYNAMIC
+        return v if ok else _DYNAMIC
+
+    def _inline_transformation(self, callee, node, target):
+        """`cotan.jvp(f, (x,), (v,))` inside transformed code: the
+        transformation names the generated function to inline and how the
+        call's arguments map onto it (`__cotan_inline__`)."""
+        if not node.args:
+            raise self.error(f"{_describe(callee)} needs a function argument", node)
+        fn = self._static_argument(node.args[0])
+        if fn is _DYNAMIC:
+            raise self.error(f"{_describe(callee)}: the function must be known when the "
+                             "enclosing function is transformed", node.args[0])
+        groups = []
+        for a in node.args[1:]:
+            if not isinstance(a, (gast.Tuple, gast.List)):
+                raise self.error(f"{_describe(callee)} inside transformed code needs its "
+                                 "argument tuples written out, e.g. (x,) and (v,)", a)
+            groups.append([self.expr(e) for e in a.elts])
+        static_kw = {}
+        for k in node.keywords:
+            v = self._static_argument(k.value)
+            if v is _DYNAMIC:
+                raise self.error(f"{_describe(callee)}: {k.arg}= must be a constant here", k.value)
+            static_kw[k.arg] = v
+        inline_fn, flat_args = callee.__cotan_inline__(fn, groups, **static_kw)
+        return self.call_function(inline_fn, flat_args, {}, target, node)
 
     def _builtin_reduce(self, callee, node, target):
         args = [self.expr(a) for a in node.args]
@@ -1346,6 +1419,9 @@ class _Flattener:
 
 def _is_view_target(name):
     return False
+
+
+_DYNAMIC = object()
 
 
 def _op_symbol(op):

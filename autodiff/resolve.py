@@ -109,7 +109,9 @@ def translate_callable(value):
         return PRIMITIVES["to_float" if value is float else "to_int"]
     inner = getattr(value, "__cotan_wrapped__", None)
     if inner is not None:
-        return None  # a transformed function: handled by the caller
+        # jit(f) inside transformed code is f: the enclosing
+        # transformation (and its compilation, if any) covers it
+        return translate_callable(inner)
     if isinstance(value, types.FunctionType):
         return value
     return None

@@ -74,6 +74,7 @@ _TRANSFORM_HELPERS = (
     'getitem_lanes',
     'getitem_lanes_adjoint',
     'inverse_axes',
+    'lane_length',
     'lane_perm',
     'lanes_any',
     'map_lanes',
@@ -94,6 +95,7 @@ _TRANSFORM_HELPERS = (
     'take_along_axis_adjoint',
     'tangent_zeros',
     'trip_count',
+    'unbroadcast_lanes',
     'unstack_like',
 )
 UNLOWERED.update({n: 'emitted by grad/vmap; not lowered yet' for n in _TRANSFORM_HELPERS})

@@ -26,3 +26,6 @@ from ._api import __all__ as _api_all  # noqa: E402
 from . import numpy  # noqa: E402
 
 __all__ = ["errors", "tree_util", "numpy"] + list(_api_all)
+
+from .runtime.table import seal_table as _seal_table  # noqa: E402
+_seal_table()

@@ -23,3 +23,8 @@ __all__ += ["vmap"]
 from .jit_api import jit  # noqa: E402
 __all__ += ["jit"]
 # -- aot --
+
+# -- composition: transformations usable inside transformed code --
+import sys as _sys  # noqa: E402
+from .compose import install as _install  # noqa: E402
+_install(_sys.modules[__name__])

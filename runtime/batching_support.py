@@ -543,14 +543,14 @@ def batch_sum_unbatched(g, state):
     return _map_coded(leaf, g, state)
 
 
-def _lane_adjoint(adjoint, g, operand, batched, k, args):
+def _lane_adjoint(adjoint, g, operand, batched, k, args, keep_lanes=False):
     """Per lane `adjoint(g, *args)` for operand args[k]; summed over lanes
     when that operand is not batched."""
     n = np.shape(g)[0]
     outs = [adjoint(g[b], *[_lane_tree(a, f, b) for a, f in zip(args, batched)])
             for b in range(n)]
     out = np.stack([np.asarray(o) for o in outs])
-    return out if batched[k] else np.sum(out, axis=0)
+    return out if batched[k] or keep_lanes else np.sum(out, axis=0)
 
 
 @primitive("getitem_lanes_adjoint")
@@ -567,10 +567,11 @@ def getitem_lanes_adjoint(g, x, batched, idx):
 
 
 @primitive("matmul_lanes_adjoint")
-def matmul_lanes_adjoint(g, a, b, batched, wrt):
+def matmul_lanes_adjoint(g, a, b, batched, wrt, keep_lanes=False):
     """The adjoint of operand `wrt` (0: a, 1: b) in matmul_lanes(a, b, batched),
-    for a batched cotangent g: batched when that operand is, else summed over
-    the lanes."""
+    for a batched cotangent g: batched when that operand is (or when
+    `keep_lanes`: per-lane adjoints, as vmap of a gradient wants), else summed
+    over the lanes."""
     ab, bb = batched
     ra, rb = np.ndim(a) - ab, np.ndim(b) - bb
     if 1 <= ra <= 2 and 1 <= rb <= 2:
@@ -580,8 +581,8 @@ def matmul_lanes_adjoint(g, a, b, batched, wrt):
         sg = ("m" if ra == 2 else "") + ("n" if rb == 2 else "")
         za, zb = ("z" if ab else "") + sa, ("z" if bb else "") + sb
         if wrt == 0:
-            return np.einsum(f"z{sg},{zb}->{za}", g, b)
-        return np.einsum(f"{za},z{sg}->{zb}", a, g)
+            return np.einsum(f"z{sg},{zb}->{'z' + sa if keep_lanes else za}", g, b)
+        return np.einsum(f"{za},z{sg}->{'z' + sb if keep_lanes else zb}", a, g)
     def adj(gl, al, bl):
         gl, al, bl = np.asarray(gl), np.asarray(al), np.asarray(bl)
         mine = (al, bl)[wrt]
@@ -603,7 +604,7 @@ def matmul_lanes_adjoint(g, a, b, batched, wrt):
         if lead > 0:
             full = full.sum(axis=tuple(range(lead)))
         return full
-    return _lane_adjoint(adj, g, (a, b)[wrt], batched, wrt, (a, b))
+    return _lane_adjoint(adj, g, (a, b)[wrt], batched, wrt, (a, b), keep_lanes)
 
 
 # -- shape/dtype rules ------------------------------------------------------------

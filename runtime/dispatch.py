@@ -29,6 +29,30 @@ _PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctyp
 _SCALAR_TYPES = {bool: np.bool_, int: np.int64, float: np.float64}
 
 
+def _slow_data_ptr(a):
+    return a.__array_interface__["data"][0]
+
+
+def _make_data_ptr():
+    """Read `PyArrayObject.data` (offset 16 after the object header) directly:
+    `__array_interface__` costs ~1-2 us per array, this ~0.1 us.  Checked
+    against the interface once; falls back to it if the layout differs."""
+    reader = ctypes.c_void_p.from_address
+    probe = np.arange(3.0)[1:]
+
+    def fast(a):
+        return reader(id(a) + 16).value
+    try:
+        if fast(probe) == _slow_data_ptr(probe):
+            return fast
+    except Exception:  # pragma: no cover
+        pass
+    return _slow_data_ptr
+
+
+_data_ptr = _make_data_ptr()
+
+
 class _Compiled:
     """A native entry plus its calling convention, for one signature."""
 
@@ -45,18 +69,23 @@ class _Compiled:
         self.a_in = ctypes.addressof(self.in_ptrs)
         self.a_out = ctypes.addressof(self.out_ptrs)
         self.a_err = ctypes.addressof(self.err)
+        self.dims = (ctypes.c_int64 * 64)()
+        self.a_dims = ctypes.addressof(self.dims)
 
     def __call__(self, leaves, shapes):
         in_ptrs = self.in_ptrs
-        keep = []
         for k, x in enumerate(leaves):
-            in_ptrs[k] = x.__array_interface__["data"][0]
+            in_ptrs[k] = _data_ptr(x)
         outs = [np.empty(a.shape, a.dtype) for a in self.out_leaves]
         for k, o in enumerate(outs):
-            self.out_ptrs[k] = o.__array_interface__["data"][0]
-        dims = (ctypes.c_int64 * max(1, len(shapes)))(*shapes)
-        status = self.fn(self.a_in, ctypes.addressof(dims), self.a_out, self.a_err)
-        del keep
+            self.out_ptrs[k] = _data_ptr(o)
+        if len(shapes) > 64:
+            dims = (ctypes.c_int64 * len(shapes))(*shapes)
+            a_dims = ctypes.addressof(dims)
+        else:
+            self.dims[:len(shapes)] = shapes
+            a_dims = self.a_dims
+        status = self.fn(self.a_in, a_dims, self.a_out, self.a_err)
         if status:
             _raise(status, self.err.value)
         it = iter(outs)

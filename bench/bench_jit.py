@@ -1,0 +1,156 @@
+"""Benchmarks of `cotan.jit` on the CPU side by side with NumPy, JAX and Numba.
+
+Run `python bench/bench_jit.py`; prints a markdown table of medians and
+ratios.  JAX/Numba columns are skipped when the packages are missing.
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import cotan  # noqa: E402
+
+try:
+    import jax
+    import jax.numpy as jnp
+    jax.config.update("jax_enable_x64", True)
+except Exception:  # pragma: no cover
+    jax = None
+try:
+    import numba
+except Exception:  # pragma: no cover
+    numba = None
+
+
+def median_time(fn, *args, repeat=7, number=None):
+    fn(*args)
+    if number is None:
+        t = time.perf_counter()
+        fn(*args)
+        one = time.perf_counter() - t
+        number = max(1, int(0.05 / max(one, 1e-7)))
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for _ in range(number):
+            fn(*args)
+        times.append((time.perf_counter() - t) / number)
+    return float(np.median(times))
+
+
+def expr(x):
+    return np.sin(x) * np.exp(-x * x) + x ** 3
+
+
+def add_one(x):
+    return x + 1.0
+
+
+def mlp_loss(params, x, y):
+    h = np.tanh(x @ params["w1"] + params["b1"])
+    logits = h @ params["w2"] + params["b2"]
+    m = np.max(logits, axis=1, keepdims=True)
+    lse = np.log(np.sum(np.exp(logits - m), axis=1, keepdims=True)) + m
+    return -np.sum((logits - lse) * y) / x.shape[0]
+
+
+def recurrence(x):
+    s = x
+    for i in range(1000):
+        s = 0.5 * s + np.sin(s) * 0.1
+    return s
+
+
+def fmt(t):
+    return f"{t * 1e6:.1f} us" if t < 1e-3 else f"{t * 1e3:.2f} ms"
+
+
+def main():
+    rows = []
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, 2_000_000)
+    jexpr = cotan.jit(expr)
+    t_np, t_co = median_time(expr, x), median_time(jexpr, x)
+    t_jax = t_nb = None
+    if jax:
+        jf = jax.jit(lambda v: jnp.sin(v) * jnp.exp(-v * v) + v ** 3)
+        xj = jnp.asarray(x)
+        t_jax = median_time(lambda v: jf(v).block_until_ready(), xj)
+    if numba:
+        nf = numba.njit(parallel=True, fastmath=True)(expr)
+        t_nb = median_time(nf, x)
+    rows.append(("sin(x)*exp(-x*x)+x**3, 2M f64", t_np, t_co, t_jax, t_nb,
+                 f"NumPy/cotan = {t_np / t_co:.1f}x (target >= 8x)"))
+
+    x8 = np.ones(8)
+    j1 = cotan.jit(add_one)
+    t_np, t_co = median_time(add_one, x8), median_time(j1, x8)
+    t_jax = t_nb = None
+    if jax:
+        jf = jax.jit(lambda v: v + 1.0)
+        t_jax = median_time(lambda v: jf(v), x8)
+    if numba:
+        nf = numba.njit(add_one)
+        t_nb = median_time(nf, x8)
+    rows.append(("x + 1.0, 8 f64 (cached call)", t_np, t_co, t_jax, t_nb,
+                 f"cotan/NumPy = {t_co / t_np:.2f}x (target <= 1.5x)"))
+
+    params = {"w1": rng.normal(size=(784, 512)) * 0.05, "b1": np.zeros(512),
+              "w2": rng.normal(size=(512, 10)) * 0.05, "b2": np.zeros(10)}
+    xb = rng.normal(size=(256, 784))
+    yb = np.eye(10)[rng.integers(0, 10, 256)]
+    jl = cotan.jit(mlp_loss)
+    t0 = time.perf_counter()
+    try:
+        jg = cotan.jit(cotan.grad(mlp_loss))
+        jg(params, xb, yb)
+        t_compile_grad = time.perf_counter() - t0
+        t_grad = median_time(jg, params, xb, yb)
+    except Exception as e:  # report, do not hide
+        t_compile_grad = t_grad = None
+        print("jit(grad(mlp_loss)) failed:", type(e).__name__, str(e).splitlines()[0])
+    t_np, t_co = median_time(mlp_loss, params, xb, yb), median_time(jl, params, xb, yb)
+    t_jax = t_jaxg = t_jax_compile = None
+    if jax:
+        def jloss(p, a, b):
+            h = jnp.tanh(a @ p["w1"] + p["b1"])
+            lg = h @ p["w2"] + p["b2"]
+            return -jnp.sum(jax.nn.log_softmax(lg) * b) / a.shape[0]
+        jj = jax.jit(jloss)
+        t_jax = median_time(lambda *a: jj(*a).block_until_ready(), params, xb, yb)
+        t0 = time.perf_counter()
+        jgr = jax.jit(jax.grad(jloss))
+        jax.block_until_ready(jgr(params, xb, yb))
+        t_jax_compile = time.perf_counter() - t0
+        t_jaxg = median_time(lambda *a: jax.block_until_ready(jgr(*a)), params, xb, yb)
+    rows.append(("MLP 784-512-10 b256 loss", t_np, t_co, t_jax, None, ""))
+    if t_grad:
+        rows.append(("MLP jit(grad(loss))", None, t_grad, t_jaxg, None,
+                     f"grad/loss = {t_grad / t_co:.2f} (target <= 2.5)"))
+        rows.append(("MLP compile jit(grad)", None, t_compile_grad, t_jax_compile, None, ""))
+
+    t0 = time.perf_counter()
+    jr = cotan.jit(recurrence)
+    jr(1.0)
+    t_first = time.perf_counter() - t0
+    t_co = median_time(jr, 1.0)
+    t_np = median_time(recurrence, 1.0, repeat=3)
+    t_jax = None
+    if jax:
+        jfl = jax.jit(lambda s: jax.lax.fori_loop(0, 1000, lambda i, v: 0.5 * v + jnp.sin(v) * 0.1, s))
+        t_jax = median_time(lambda v: jfl(v).block_until_ready(), 1.0)
+    rows.append(("1000-step scalar recurrence", t_np, t_co, t_jax, None,
+                 f"compile+first call {t_first * 1e3:.0f} ms (target < 300 ms)"))
+
+    print("| benchmark | NumPy | cotan.jit | JAX jit | Numba | note |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, a, b, c, d, note in rows:
+        print(f"| {name} | {fmt(a) if a else '-'} | {fmt(b) if b else '-'} | "
+              f"{fmt(c) if c else '-'} | {fmt(d) if d else '-'} | {note} |")
+
+
+if __name__ == "__main__":
+    main()
