@@ -125,16 +125,25 @@ def to_int(x):
     return builtins.int(x)
 
 
-@primitive("is_", abstract_eval=lambda a, b: abstractify(True)
-           if isinstance(a, ShapedArray) or isinstance(b, ShapedArray) else a is b,
+def _identity_abstract(a, b, negate):
+    """`a is b` is known without values when one side is an array and the
+    other a constant such as None (an array is never None)."""
+    abs_a, abs_b = isinstance(a, ShapedArray), isinstance(b, ShapedArray)
+    if abs_a and abs_b:
+        return abstractify(True)
+    if abs_a or abs_b:
+        return negate
+    return (a is not b) if negate else (a is b)
+
+
+@primitive("is_", abstract_eval=lambda a, b: _identity_abstract(a, b, False),
            differentiable=False)
 def is_(a, b):
     """is_(a, b) == (a is b)."""
     return a is b
 
 
-@primitive("is_not", abstract_eval=lambda a, b: abstractify(True)
-           if isinstance(a, ShapedArray) or isinstance(b, ShapedArray) else a is not b,
+@primitive("is_not", abstract_eval=lambda a, b: _identity_abstract(a, b, True),
            differentiable=False)
 def is_not(a, b):
     """is_not(a, b) == (a is not b)."""
