@@ -8,6 +8,9 @@ Python function (its source is `cotan.source(vmap(f))`), so `vmap(vmap(f))`,
 """
 
 from .errors import ShapeError
+# derivatives of vmap's helper primitives, so grad/jvp of a vmapped function
+# (and the rule sweeps) find them from `import cotan` on
+from .autodiff import batching_derivatives  # noqa: F401
 
 __all__ = ["vmap"]
 

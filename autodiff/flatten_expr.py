@@ -1,0 +1,655 @@
+"""Flattening of expressions and calls: the second half of the flattener.
+
+Owns `ExpressionFlattener`, mixed into `flatten_stmt.Flattener`: name
+resolution (locals, closures, globals, modules), operators and literals as
+primitive calls, subscripts, comprehensions, and calls — primitives are
+emitted, Python helpers and `cotan.numpy` compositions are inlined (their
+arguments bound, their body flattened into the caller), transformations
+inside transformed code are applied at once.  Must not handle statements
+other than through `self.stmt` of the full flattener.
+"""
+
+import copy
+import types
+
+import gast
+import numpy
+
+from ..errors import TransformError
+from ..runtime.table import Primitive
+from . import resolve
+from .core_form import is_constant_value
+from .desugar import desugar_control_flow
+from .parse import unwrap
+from .supported import parsed_function
+from .syntax import (Name, Const, _BINOPS, _UNARYOPS, _CMPOPS,
+                     _stored_names, _mutated_names, _describe, _is_cotan_internal)
+
+_DYNAMIC = object()
+
+
+class _LocalFunction:
+    """A `def` or `lambda` inside the function being normalized."""
+
+    def __init__(self, node, env):
+        self.node = node
+        self.env = env  # the Flattener it was defined in
+
+
+
+
+class LocalScope:
+    """NameScope view used by desugaring: fresh flag names are locals."""
+
+    def __init__(self, scope, fl):
+        self.scope = scope
+        self.fl = fl
+
+    def fresh(self, base):
+        name = self.scope.fresh(base)
+        self.fl.rename[name] = Name(name)
+        self.fl.locals.add(name)
+        return name
+
+
+# --------------------------------------------------------------- flattening
+
+
+class ExpressionFlattener:
+    """Expression and call handling of `Flattener` (see flatten_stmt.py)."""
+
+    _nested = False
+
+
+    def _is_local(self, user_name):
+        return self._lookup_local(user_name) is not None
+
+    def _lookup_local(self, user_name):
+        f = self
+        while f is not None:
+            if user_name in f.rename:
+                return f.rename[user_name]
+            if not f._nested:
+                return None
+            f = f.parent
+        return None
+
+    def _lookup_local_func(self, user_name):
+        f = self
+        while f is not None:
+            if user_name in f.local_funcs:
+                return f.local_funcs[user_name]
+            if user_name in f.rename:
+                return None
+            if not f._nested:
+                return None
+            f = f.parent
+        return None
+
+    def _is_dynamic(self, node):
+        return self._static_value(node)[0] is False
+
+    def _static_value(self, node):
+        """(True, value) if `node` names a value known at transform time
+        (globals, closures, modules and their attributes), else (False, None)."""
+        if isinstance(node, gast.Name):
+            if self._lookup_local(node.id) is not None or self._lookup_local_func(node.id) is not None:
+                return False, None
+            found, value = self._env_lookup(node.id)
+            if not found:
+                raise self.error(f"name {node.id!r} is not defined", node)
+            return True, value
+        if isinstance(node, gast.Attribute):
+            ok, base = self._static_value(node.value)
+            if not ok:
+                return False, None
+            try:
+                return True, getattr(base, node.attr)
+            except AttributeError:
+                raise self.error(f"{_describe(base)} has no attribute {node.attr!r}", node) from None
+        return False, None
+
+    def _env_lookup(self, name):
+        f = self
+        while f._nested and f.parent is not None:
+            f = f.parent
+        return f.parsed.lookup(name)
+
+    def _static_callee(self, func):
+        try:
+            ok, v = self._static_value(func)
+        except TransformError:
+            return None
+        return v if ok else None
+
+    def expr(self, node, target=None, discard=False):
+        """Flatten `node`; return its atom.  With `target`, the final value is
+        assigned to that name (and the atom is that name)."""
+        method = getattr(self, "expr_" + type(node).__name__, None)
+        if method is None:
+            raise self.error(f"{type(node).__name__} expressions are not supported", node)
+        atom = method(node, target) if method.__code__.co_argcount > 2 else method(node)
+        if target is not None and not (isinstance(atom, gast.Name) and atom.id == target):
+            self.assign_to(target, atom)
+            return Name(target)
+        return atom
+
+    def expr_Constant(self, node):
+        return Const(node.value)
+
+    def expr_Name(self, node):
+        local = self._lookup_local(node.id)
+        if local is not None and isinstance(local, gast.Name) and local.id in self.poisoned:
+            base, kind = self.poisoned[local.id]
+            raise self.error(
+                f"{node.id!r} may share memory with {base!r}, which was updated in place "
+                "since: NumPy semantics here depend on whether it is a view or a copy", node,
+                hint=f"Write `{node.id} = ....copy()` where it is made, or read it before "
+                     f"updating {base!r}.")
+        if local is not None:
+            return copy.copy(local) if isinstance(local, gast.Constant) else Name(local.id)
+        if self._lookup_local_func(node.id) is not None:
+            raise self.error(f"local function {node.id!r} can only be called, not used as a value",
+                             node)
+        ok, value = self._static_value(node)
+        return self.static_atom(node.id, value, node)
+
+    def static_atom(self, name, value, node):
+        """An atom for a value known at transform time."""
+        if is_constant_value(value) and not isinstance(value, bytes):
+            return Const(value)
+        if isinstance(value, (numpy.bool_, numpy.integer, numpy.floating)) and numpy.ndim(value) == 0:
+            return self.capture(name, value)
+        dt = resolve.dtype_constant(value)
+        if dt is not None:
+            return Const(dt)
+        if isinstance(value, (numpy.ndarray, list, dict)) or hasattr(value, "__array__"):
+            return self.capture(name, value)
+        if isinstance(value, tuple):
+            return self.capture(name, value)
+        if isinstance(value, (types.ModuleType, types.FunctionType, Primitive, type)) or callable(value):
+            raise self.error(f"{_describe(value)} can only be called here, not used as a value",
+                             node, hint="Call it, or pass its result in as an argument.")
+        return self.capture(name, value)
+
+    def expr_Attribute(self, node):
+        ok, value = self._static_value(node)
+        if ok:
+            return self.static_atom(node.attr, value, node)
+        attr = node.attr
+        prim = resolve.ARRAY_ATTRIBUTES.get(attr)
+        if prim is None:
+            raise self.error(f"attribute {attr!r} of an array is not supported", node,
+                             hint="Supported: " + ", ".join(sorted(resolve.ARRAY_ATTRIBUTES)))
+        base = self.expr(node.value)
+        return self.call_function(resolve.cotan_function(prim), [base], {}, None, node)
+
+    def expr_BinOp(self, node, target=None):
+        op = _BINOPS.get(type(node.op))
+        a = self.expr(node.left)
+        b = self.expr(node.right)
+        return self.call_op(op, [a, b], target, node)
+
+    def expr_UnaryOp(self, node, target=None):
+        op = _UNARYOPS[type(node.op)]
+        if isinstance(node.op, gast.USub) and isinstance(node.operand, gast.Constant) \
+                and isinstance(node.operand.value, (int, float, complex)) \
+                and not isinstance(node.operand.value, bool):
+            return Const(-node.operand.value)
+        a = self.expr(node.operand)
+        return self.call_op(op, [a], target, node)
+
+    def call_op(self, name, args, target, node):
+        """An operator: the cotan.numpy function of that name (a primitive
+        or a composition to inline)."""
+        fn = resolve.cotan_function(name)
+        if fn is None:
+            raise self.error(f"operator {name!r} is not supported by cotan.numpy", node)
+        return self.call_function(fn, args, {}, target, node)
+
+    def expr_Compare(self, node, target=None):
+        for op in node.ops:
+            if type(op) not in _CMPOPS:
+                raise self.error(f"comparison {type(op).__name__} is not supported", node,
+                                 hint="`in` / `not in` cannot be transformed; compare explicitly.")
+        if len(node.ops) == 1:
+            a = self.expr(node.left)
+            b = self.expr(node.comparators[0])
+            return self.emit_call(_CMPOPS[type(node.ops[0])], [a, b], target=target, node=node)
+        # a < b < c  ==  (a < b) and (b < c), with b evaluated once
+        left = self.expr(node.left)
+        result = self.fresh("cmp")
+        terms = []
+        for op, right in zip(node.ops, node.comparators):
+            terms.append((op, left, right))
+            left = None
+        return self._chain(terms, result, node)
+
+    def _chain(self, terms, result, node):
+        op, left, right_node = terms[0]
+        right = self._snapshot_if_name(self.expr(right_node))
+        first = self.emit_call(_CMPOPS[type(op)], [left, right], target=result, node=node)
+        if len(terms) == 1:
+            return first
+        saved = self.out
+        self.out = []
+        rest = [(terms[1][0], right, terms[1][2])] + terms[2:]
+        self._chain(rest, result, node)
+        body = self.out
+        self.out = saved
+        self._emit_if(first, body, [], self.origin)
+        return Name(result)
+
+    def _snapshot_if_name(self, atom):
+        return atom
+
+    def expr_BoolOp(self, node, target=None):
+        if getattr(node, "cotan_pure", False):
+            atoms = [self.expr(v) for v in node.values]
+            prim = "logical_or" if isinstance(node.op, gast.Or) else "logical_and"
+            acc = atoms[0]
+            for i, a in enumerate(atoms[1:]):
+                last = i == len(atoms) - 2
+                acc = self.emit_call(prim, [acc, a], target=target if last else None)
+            return acc
+        # `a and b` is `b if a else a`, evaluated lazily like Python does.
+        # The result goes to a fresh name: the operands may read the target.
+        result = self.fresh("t")
+        first = self.expr(node.values[0], target=result)
+        if isinstance(first, gast.Constant):
+            is_and = isinstance(node.op, gast.And)
+            if bool(first.value) != is_and or len(node.values) == 1:
+                return first
+            rest = gast.BoolOp(op=node.op, values=node.values[1:]) if len(node.values) > 2 \
+                else node.values[1]
+            return self.expr(rest, target=target)
+        saved = self.out
+        self.out = []
+        rest = gast.BoolOp(op=node.op, values=node.values[1:]) if len(node.values) > 2 \
+            else node.values[1]
+        self.expr(rest, target=result)
+        body = self.out
+        self.out = saved
+        if isinstance(node.op, gast.And):
+            self._emit_if(Name(result), body, [], self.origin)
+        else:
+            self._emit_if(Name(result), [], body, self.origin)
+        return Name(result)
+
+    def expr_IfExp(self, node, target=None):
+        test = self.expr(node.test)
+        if isinstance(test, gast.Constant):
+            return self.expr(node.body if test.value else node.orelse, target=target)
+        result = self.fresh("t")
+        body = self.block_expr(node.body, result)
+        orelse = self.block_expr(node.orelse, result)
+        self._emit_if(test, body, orelse, self.origin)
+        return Name(result)
+
+    def block_expr(self, node, result):
+        saved = self.out
+        self.out = []
+        self.expr(node, target=result)
+        out = self.out
+        self.out = saved
+        return out
+
+    def expr_Tuple(self, node, target=None):
+        atoms = [self.expr(e) for e in node.elts]
+        if all(isinstance(a, gast.Constant) for a in atoms):
+            return Const(tuple(a.value for a in atoms))
+        return self.emit_call("make_tuple", atoms, target=target)
+
+    def expr_List(self, node, target=None):
+        atoms = [self.expr(e) for e in node.elts]
+        return self.emit_call("make_list", atoms, target=target)
+
+    def expr_Dict(self, node, target=None):
+        keys = []
+        for k in node.keys:
+            if k is None or not isinstance(k, gast.Constant):
+                raise self.error("dict literal keys must be constants", node)
+            keys.append(k.value)
+        atoms = [self.expr(v) for v in node.values]
+        return self.emit_call("make_dict", atoms, {"keys": Const(tuple(keys))}, target=target)
+
+    def expr_JoinedStr(self, node, target=None):
+        fmt = []
+        atoms = []
+        for part in node.values:
+            if isinstance(part, gast.Constant):
+                fmt.append(str(part.value).replace("{", "{{").replace("}", "}}"))
+            elif isinstance(part, gast.FormattedValue):
+                conv = {-1: "", 115: "!s", 114: "!r", 97: "!a"}.get(part.conversion, "")
+                spec = ""
+                if part.format_spec is not None:
+                    if not all(isinstance(v, gast.Constant) for v in part.format_spec.values):
+                        raise self.error("nested f-string format specs are not supported", part)
+                    spec = ":" + "".join(str(v.value) for v in part.format_spec.values)
+                fmt.append("{" + conv + spec + "}")
+                atoms.append(self.expr(part.value))
+        return self.emit_call("strformat", [Const("".join(fmt))] + atoms, target=target)
+
+    def expr_ListComp(self, node, target=None):
+        if len(node.generators) != 1 or node.generators[0].is_async:
+            raise self.error("only list comprehensions with one `for` are supported", node)
+        gen = node.generators[0]
+        result = target or self.fresh("lst")
+        self.emit_call("make_list", [], target=result)
+        # the comprehension's own variables must not leak into the function
+        shadow = {}
+        for n in gast.walk(gen.target):
+            if isinstance(n, gast.Name):
+                shadow[n.id] = self.rename.get(n.id)
+                self.rename[n.id] = Name(self.fresh(n.id))
+        append = gast.Expr(value=gast.Call(
+            func=gast.Attribute(value=Name(result), attr="append", ctx=gast.Load()),
+            args=[node.elt], keywords=[]))
+        body = [append]
+        for cond in reversed(gen.ifs):
+            body = [gast.If(test=cond, body=body, orelse=[])]
+        loop = gast.For(target=gen.target, iter=gen.iter, body=body, orelse=[], type_comment=None)
+        for n in gast.walk(loop):
+            gast.copy_location(n, node) if not hasattr(n, "lineno") else None
+        self.rename.setdefault(result, Name(result))
+        self.stmt_For(loop)
+        for k, v in shadow.items():
+            if v is None:
+                self.rename.pop(k, None)
+            else:
+                self.rename[k] = v
+        return Name(result)
+
+    def expr_Subscript(self, node, target=None):
+        base = self.expr(node.value)
+        idx = self.index_atoms(node.slice)
+        return self.emit_call("getitem", [base] + idx, target=target, node=node)
+
+    def index_atoms(self, sl):
+        parts = sl.elts if isinstance(sl, gast.Tuple) else [sl]
+        atoms = []
+        for p in parts:
+            if isinstance(p, gast.Slice):
+                bounds = [self.expr(b) if b is not None else Const(None)
+                          for b in (p.lower, p.upper, p.step)]
+                sl_atom = self.emit_call("make_slice", bounds)
+                self.slice_names.add(sl_atom.id)
+                atoms.append(sl_atom)
+            else:
+                atoms.append(self.expr(p))
+        return atoms
+
+    def expr_Lambda(self, node):
+        raise self.error("a lambda can only be assigned to a name and called", node)
+
+    def expr_Call(self, node, target=None, discard=False):
+        for a in node.args:
+            if isinstance(a, gast.Starred):
+                raise self.error("star-unpacking in calls is not supported", a,
+                                 hint="Pass the arguments one by one.")
+        for k in node.keywords:
+            if k.arg is None:
+                raise self.error("**kwargs in calls is not supported", node)
+        func = node.func
+        # local functions
+        if isinstance(func, gast.Name):
+            lf = self._lookup_local_func(func.id)
+            if lf is not None:
+                args = [self.expr(a) for a in node.args]
+                kws = {k.arg: self.expr(k.value) for k in node.keywords}
+                return self.inline_local(lf, args, kws, target, node)
+        if isinstance(func, gast.Call):
+            ok, callee = self._static_call(func)
+        else:
+            ok, callee = self._static_value(func)
+        if ok and getattr(callee, "__cotan_inline__", None) is not None:
+            return self._inline_transformation(callee, node, target)
+        if ok:
+            if callee is range or callee is enumerate or callee is zip:
+                raise self.error(f"{callee.__name__}() is only supported as the iterable of a "
+                                 "for loop", node)
+            if callee is isinstance:
+                raise self.error("isinstance() is not supported inside transformed code", node,
+                                 hint="Decide on types outside the function.")
+            if callee in (max, min, sum):
+                return self._builtin_reduce(callee, node, target)
+            if callee is tuple or callee is list:
+                if len(node.args) != 1:
+                    raise self.error(f"{callee.__name__}() takes one argument here", node)
+                a = self.expr(node.args[0])
+                # tuple(x.shape) and friends: a tuple is what we hold already
+                prim = "to_tuple" if callee is tuple else "to_list"
+                return self.emit_call(prim, [a], target=target, node=node)
+            args = [self.expr(a) for a in node.args]
+            kws = {k.arg: self.expr(k.value) for k in node.keywords}
+            dt = resolve.dtype_constant(callee) if isinstance(callee, type) \
+                and issubclass(callee, numpy.generic) else None
+            if dt is not None:
+                # np.float32(v): a conversion to that dtype
+                if len(args) != 1 or kws:
+                    raise self.error(f"{callee.__name__}() takes one argument here", node)
+                return self.emit_call("astype", [args[0], Const(dt)], target=target, node=node)
+            fn = resolve.translate_callable(callee)
+            if fn is None and getattr(callee, "__cotan_wrapped__", None) is not None:
+                raise self.error(
+                    f"calling the transformed function {_describe(callee)} inside another "
+                    "transformed function is not supported yet", node,
+                    hint="Call the plain Python function; transform the outer function.")
+            if fn is None:
+                raise self.error(
+                    f"cotan does not know how to transform a call of {_describe(callee)}", node,
+                    hint="Use cotan.numpy / NumPy functions or Python functions defined in a file.")
+            return self.call_function(fn, args, kws, target, node)
+        # methods of values computed at run time: arrays (and lists)
+        if isinstance(func, gast.Attribute):
+            meth = func.attr
+            name = resolve.ARRAY_METHODS.get(meth)
+            if name is None:
+                raise self.error(f"method {meth!r} is not supported", node,
+                                 hint="Use the cotan.numpy / NumPy function instead.")
+            base = self.expr(func.value)
+            args = [self.expr(a) for a in node.args]
+            kws = {k.arg: self.expr(k.value) for k in node.keywords}
+            if meth in resolve.VARIADIC_SHAPE_METHODS and len(args) > 1:
+                args = [self.expr_Tuple_atoms(args)]
+            fn = resolve.cotan_function(name)
+            if fn is None:
+                raise self.error(f"method {meth!r} is not available in cotan.numpy", node)
+            return self.call_function(fn, [base] + args, kws, target, node)
+        raise self.error("only calls of named functions and array methods are supported", node)
+
+    def expr_Tuple_atoms(self, atoms):
+        if all(isinstance(a, gast.Constant) for a in atoms):
+            return Const(tuple(a.value for a in atoms))
+        return self.emit_call("make_tuple", atoms)
+
+    def _static_call(self, call):
+        """`cotan.grad(f)` inside transformed code: a transformation whose
+        arguments are all known now is applied now, and its result (a
+        generated function) is inlined like any helper."""
+        ok, fn = self._static_value(call.func) if not isinstance(call.func, gast.Call) \
+            else self._static_call(call.func)
+        if not ok or not getattr(fn, "__cotan_static__", False):
+            raise self.error("only calls of named functions (or of cotan transformations of "
+                             "them, like cotan.grad(f)(x)) are supported", call)
+        args, kws = [], {}
+        for a in call.args:
+            got = self._static_argument(a)
+            if got is _DYNAMIC:
+                raise self.error(f"{_describe(fn)}: its arguments must be known when the "
+                                 "function is transformed (functions, constants, globals)", a)
+            args.append(got)
+        for k in call.keywords:
+            got = self._static_argument(k.value)
+            if got is _DYNAMIC:
+                raise self.error(f"{_describe(fn)}: argument {k.arg!r} must be known when "
+                                 "the function is transformed", k.value)
+            kws[k.arg] = got
+        return True, fn(*args, **kws)
+
+    def _static_argument(self, node):
+        if isinstance(node, gast.Constant):
+            return node.value
+        if isinstance(node, (gast.Tuple, gast.List)):
+            parts = [self._static_argument(e) for e in node.elts]
+            if any(p is _DYNAMIC for p in parts):
+                return _DYNAMIC
+            return tuple(parts) if isinstance(node, gast.Tuple) else parts
+        if isinstance(node, gast.Name):
+            lf = self._lookup_local_func(node.id)
+            if lf is not None:
+                raise self.error("transforming a local function inside transformed code is "
+                                 "not supported", node, hint="Define it at module level.")
+        try:
+            ok, v = self._static_value(node)
+        except TransformError:
+            return _DYNAMIC
+        return v if ok else _DYNAMIC
+
+    def _inline_transformation(self, callee, node, target):
+        """`cotan.jvp(f, (x,), (v,))` inside transformed code: the
+        transformation names the generated function to inline and how the
+        call's arguments map onto it (`__cotan_inline__`)."""
+        if not node.args:
+            raise self.error(f"{_describe(callee)} needs a function argument", node)
+        fn = self._static_argument(node.args[0])
+        if fn is _DYNAMIC:
+            raise self.error(f"{_describe(callee)}: the function must be known when the "
+                             "enclosing function is transformed", node.args[0])
+        groups = []
+        for a in node.args[1:]:
+            if not isinstance(a, (gast.Tuple, gast.List)):
+                raise self.error(f"{_describe(callee)} inside transformed code needs its "
+                                 "argument tuples written out, e.g. (x,) and (v,)", a)
+            groups.append([self.expr(e) for e in a.elts])
+        static_kw = {}
+        for k in node.keywords:
+            v = self._static_argument(k.value)
+            if v is _DYNAMIC:
+                raise self.error(f"{_describe(callee)}: {k.arg}= must be a constant here", k.value)
+            static_kw[k.arg] = v
+        inline_fn, flat_args = callee.__cotan_inline__(fn, groups, **static_kw)
+        return self.call_function(inline_fn, flat_args, {}, target, node)
+
+    def _builtin_reduce(self, callee, node, target):
+        args = [self.expr(a) for a in node.args]
+        if node.keywords:
+            raise self.error(f"{callee.__name__}() keywords are not supported", node)
+        if callee is sum:
+            if len(args) == 2:
+                total = self.call_function(resolve.cotan_function("sum"),
+                                           [args[0]], {"axis": Const(0)}, None, node)
+                return self.emit_call("add", [total, args[1]], target=target)
+            return self.call_function(resolve.cotan_function("sum"), args,
+                                      {"axis": Const(0)}, target, node)
+        if len(args) == 1:
+            return self.call_function(resolve.cotan_function(callee.__name__), args, {}, target, node)
+        prim = "maximum" if callee is max else "minimum"
+        acc = args[0]
+        for i, a in enumerate(args[1:]):
+            acc = self.emit_call(prim, [acc, a], target=target if i == len(args) - 2 else None)
+        return acc
+
+    # ---- calls and inlining
+
+    def call_function(self, fn, args, kws, target, node):
+        if isinstance(fn, Primitive):
+            return self.emit_call(fn.name, args, kws, target=target, node=node)
+        if isinstance(fn, types.FunctionType):
+            return self.inline_global(fn, args, kws, target, node)
+        raise self.error(f"cotan does not know how to transform a call of {_describe(fn)}", node)
+
+    def inline_global(self, fn, args, kws, target, node):
+        fn = unwrap(fn)
+        if fn in self.inline_stack:
+            raise self.error(f"recursive call of {fn.__qualname__!r} cannot be inlined", node,
+                             hint="Rewrite the recursion as a loop.")
+        parsed = parsed_function(fn)
+        override = self.origin_override
+        if override is None and _is_cotan_internal(fn):
+            override = self.origin
+        child = type(self)(parsed, self.scope, self.captured, self.out,
+                           self.inline_stack + (fn,), parent=self, origin_override=override)
+        return child.inline_body(copy.deepcopy(parsed.node), args, kws, target, node,
+                                 defaults=fn.__defaults__, kwdefaults=fn.__kwdefaults__)
+
+    def inline_local(self, lf, args, kws, target, node):
+        fdef = lf.node
+        if any(fdef is f for f in self.inline_stack if isinstance(f, gast.AST)):
+            raise self.error(f"recursive call of {fdef.name!r} cannot be inlined", node)
+        child = type(self)(self.parsed, self.scope, self.captured, self.out,
+                           self.inline_stack + (fdef,), parent=lf.env,
+                           origin_override=self.origin_override)
+        child._nested = True
+        child.origin = self.origin
+        defaults = []
+        for d in fdef.args.defaults:
+            if not isinstance(d, gast.Constant):
+                raise self.error("defaults of local functions must be constants", d)
+            defaults.append(d.value)
+        kwdefaults = {}
+        for k, d in zip(fdef.args.kwonlyargs, fdef.args.kw_defaults):
+            if d is not None:
+                if not isinstance(d, gast.Constant):
+                    raise self.error("defaults of local functions must be constants", d)
+                kwdefaults[k.id] = d.value
+        return child.inline_body(copy.deepcopy(fdef), args, kws, target, node,
+                                 defaults=tuple(defaults), kwdefaults=kwdefaults)
+
+    def inline_body(self, fdef, args, kws, target, call_node, defaults, kwdefaults):
+        """Bind arguments, then flatten the callee's body into the caller's
+        statement list; returns the atom holding the callee's result."""
+        a = fdef.args
+        positional = list(getattr(a, "posonlyargs", []) or []) + list(a.args)
+        names = [p.id for p in positional]
+        bound = {}
+        if len(args) > len(names) and a.vararg is None:
+            raise self.error(f"{fdef.name}() takes {len(names)} positional arguments but "
+                             f"{len(args)} were given", call_node)
+        for n, v in zip(names, args):
+            bound[n] = v
+        extra = args[len(names):]
+        kwonly = [k.id for k in a.kwonlyargs]
+        for k, v in kws.items():
+            if k in bound:
+                raise self.error(f"{fdef.name}() got multiple values for argument {k!r}", call_node)
+            if k not in names and k not in kwonly:
+                raise self.error(f"{fdef.name}() got an unexpected keyword argument {k!r}",
+                                 call_node)
+            bound[k] = v
+        defaults = defaults or ()
+        for n, d in zip(names[len(names) - len(defaults):], defaults):
+            bound.setdefault(n, self.static_atom(n, d, call_node))
+        for k in kwonly:
+            if k not in bound and kwdefaults and k in kwdefaults:
+                bound[k] = self.static_atom(k, kwdefaults[k], call_node)
+        missing = [n for n in names + kwonly if n not in bound]
+        if missing:
+            raise self.error(f"{fdef.name}() missing argument(s): {', '.join(missing)}", call_node)
+        if a.vararg is not None:
+            bound[a.vararg.id] = self.emit_call("make_tuple", extra) if extra else Const(())
+        if a.kwarg is not None:
+            bound[a.kwarg.id] = self.emit_call("make_dict", [], {"keys": Const(())})
+        mutated = _mutated_names(fdef.body)
+        self.locals = _stored_names(fdef.body) | set(bound)
+        for n, atom in bound.items():
+            if n in mutated:
+                emitted = self.scope.fresh(n)
+                self.rename[n] = Name(emitted)
+                self.assign_to(emitted, atom)
+                if isinstance(atom, gast.Name):
+                    # the parameter aliases the caller's array (NumPy passes
+                    # by reference), so in-place updates write through
+                    self.views.record(emitted, "alias", atom.id, self.out[-1], {atom.id})
+            else:
+                self.rename[n] = atom
+        for n in sorted(self.locals - set(bound)):
+            self.local_name(n)
+        fdef = desugar_control_flow(fdef, LocalScope(self.scope, self))
+        body, ret = fdef.body[:-1], fdef.body[-1]
+        for s in body:
+            self.stmt(s)
+        self.set_origin(ret)
+        return self.expr(ret.value, target=target)
+
+

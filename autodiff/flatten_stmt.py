@@ -1,0 +1,573 @@
+"""Flattening of statements: the first half of the flattener.
+
+Owns `Flattener`: names and fresh temporaries, emitting core-form
+statements (folding calls whose inputs are all constants), assignments of
+every target form, subscript and augmented assignment as functional
+`setitem` updates that keep NumPy's aliasing (with `views.Views`), and
+`if`/`for`/`while`.  Expressions and calls are in `flatten_expr.py`.  Must
+not differentiate, batch or compile.
+"""
+
+import copy
+
+import gast
+import numpy
+
+from ..runtime.table import PRIMITIVES
+from . import resolve
+from .core_form import is_constant_value
+from .flatten_expr import ExpressionFlattener, LocalScope, _LocalFunction  # noqa: F401
+from .syntax import (Name, Const, Call, Assign, _BINOPS, _op_symbol,  # noqa: F401
+                     _stored_names, _mutated_names, _origin_table)
+from .views import Views
+
+
+class Flattener(ExpressionFlattener):
+    """Turns user statements into core-form statements (see normalize.py)."""
+
+    def __init__(self, parsed, scope, captured, out, inline_stack, parent=None,
+                 origin_override=None):
+        self.parsed = parsed
+        self.scope = scope
+        self.captured = captured          # emitted name -> value
+        self._captured_ids = {}
+        self.out = out
+        self.inline_stack = inline_stack
+        self.parent = parent
+        self.rename = {}                  # user local -> atom node
+        self.locals = set()
+        self.local_funcs = {}
+        self.views = Views()
+        self.origin = None
+        self.origin_override = origin_override
+        self.known_ints = set()
+        self.slice_names = set()
+        self.poisoned = {}
+        self._origins = _origin_table(parsed)
+
+    # ---- names
+
+    def error(self, msg, node, hint=None):
+        return self.parsed.error(msg, node, hint=hint)
+
+    def bind_own_params(self, fdef):
+        a = fdef.args
+        if a.vararg or a.kwarg or a.kwonlyargs or getattr(a, "posonlyargs", None):
+            raise self.error("a transformed function takes plain positional parameters "
+                             "(no *args, **kwargs or keyword-only parameters)", fdef,
+                             hint="Wrap it: def g(x, y): return f(x, y, option=...)")
+        self.locals = _stored_names(fdef.body) | {p.id for p in a.args}
+        params = []
+        for p in a.args:
+            params.append(self.local_name(p.id))
+        for name in sorted(self.locals - {p.id for p in a.args}):
+            self.local_name(name)
+        return params
+
+    def local_name(self, user_name):
+        """The emitted name of a user local (renamed only on collision)."""
+        node = self.rename.get(user_name)
+        if node is None:
+            emitted = self.scope.fresh(user_name)
+            node = Name(emitted)
+            self.rename[user_name] = node
+        return node.id if isinstance(node, gast.Name) else None
+
+    def fresh(self, base="t"):
+        return self.scope.fresh(base)
+
+    def capture(self, name, value):
+        key = (name, id(value))
+        got = self._root()._captured_ids.get(key)
+        if got is not None:
+            return Name(got)
+        emitted = self.scope.fresh(name)
+        root = self._root()
+        root._captured_ids[key] = emitted
+        self.captured[emitted] = value
+        return Name(emitted)
+
+    def _root(self):
+        f = self
+        while f.parent is not None:
+            f = f.parent
+        return f
+
+    # ---- emitting
+
+    def emit(self, stmt):
+        stmt.cotan_origin = self.origin_override or self.origin
+        self.out.append(stmt)
+        return stmt
+
+    def emit_call(self, prim, args, keywords=None, target=None, node=None):
+        """Emit `target = prim(args)`, folding it when every input is constant."""
+        p = PRIMITIVES.get(prim)
+        if p is None:
+            raise self.error(f"internal: no primitive {prim!r}", node)
+        if target is None and not p.effectful:
+            folded = self._fold(p, args, keywords)
+            if folded is not None:
+                return folded
+        name = target or ("_" if p.effectful else self.fresh("t"))
+        self.emit(Assign(name, Call(prim, args, keywords)))
+        return Name(name)
+
+    def _fold(self, p, args, keywords):
+        if not all(isinstance(a, gast.Constant) for a in args):
+            return None
+        if keywords and not all(isinstance(v, gast.Constant) for v in keywords.values()):
+            return None
+        if p.name in ("print", "check", "make_slice"):
+            return None
+        try:
+            v = p.impl(*[a.value for a in args],
+                       **{k: v.value for k, v in (keywords or {}).items()})
+        except Exception:
+            return None
+        if isinstance(v, numpy.bool_):
+            v = bool(v)
+        if is_constant_value(v) and not isinstance(v, (bytes,)):
+            return Const(v)
+        return None
+
+    def assign_to(self, target, atom):
+        """`target = atom` (a copy or constant)."""
+        self.emit(Assign(target, atom))
+
+    # ---- blocks
+
+    def block(self, stmts, top=False):
+        saved = self.out
+        self.out = []
+        try:
+            for s in stmts:
+                self.stmt(s)
+            return self.out
+        finally:
+            self.out = saved
+
+    def sub_block(self, stmts):
+        before = self.views.snapshot()
+        out = self.block(stmts)
+        self.views.merge_after_block(before)
+        return out
+
+    def set_origin(self, node):
+        if self.parsed.is_generated:
+            # generated code: the comment above a statement says where it came from
+            self.origin = self._origins.get(getattr(node, "lineno", None))
+        else:
+            self.origin = self.parsed.line_text(node)
+
+    def stmt(self, s):
+        self.set_origin(s)
+        method = getattr(self, "stmt_" + type(s).__name__, None)
+        if method is None:
+            raise self.error(f"{type(s).__name__} statements are not supported", s)
+        method(s)
+
+    def stmt_Pass(self, s):
+        pass
+
+    def stmt_Expr(self, s):
+        v = s.value
+        if isinstance(v, gast.Constant):
+            return  # docstrings and bare constants
+        if isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute) \
+                and v.func.attr == "append" and self._is_dynamic(v.func.value):
+            return self._list_append(v)
+        if isinstance(v, gast.Call):
+            self.expr(v, discard=True)
+            return
+        self.expr(v)
+
+    def _list_append(self, call):
+        base = call.func.value
+        if not isinstance(base, gast.Name) or len(call.args) != 1 or call.keywords:
+            raise self.error("only `name.append(value)` is supported", call)
+        item = self.expr(call.args[0])
+        lst = self.expr(base)
+        name = self.store_name(base.id, base)
+        self.emit_call("list_append", [lst, item], target=name)
+
+    def stmt_Assert(self, s):
+        cond = self.expr(s.test)
+        msg = self.expr(s.msg) if s.msg is not None else Const(
+            f"assertion failed: {self.parsed.line_text(s)}")
+        self.emit_call("check", [cond, msg], target="_")
+
+    def stmt_Return(self, s):
+        value = self.expr(s.value) if s.value is not None else Const(None)
+        self.emit(gast.Return(value=value))
+
+    def stmt_FunctionDef(self, s):
+        self.local_funcs[s.name] = _LocalFunction(s, self)
+
+    def stmt_AnnAssign(self, s):
+        if s.value is None:
+            return
+        self._assign_target(s.target, s.value)
+
+    def stmt_Assign(self, s):
+        if len(s.targets) != 1:
+            # a = b = expr: evaluate once, assign to each
+            v = self.expr(s.value)
+            for t in s.targets:
+                self._assign_value(t, v)
+            return
+        self._assign_target(s.targets[0], s.value)
+
+    def _assign_target(self, target, value_node):
+        if isinstance(value_node, gast.Lambda) and isinstance(target, gast.Name):
+            fdef = gast.FunctionDef(name=target.id, args=value_node.args,
+                                    body=[gast.copy_location(gast.Return(value=value_node.body), value_node)],
+                                    decorator_list=[], returns=None, type_comment=None,
+                                    type_params=[])
+            gast.copy_location(fdef, value_node)
+            self.local_funcs[target.id] = _LocalFunction(fdef, self)
+            return
+        if isinstance(target, gast.Name):
+            self.local_funcs.pop(target.id, None)
+            name = self.store_name_pending(target.id)
+            atom = self.expr(value_node, target=name)
+            self._finish_store(target.id, name, atom, value_node)
+            return
+        if isinstance(target, (gast.Tuple, gast.List)) and isinstance(value_node, (gast.Tuple, gast.List)) \
+                and len(target.elts) == len(value_node.elts):
+            # evaluate every right side before any assignment (a, b = b, a)
+            atoms = [self.expr(v) for v in value_node.elts]
+            atoms = [self._snapshot(a) for a in atoms]
+            for t, a in zip(target.elts, atoms):
+                self._assign_value(t, a)
+            return
+        v = self.expr(value_node)
+        self._assign_value(target, v)
+
+    def _snapshot(self, atom):
+        """Copy a name that a later assignment of the same statement may rebind."""
+        if isinstance(atom, gast.Name):
+            t = self.fresh("t")
+            self.assign_to(t, atom)
+            return Name(t)
+        return atom
+
+    def _assign_value(self, target, atom):
+        """Assign an already computed atom to any target."""
+        if isinstance(target, gast.Name):
+            self.local_funcs.pop(target.id, None)
+            name = self.store_name_pending(target.id)
+            self.assign_to(name, atom)
+            self._finish_store(target.id, name, atom, None)
+        elif isinstance(target, (gast.Tuple, gast.List)):
+            for i, t in enumerate(target.elts):
+                if isinstance(t, gast.Starred):
+                    raise self.error("star-unpacking is not supported", t)
+                part = self.emit_call("getitem", [atom, Const(i)])
+                self._assign_value(t, part)
+        elif isinstance(target, gast.Subscript):
+            self._subscript_store(target, lambda old: atom)
+        elif isinstance(target, gast.Attribute):
+            raise self.error("assigning to an attribute is not supported", target,
+                             hint="Keep the value in a local variable and return it.")
+        else:
+            raise self.error(f"cannot assign to {type(target).__name__}", target)
+
+    def store_name_pending(self, user_name):
+        if user_name not in self.rename:
+            self.locals.add(user_name)
+            self.local_name(user_name)
+        node = self.rename[user_name]
+        if not isinstance(node, gast.Name):
+            raise self.error(f"internal: parameter {user_name!r} bound to a constant is assigned", None)
+        return node.id
+
+    def store_name(self, user_name, node):
+        return self.store_name_pending(user_name)
+
+    def _finish_store(self, user_name, emitted, atom, value_node):
+        """Bookkeeping after `emitted = ...`: aliases and views."""
+        self.views.forget(emitted)
+        self.poisoned.pop(emitted, None)
+        self.known_ints.discard(emitted)
+        last = self.out[-1] if self.out else None
+        if last is None or not isinstance(last, gast.Assign) or last.targets[0].id != emitted:
+            return
+        if isinstance(last.value, gast.Name) and last.value.id != emitted:
+            self.views.record(emitted, "alias", last.value.id, last, {last.value.id})
+            return
+        call = last.value
+        if isinstance(call, gast.Call) and isinstance(call.func, gast.Name) \
+                and call.args and isinstance(call.args[0], gast.Name):
+            base = call.args[0].id
+            fname = call.func.id
+            reads = {a.id for a in call.args if isinstance(a, gast.Name)}
+            if fname == "getitem":
+                idx = call.args[1:]
+                def is_int(i):
+                    return (isinstance(i, gast.Constant) and type(i.value) is int) or \
+                        (isinstance(i, gast.Name) and i.id in self.known_ints)
+                def is_slice(i):
+                    return (isinstance(i, gast.Constant) and (i.value is None or i.value is Ellipsis)) \
+                        or (isinstance(i, gast.Name) and i.id in self.slice_names)
+                if all(is_int(i) or is_slice(i) for i in idx):
+                    # with a slice in the index the result is always a view;
+                    # all ints give a row (a view) or an element (a copy)
+                    kind = "slice" if any(is_slice(i) for i in idx) else "intview"
+                else:
+                    kind = "maybe"
+                self.views.record(emitted, kind, base, last, reads)
+            elif fname in resolve.VIEW_FUNCTIONS:
+                self.views.record(emitted, "other", base, last, reads)
+
+    # ---- in-place updates
+
+    def _subscript_store(self, target, make_value):
+        """`base[idx] = make_value(old)` as `base = setitem(base, value, idx)`."""
+        chain = []
+        t = target
+        while isinstance(t, gast.Subscript):
+            chain.append(t)
+            t = t.value
+        if not isinstance(t, gast.Name):
+            raise self.error("subscript assignment needs a variable on the left", target)
+        base_user = t.id
+        if not self._is_local(base_user):
+            raise self.error(f"cannot assign into {base_user!r}, which is not a local variable "
+                             "(a global or closure value)", target,
+                             hint=f"Copy it first: {base_user}_local = {base_user}.copy()")
+        chain.reverse()  # outermost subscript first: x[i][j] -> [x[i], x[i][j]]
+        base_atom = self.expr(t)
+        idx_lists = [self.index_atoms(sub.slice) for sub in chain]
+        # read the intermediate containers: x, x[i], x[i][j] ...
+        containers = [base_atom]
+        for idx in idx_lists[:-1]:
+            containers.append(self.emit_call("getitem", [containers[-1]] + idx))
+        old = None
+        value = make_value(lambda: self.emit_call("getitem", [containers[-1]] + idx_lists[-1]))
+        # write back from the innermost level out
+        for level in range(len(chain) - 1, -1, -1):
+            cont = containers[level]
+            if level == 0:
+                name = self.store_name(base_user, t)
+                self.emit_call("setitem", [cont, value] + idx_lists[level], target=name)
+            else:
+                value = self.emit_call("setitem", [cont, value] + idx_lists[level])
+        del old
+        self._propagate_update(name, target)
+
+    def _propagate_update(self, name, node, came_from=None):
+        """`name` was just updated in place: update every name sharing its
+        memory, as NumPy would (see `views.Views`)."""
+        for dep in self.views.dependents(name):
+            if dep == came_from or dep == name:
+                continue
+            kind, _, stmt, reads = self.views.of[dep]
+            if kind in ("alias", "slice", "other"):
+                new = copy.deepcopy(stmt)
+                self.emit(new)
+                self.views.record(dep, kind, name, new, reads)
+                self._propagate_update(dep, node, came_from=name)
+            else:
+                # it may or may not share memory (an element is a copy, a
+                # row is a view): refuse only if it is read again
+                self.poisoned[dep] = (name, kind)
+        rec = self.views.of.get(name)
+        if rec is None or rec[1] == came_from:
+            return
+        kind, base, stmt, reads = rec
+        if kind == "alias":
+            self.assign_to(base, Name(name))
+        elif kind in ("slice", "intview"):
+            idx = stmt.value.args[1:]
+            self.emit_call("setitem", [Name(base), Name(name)] + list(idx), target=base)
+        else:
+            what = {"other": "a reshaped/transposed view",
+                    "maybe": "possibly a view (its index may be an array)",
+                    "stale": "a view whose index variable has changed since",
+                    "uncertain": "possibly a view (it was made inside an if or loop)"}[kind]
+            raise self.error(
+                f"in-place update of {name!r}, which is {what} of {base!r}: NumPy would "
+                f"change {base!r} too and cotan cannot follow that here", node,
+                hint=f"Make the copy explicit ({name} = ....copy()) or update "
+                     f"{base!r} directly.")
+        self.poisoned.pop(base, None)
+        self._propagate_update(base, node, came_from=name)
+
+    def stmt_AugAssign(self, s):
+        op = _BINOPS.get(type(s.op))
+        if op is None:
+            raise self.error(f"operator {type(s.op).__name__} is not supported", s)
+        if isinstance(s.target, gast.Name):
+            user = s.target.id
+            name = self.store_name_pending(user)
+            if self.views.of.get(name) or self.views.dependents(name):
+                raise self.error(
+                    f"augmented assignment to {user!r}, which shares memory with another "
+                    "variable: for arrays NumPy updates both in place", s,
+                    hint=f"Write `{user} = {user} {_op_symbol(s.op)} ...` to make a new "
+                         "array, or copy first.")
+            cur = self.expr(s.target)
+            v = self.expr(s.value)
+            self.emit_call(op, [cur, v], target=name)
+            self._finish_store(user, name, None, None)
+            return
+        if isinstance(s.target, gast.Subscript):
+            rhs = self.expr(s.value)
+            self._subscript_store(s.target, lambda old: self.emit_call(op, [old(), rhs]))
+            return
+        raise self.error("augmented assignment target must be a name or subscript", s)
+
+    # ---- control flow
+
+    def stmt_If(self, s):
+        test = self.expr(s.test)
+        if isinstance(test, gast.Constant):
+            chosen = s.body if test.value else s.orelse
+            for c in chosen:
+                self.stmt(c)
+            return
+        self.set_origin(s)
+        origin = self.origin
+        body = self.sub_block(s.body)
+        orelse = self.sub_block(s.orelse)
+        self._emit_if(test, body, orelse, origin)
+
+    def _emit_if(self, test, body, orelse, origin):
+        if not body and not orelse:
+            return
+        if not body:
+            test = self.emit_call("logical_not", [test])
+            body, orelse = orelse, []
+        if isinstance(test, gast.Constant):
+            for st in (body if test.value else orelse):
+                self.out.append(st)
+            return
+        node = gast.If(test=test, body=body, orelse=orelse)
+        node.cotan_origin = origin
+        self.out.append(node)
+
+    def stmt_While(self, s):
+        if s.orelse:
+            raise self.error("internal: while-else survived desugaring", s)
+        origin = self.origin
+        test = self.expr(s.test)
+        if isinstance(test, gast.Constant) and not test.value:
+            return
+        if isinstance(test, gast.Constant):
+            # `while True:` needs a name to re-evaluate; the body sets it
+            t = self.fresh("go")
+            self.assign_to(t, test)
+            test = Name(t)
+        cond_name = test.id
+        before = self.views.snapshot()
+        saved = self.out
+        self.out = []
+        for c in s.body:
+            self.stmt(c)
+        self.set_origin(s)
+        new = self.expr(s.test, target=cond_name if not self._is_user_name(cond_name) else None)
+        if not (isinstance(new, gast.Name) and new.id == cond_name):
+            self.assign_to(cond_name, new)
+        body = self.out
+        self.out = saved
+        self.views.merge_after_block(before)
+        node = gast.While(test=Name(cond_name), body=body, orelse=[])
+        node.cotan_origin = origin
+        self.out.append(node)
+
+    def _is_user_name(self, emitted):
+        return any(isinstance(v, gast.Name) and v.id == emitted for v in self.rename.values())
+
+    def stmt_For(self, s):
+        if s.orelse:
+            raise self.error("internal: for-else survived desugaring", s)
+        origin = self.origin
+        it = s.iter
+        callee = self._static_callee(it.func) if isinstance(it, gast.Call) else None
+        if callee is range:
+            args = [self.expr(a) for a in it.args]
+            if it.keywords or not 1 <= len(args) <= 3:
+                raise self.error("range() takes 1 to 3 positional arguments", it)
+            if len(args) == 1:
+                args = [Const(0), args[0], Const(1)]
+            elif len(args) == 2:
+                args = args + [Const(1)]
+            self._range_loop(s, args, lambda idx: self._assign_value(s.target, idx), origin,
+                             plain_range=True)
+            return
+        if callee is enumerate:
+            if len(it.args) != 1 or it.keywords:
+                raise self.error("only enumerate(sequence) is supported", it)
+            seq = self._materialize(self.expr(it.args[0]), s.body)
+            n = self.emit_call("length", [seq])
+            if not (isinstance(s.target, gast.Tuple) and len(s.target.elts) == 2):
+                raise self.error("unpack enumerate as `for i, item in enumerate(...)`", s.target)
+            ti, tx = s.target.elts
+
+            def bind(idx):
+                self._assign_value(ti, idx)
+                self._assign_value(tx, self.emit_call("getitem", [seq, idx]))
+            self._range_loop(s, [Const(0), n, Const(1)], bind, origin)
+            return
+        if callee is zip:
+            seqs = [self._materialize(self.expr(a), s.body) for a in it.args]
+            if not seqs or it.keywords:
+                raise self.error("zip() needs positional sequences", it)
+            n = self.emit_call("length", [seqs[0]])
+            for other in seqs[1:]:
+                n = self.emit_call("minimum", [n, self.emit_call("length", [other])])
+            if not (isinstance(s.target, gast.Tuple) and len(s.target.elts) == len(seqs)):
+                raise self.error(f"unpack zip of {len(seqs)} sequences into {len(seqs)} names",
+                                 s.target)
+
+            def bindz(idx):
+                for t, q in zip(s.target.elts, seqs):
+                    self._assign_value(t, self.emit_call("getitem", [q, idx]))
+            self._range_loop(s, [Const(0), n, Const(1)], bindz, origin)
+            return
+        seq = self._materialize(self.expr(it), s.body)
+        n = self.emit_call("length", [seq])
+
+        def bind_item(idx):
+            self._assign_value(s.target, self.emit_call("getitem", [seq, idx]))
+        self._range_loop(s, [Const(0), n, Const(1)], bind_item, origin)
+
+    def _materialize(self, atom, body=()):
+        """Keep a loop's sequence in a name of its own when the body rebinds
+        the user's variable."""
+        mutated = _mutated_names(body)
+        rebound = any(isinstance(v, gast.Name) and v.id == getattr(atom, "id", None)
+                      for k, v in self.rename.items() if k in mutated)
+        if isinstance(atom, gast.Name) and rebound:
+            t = self.fresh("seq")
+            self.assign_to(t, atom)
+            return Name(t)
+        return atom
+
+    def _range_loop(self, s, args, bind, origin, plain_range=False):
+        target = s.target
+        simple = plain_range and isinstance(target, gast.Name) \
+            and target.id not in _stored_names(s.body)
+        before = self.views.snapshot()
+        saved = self.out
+        self.out = []
+        if simple:
+            idx_name = self.store_name_pending(target.id)
+            self.views.forget(idx_name)
+        else:
+            idx_name = self.fresh("i")
+            bind(Name(idx_name))
+        self.known_ints.add(idx_name)
+        for c in s.body:
+            self.stmt(c)
+        body = self.out
+        self.out = saved
+        self.views.merge_after_block(before)
+        if not body:
+            return
+        node = gast.For(target=Name(idx_name, store=True),
+                        iter=gast.Call(func=Name("range"), args=args, keywords=[]),
+                        body=body, orelse=[], type_comment=None)
+        node.cotan_origin = origin
+        self.out.append(node)

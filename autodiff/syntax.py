@@ -1,0 +1,116 @@
+"""Small pieces of syntax every normalization pass uses.
+
+Owns the gast node constructors for core form (`Name`, `Const`, `Call`,
+`Assign`), the operator → primitive tables, and read-only queries over user
+statements (which names a block assigns or mutates, where generated code
+says a statement came from).  Must not transform anything.
+"""
+
+import types
+
+import gast
+
+
+def Name(id_, store=False):
+    return gast.Name(id=id_, ctx=gast.Store() if store else gast.Load(),
+                     annotation=None, type_comment=None)
+
+
+def Const(v):
+    return gast.Constant(value=v, kind=None)
+
+
+def Call(prim, args, keywords=None):
+    return gast.Call(func=Name(prim), args=list(args),
+                     keywords=[gast.keyword(arg=k, value=v) for k, v in (keywords or {}).items()])
+
+
+def Assign(target, value):
+    return gast.Assign(targets=[Name(target, store=True)], value=value, type_comment=None)
+
+
+_BINOPS = {
+    gast.Add: "add", gast.Sub: "subtract", gast.Mult: "multiply",
+    gast.Div: "divide", gast.FloorDiv: "floor_divide", gast.Mod: "remainder",
+    gast.Pow: "power", gast.MatMult: "matmul", gast.BitAnd: "bitwise_and",
+    gast.BitOr: "bitwise_or", gast.BitXor: "bitwise_xor",
+    gast.LShift: "left_shift", gast.RShift: "right_shift",
+}
+_UNARYOPS = {gast.USub: "negative", gast.UAdd: "positive", gast.Not: "logical_not",
+             gast.Invert: "invert"}
+_CMPOPS = {gast.Lt: "less", gast.LtE: "less_equal", gast.Gt: "greater",
+           gast.GtE: "greater_equal", gast.Eq: "equal", gast.NotEq: "not_equal",
+           gast.Is: "is_", gast.IsNot: "is_not"}
+
+#: primitives whose value is simple enough to fold when every argument is a
+#: constant (the result must be a plain Python constant to be folded)
+
+
+def _stored_names(stmts):
+    names = set()
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Param)):
+                names.add(n.id)
+            elif isinstance(n, (gast.FunctionDef,)) and n is not s:
+                names.add(n.name)
+        if isinstance(s, gast.FunctionDef):
+            names.add(s.name)
+    return names
+
+
+def _mutated_names(stmts):
+    """Names assigned, aug-assigned or subscript-assigned anywhere in stmts."""
+    names = _stored_names(stmts)
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, (gast.Assign, gast.AugAssign, gast.AnnAssign)):
+                targets = n.targets if isinstance(n, gast.Assign) else [n.target]
+                for t in targets:
+                    base = t
+                    while isinstance(base, gast.Subscript):
+                        base = base.value
+                    if isinstance(base, gast.Name):
+                        names.add(base.id)
+            elif isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) \
+                    and n.func.attr == "append" and isinstance(n.func.value, gast.Name):
+                names.add(n.func.value.id)
+    return names
+
+
+
+
+def _op_symbol(op):
+    return {gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/",
+            gast.FloorDiv: "//", gast.Mod: "%", gast.Pow: "**", gast.MatMult: "@"}.get(type(op), "op")
+
+
+def _describe(value):
+    if isinstance(value, types.ModuleType):
+        return f"module {value.__name__!r}"
+    mod = getattr(value, "__module__", None)
+    name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
+    if name:
+        return f"{mod + '.' if mod else ''}{name}"
+    return f"a {type(value).__name__} object"
+
+
+def _is_cotan_internal(fn):
+    mod = getattr(fn, "__module__", "") or ""
+    return mod == "cotan" or mod.startswith("cotan.")
+
+
+def _origin_table(parsed):
+    """For generated sources: line number -> the origin comment above it."""
+    if not parsed.is_generated:
+        return {}
+    table = {}
+    current = None
+    for i, line in enumerate(parsed.source_lines, start=1):
+        s = line.strip()
+        if s.startswith("#"):
+            current = s[1:].strip()
+        elif s:
+            table[i] = current
+    return table
+
