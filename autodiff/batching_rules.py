@@ -580,6 +580,6 @@ def unbroadcast_rule(c):
 
 @batch_rule("trip_count", "grad_seed", "getitem_adjoint", "take_adjoint",
             "take_along_axis_adjoint", "diagonal_adjoint", "split_like", "unstack_like",
-            "einsum_expand", "dot_grad_a", "dot_grad_b")
+            "einsum_expand", "dot_grad_a", "dot_grad_b", "assemble_adjoint")
 def lane_by_lane_helpers(c):
     return c.map_lanes()

@@ -41,7 +41,10 @@ from .templates import build_function, rule_namespace, template_ast, _Substitute
 CONTAINER_PRIMITIVES = {"getitem", "make_tuple", "make_list", "make_dict", "list_append",
                         "to_tuple", "to_list", "slogdet", "qr", "eigh", "svd", "split_like",
                         "unstack_like", "pop_restore", "getitem_adjoint", "add_any",
-                        "zero_adjoint"}
+                        "zero_adjoint", "assemble_adjoint"}
+
+#: differentiable primitives that accept containers as well as arrays
+_NOT_NUMERIC = {"setitem", "array", "concatenate", "stack", "copy"}
 
 _namespace = None
 
@@ -124,6 +127,10 @@ class _RuleContext:
     def contribute(self, atom, expr):
         self.rev.contribute(atom, expr, self.D, self.out)
 
+    def splice(self, template, g, z, args, kwargs):
+        """Fall back to a template rule (for builders that special-case)."""
+        self.rev.apply_template(template, g, z, args, kwargs, self.D, self.out)
+
     def unsupported(self, what):
         raise MissingRuleError(self.prim, "vjp", f"{what} is not supported")
 
@@ -167,8 +174,49 @@ class Reverser:
 
     # ---------------------------------------------------------------- analyses
 
+    def split_parts(self):
+        """Parameters read only as `p[const]` (a dict of parameters, typically)
+        get one variable per part, read once before the primal sweep, so each
+        part has its own adjoint and the container's adjoint is assembled once
+        at the end (`assemble_adjoint`) instead of adding a zero-filled
+        container per read.  Reads inside an `if` are left alone (hoisting
+        them could read a key the taken branch never reads)."""
+        self.parts = {}
+        head = []
+        assigned = _assigned(self.body)
+        in_if = set()
+        for s in gast.walk(gast.Module(body=self.body, type_ignores=[])):
+            if isinstance(s, gast.If):
+                in_if |= {id(a) for a in _walk_assigns(s.body + s.orelse)}
+        ret_reads = {n.id for n in gast.walk(self.ret) if isinstance(n, gast.Name)}
+        for i in self.wrt:
+            p = self.params[i]
+            if p in assigned or p in ret_reads:
+                continue
+            reads = sum(1 for s in self.body for n in gast.walk(s)
+                        if isinstance(n, gast.Name) and n.id == p)
+            gets = [a for a in _walk_assigns(self.body) if isinstance(a.value, gast.Call)
+                    and a.value.func.id == "getitem" and not a.value.keywords
+                    and isinstance(a.value.args[0], gast.Name) and a.value.args[0].id == p]
+            if not gets or reads != len(gets) or any(
+                    id(a) in in_if or not all(isinstance(c, gast.Constant) for c in a.value.args[1:])
+                    for a in gets):
+                continue
+            keys = {}
+            for a in gets:
+                key = tuple(c.value for c in a.value.args[1:])
+                if key not in keys:
+                    keys[key] = self.scope.fresh(p + "_" + "_".join(_ident(k) for k in key))
+                    st = Assign(keys[key], Call("getitem", [p] + [Const(k) for k in key]))
+                    st.cotan_origin = getattr(a, "cotan_origin", None)
+                    head.append(st)
+                a.value = Name(keys[key])
+            self.parts[p] = list(keys.items())
+        return head
+
     def find_active(self):
         active = {self.params[i] for i in self.wrt}
+        active |= {leaf for parts in self.parts.values() for _, leaf in parts}
         changed = True
         assigns = list(_walk_assigns(self.body))
         while changed:
@@ -223,6 +271,15 @@ class Reverser:
                 if ok:
                     arrays.add(y)
                     changed = True
+        # a parameter passed to a differentiable numeric primitive is an array
+        # (or a scalar): its adjoint accumulates with `+`, not add_any
+        for a in _walk_assigns(self.body):
+            v = a.value
+            if isinstance(v, gast.Call) and v.func.id not in CONTAINER_PRIMITIVES \
+                    and v.func.id not in _NOT_NUMERIC and PRIMITIVES[v.func.id].differentiable \
+                    and not v.func.id.startswith(("custom_", "checkpoint_")):
+                arrays.update(x.id for x in _call_atoms(v) if isinstance(x, gast.Name)
+                              and x.id in self.params and x.id not in defs)
         self.arrays = arrays
 
     def find_overwritten(self):
@@ -379,6 +436,9 @@ class Reverser:
         if getattr(rule, "cotan_builder", False):
             rule(_RuleContext(self, prim.name, D, out), g, z, args, kwargs)
             return
+        self.apply_template(rule, g, z, args, kwargs, D, out)
+
+    def apply_template(self, rule, g, z, args, kwargs, D, out):
         sig = inspect.signature(rule)
         pnames = list(sig.parameters)[2:]
         mapping = {"g": Name(g), "z": Name(z)}
@@ -514,6 +574,7 @@ class Reverser:
 
     def build(self):
         self.wrt = list(range(len(self.params))) if self.kind == "vjp" else list(self.argnums)
+        parts_head = self.split_parts()
         self.find_active()
         self.find_kinds()
         overwritten = self.find_overwritten()
@@ -573,6 +634,13 @@ class Reverser:
         grads = []
         for i in self.wrt:
             p = self.params[i]
+            if p in self.parts:
+                leaves = [Name(self.adj_name(leaf)) if leaf in D else Const(None)
+                          for _, leaf in self.parts[p]]
+                if any(isinstance(a, gast.Name) for a in leaves):
+                    paths = Const(tuple(key for key, _ in self.parts[p]))
+                    grads.append(Call("assemble_adjoint", [p, paths] + leaves))
+                    continue
             if p in D:
                 grads.append(Name(self.adj_name(p)))
             else:
@@ -592,7 +660,11 @@ class Reverser:
             outv = copy.deepcopy(out_atom) if aux_atom is None else gast.Tuple(
                 elts=[copy.deepcopy(out_atom), copy.deepcopy(aux_atom)], ctx=gast.Load())
             result = gast.Tuple(elts=[outv, result], ctx=gast.Load())
-        tail.append(gast.Return(value=result))
+        final = gast.Return(value=result)
+        # without its own comment the return would inherit the last `grad of:` line
+        final.cotan_comment = getattr(self.fdef.body[-1], "cotan_origin", None) or "result"
+        tail.append(final)
+        adjoint = _drop_final_restores(adjoint, result)
         args = list(self.fdef.args.args)
         if self.kind == "vjp":
             args = args + [Name(gparam)]
@@ -602,7 +674,7 @@ class Reverser:
             name=f"{self.kind}_{self.core.name}",
             args=gast.arguments(args=args, posonlyargs=[], vararg=None, kwonlyargs=[],
                                 kw_defaults=[], kwarg=None, defaults=[]),
-            body=head + primal + seed_stmts + adjoint + tail, decorator_list=[],
+            body=head + parts_head + primal + seed_stmts + adjoint + tail, decorator_list=[],
             returns=None, type_comment=None, type_params=[])
         return fdef
 
@@ -621,6 +693,25 @@ class Reverser:
         if isinstance(r, gast.Name) and r.id in self.active:
             self.active.add(o)
         return Name(o), Name(a), extra
+
+
+def _ident(value):
+    text = "".join(c if c.isalnum() else "_" for c in str(value)).strip("_")
+    return text or "part"
+
+
+def _drop_final_restores(stmts, result):
+    """Top-level `y = pop_restore(...)` statements after which nothing reads
+    `y` (the sweep's way back past a first assignment): not needed."""
+    reads = {n.id for n in gast.walk(result) if isinstance(n, gast.Name)}
+    out = []
+    for st in reversed(stmts):
+        if isinstance(st, gast.Assign) and isinstance(st.value, gast.Call) \
+                and st.value.func.id == "pop_restore" and st.targets[0].id not in reads:
+            continue
+        reads |= _reads([st])
+        out.append(st)
+    return out[::-1]
 
 
 def _src(node):

@@ -60,7 +60,7 @@ def _(g, z, x, y):
 @vjp_rule("subtract")
 def _(g, z, x, y):
     dx = unbroadcast(g, x)
-    dy = unbroadcast(-g, y)
+    dy = -unbroadcast(g, y)   # negate after reducing: the smaller array
 
 
 @vjp_rule("multiply")
@@ -71,14 +71,29 @@ def _(g, z, x, y):
 
 @vjp_rule("divide")
 def _(g, z, x, y):
-    dx = unbroadcast(g / y, x)
-    dy = unbroadcast(-g * x / (y * y), y)
+    # d(x/y)/dy = -z/y: reuses g/y instead of forming x/y**2 at full size
+    gy = g / y
+    dx = unbroadcast(gy, x)
+    dy = -unbroadcast(gy * z, y)
+
+
+def _power_template(g, z, x, y):
+    dx = unbroadcast(g * y * x ** (y - 1), x)
+    dy = unbroadcast(g * z * log(x), y)
 
 
 @vjp_rule("power")
-def _(g, z, x, y):
-    dx = unbroadcast(g * y * x ** (y - 1), x)
-    dy = unbroadcast(g * z * log(x), y)
+@builder
+def _(ctx, g, z, args, kwargs):
+    x, y = args
+    c = y.value if isinstance(y, gast.Constant) else None
+    if isinstance(c, (int, float)) and not isinstance(c, bool) and c in (1, 2):
+        # constant exponent (x ** 2 above all): no power call, no x ** 1 copy
+        expr = gast.Name(id=g, ctx=gast.Load(), annotation=None, type_comment=None) if c == 1 \
+            else ctx.call("multiply", [ctx.call("multiply", [g, x]), y])
+        ctx.contribute(x, ctx.call("unbroadcast", [expr, x]))
+        return
+    ctx.splice(_power_template, g, z, args, kwargs)
 
 
 @vjp_rule("negative")
@@ -379,16 +394,17 @@ def _(g, z, x, axis=None, keepdims=False, dtype=None):
 
 @vjp_rule("max")
 def _(g, z, x, axis=None, keepdims=False):
+    # ties share g; g / count is formed at the reduced size, then broadcast
     hit = x == expand_reduced(z, shape(x), axis, keepdims)
-    count = expand_reduced(sum(hit, axis=axis, keepdims=keepdims), shape(x), axis, keepdims)
-    dx = select(hit, expand_reduced(g, shape(x), axis, keepdims) / count, 0.0)
+    share = g / sum(hit, axis=axis, keepdims=keepdims)
+    dx = select(hit, expand_reduced(share, shape(x), axis, keepdims), 0.0)
 
 
 @vjp_rule("min")
 def _(g, z, x, axis=None, keepdims=False):
     hit = x == expand_reduced(z, shape(x), axis, keepdims)
-    count = expand_reduced(sum(hit, axis=axis, keepdims=keepdims), shape(x), axis, keepdims)
-    dx = select(hit, expand_reduced(g, shape(x), axis, keepdims) / count, 0.0)
+    share = g / sum(hit, axis=axis, keepdims=keepdims)
+    dx = select(hit, expand_reduced(share, shape(x), axis, keepdims), 0.0)
 
 
 @vjp_rule("cumsum")
@@ -562,3 +578,20 @@ def _(g, z, a, mode="reduced"):
     m = r @ matrix_transpose(gr) - matrix_transpose(gq) @ q
     c = tril(m) + matrix_transpose(tril(m, -1))
     da = matrix_transpose(solve(r, matrix_transpose(gq + q @ c)))
+
+
+def _constant_value(node):
+    import ast
+    return ast.literal_eval(ast.unparse(gast.gast_to_ast(node)))
+
+
+@vjp_rule("assemble_adjoint")
+@builder
+def _(ctx, g, z, args, kwargs):
+    paths = _constant_value(args[1])
+    for path, a in zip(paths, args[2:]):
+        ctx.contribute(a, ctx.call("getitem", [g] + [gast.Constant(value=k, kind=None)
+                                                     for k in path]))
+
+
+from . import reverse_support_rules  # noqa: E402,F401  (JVP / batching of reverse's own helpers)

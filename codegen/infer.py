@@ -278,11 +278,51 @@ def const_value(node):
     raise TypeError(node)
 
 
+#: primitives of reverse mode's per-variable stacks (see `Inferencer.stack_op`)
+STACK_PRIMS = {"new_stack", "push", "pop", "pop_restore"}
+
+
+class _Hetero:
+    """A stack whose pushed values have no common type."""
+
+
+HETERO = _Hetero()
+
+
+def runtime_aval(v):
+    """The abstract value `v` has once it went through a run-time stack:
+    numbers become 0-d ShapedArrays (weak for Python scalars), arrays keep
+    shape and dtype; None, strings and slices stay static."""
+    if isinstance(v, ShapedArray) or v is None or isinstance(v, (str, slice)):
+        return v
+    if isinstance(v, (tuple, list)):
+        return type(v)(runtime_aval(e) for e in v)
+    if isinstance(v, dict):
+        return {k: runtime_aval(e) for k, e in v.items()}
+    if isinstance(v, (bool, int, float)):
+        return ShapedArray((), np.dtype({bool: np.bool_, int: np.int64, float: np.float64}
+                                        [type(v)]), weak_type=not isinstance(v, bool))
+    if isinstance(v, (np.ndarray, np.generic)):
+        return ShapedArray(np.shape(v), np.asarray(v).dtype)
+    return v
+
+
 class Inferencer:
-    def __init__(self, core):
+    def __init__(self, core, static_stacks=frozenset()):
+        # static_stacks None: the discovery pass (every stack assumed native)
         self.core = core
         self.captured = core.captured
         self.fname = core.name
+        # reverse-mode stacks: a stack touched only outside run-time control
+        # flow is emulated at compile time (`static_stacks`: its values keep
+        # their exact, possibly static, types); any other one becomes a
+        # growable native buffer of one element type, the join of its pushes
+        self.static_stacks = static_stacks
+        self.stack_vals = {}        # static stack -> list of pushed values
+        self.stack_elem = {}        # stack -> joined element type
+        self.touched_rt = set()     # stacks used inside run-time control flow
+        self.depth = 0              # nesting of run-time control flow
+        self.bad_stacks = {}        # (discovery pass) stack -> why it has no type
 
     def atom(self, node, env):
         if isinstance(node, gast.Name):
@@ -325,11 +365,66 @@ class Inferencer:
         prim = PRIMITIVES[pname]
         args = [self.atom(x, env) for x in v.args]
         kwargs = {k.arg: self.atom(k.value, env) for k in v.keywords}
+        if pname in STACK_PRIMS:
+            out = self.stack_op(target, pname, args, origin)
+            env[target] = out
+            return TAssign(target, pname, args, kwargs, out, origin, False)
         out = self.eval_prim(prim, args, kwargs, origin)
         env[target] = out
         static = all(is_static(a.aval) for a in args) and \
             all(is_static(a.aval) for a in kwargs.values()) and is_static(out)
         return TAssign(target, pname, args, kwargs, out, origin, static)
+
+    def stack_op(self, target, pname, args, origin):
+        """Type of a stack primitive; pushes are recorded, never folded."""
+        if pname == "new_stack":
+            if self.depth:
+                self.touched_rt.add(target)
+            self.stack_vals[target] = []
+            return []
+        st = args[0].name
+        if self.depth:
+            self.touched_rt.add(st)
+        static = st in (self.static_stacks or ())
+        if static and self.depth:
+            raise TypeInferenceError(f"in {self.fname!r}: `{origin}` saves a value inside "
+                                     "run-time control flow on a compile-time stack")
+        if pname == "push":
+            v = args[1].aval
+            if static:
+                self.stack_vals[st].append(v)
+            old = self.stack_elem.get(st, UNDEFINED)
+            if old is not HETERO:
+                try:
+                    self.stack_elem[st] = join(old, runtime_aval(v), st, origin)
+                except (StructureChange, TypeInferenceError):
+                    self.stack_elem[st] = HETERO
+            return None
+        if static:
+            vals = self.stack_vals[st]
+            if not vals:
+                raise ShapeError(f"in {self.fname!r}: `{origin}` pops an empty stack")
+            top = vals.pop()
+            if pname == "pop":
+                return top
+            return vals[-1] if vals else args[1].aval
+        elem = self.stack_elem.get(st, UNDEFINED)
+        if elem is HETERO or isinstance(elem, Undefined):
+            msg = (f"in {self.fname!r}: the values saved for `{origin}` change structure "
+                   "from one loop trip to the next; under jit a variable overwritten in a "
+                   "run-time loop must keep its type")
+            if self.static_stacks is None:
+                # discovery pass: the stack may still turn out static
+                self.bad_stacks[st] = msg
+                return runtime_aval(args[1].aval)
+            raise TypeInferenceError(msg)
+        if pname == "pop":
+            return elem
+        try:
+            return join(elem, runtime_aval(args[1].aval), st, origin)
+        except StructureChange:
+            raise TypeInferenceError(f"in {self.fname!r}: `{origin}`: saved values and the "
+                                     "current value have different structures") from None
 
     def eval_prim(self, prim, args, kwargs, origin):
         avals = [a.aval for a in args]
@@ -368,8 +463,12 @@ class Inferencer:
         if is_static(pred.aval):
             return self.block(s.body if pred.aval else s.orelse, env)
         e1, e2 = dict(env), dict(env)
-        body = self.block(s.body, e1)
-        orelse = self.block(s.orelse, e2)
+        self.depth += 1
+        try:
+            body = self.block(s.body, e1)
+            orelse = self.block(s.orelse, e2)
+        finally:
+            self.depth -= 1
         names = assigned_names(s.body) + assigned_names(s.orelse)
         names = list(dict.fromkeys(names))
         merged = {}
@@ -388,6 +487,18 @@ class Inferencer:
     def _loop_fixpoint(self, s, env, origin, bind_var):
         names = assigned_names(s.body)
         head = dict(env)
+        touched = set(self.touched_rt)
+        self.depth += 1
+        try:
+            return self._fixpoint(s, origin, bind_var, names, head)
+        except (NeedsUnroll, StructureChange):
+            # the loop is unrolled at compile time: its stack uses are static
+            self.touched_rt = touched
+            raise
+        finally:
+            self.depth -= 1
+
+    def _fixpoint(self, s, origin, bind_var, names, head):
         for _ in range(20):
             if bind_var:
                 bind_var(head)
@@ -465,7 +576,7 @@ def out_if_list(x):
 #: primitives never evaluated at compile time even on static arguments: they
 #: create arrays (compiled code builds them instead of embedding constants)
 _NEVER_FOLD = {"zeros", "ones", "eye", "tri", "arange", "linspace", "zeros_like",
-               "ones_like", "print", "check"}
+               "ones_like", "print", "check"} | STACK_PRIMS
 
 
 def _avals_equal(a, b):
@@ -487,11 +598,40 @@ def _static_capture(v):
     return v
 
 
-def infer_function(core, in_avals):
-    """The TypedFunction of CoreFunction `core` called with `in_avals`."""
-    inf = Inferencer(core)
+def _infer(inf, in_avals):
+    core = inf.core
     env = dict(zip(core.params, in_avals))
     body = inf.block(core.node.body, env)
     ret = core.node.body[-1]
     result = inf.atom(ret.value, env) if ret.value is not None else Arg(None, None)
     return TypedFunction(core.name, core.params, list(in_avals), body, result, result.aval)
+
+
+def infer_function(core, in_avals):
+    """The TypedFunction of CoreFunction `core` called with `in_avals`.
+
+    `tf.stacks` maps each reverse-mode stack to ("static", None) (emulated
+    at compile time) or ("native", element type) (a growable buffer).  A
+    first pass finds which stacks meet run-time control flow; when some do
+    not, a second pass types the function with those emulated."""
+    inf = Inferencer(core, None)
+    try:
+        tf = _infer(inf, in_avals)
+        failure = None
+    except (TypeInferenceError, ShapeError) as e:
+        # a popped value typed as a run-time value may break inference where
+        # the exact static value would not: retry if some stack may be static
+        failure = e
+    static = frozenset(inf.stack_vals) - inf.touched_rt
+    if failure is not None and not static:
+        raise failure
+    if failure is None:
+        for n, msg in inf.bad_stacks.items():
+            if n not in static:
+                raise TypeInferenceError(msg)
+    if static:
+        inf = Inferencer(core, static)
+        tf = _infer(inf, in_avals)
+    tf.stacks = {n: ("static", None) if n in static else ("native", inf.stack_elem.get(n))
+                 for n in inf.stack_vals}
+    return tf

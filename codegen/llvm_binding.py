@@ -110,7 +110,7 @@ def _register_libm():
                 continue
             llvm.add_symbol(f"cotan.{fn}{suffix}", addr)
     libc = ctypes.CDLL(None)
-    for fn in ("malloc", "free", "memcpy", "memset", "pthread_create", "pthread_join"):
+    for fn in ("malloc", "realloc", "free", "memcpy", "memset", "pthread_create", "pthread_join"):
         try:
             llvm.add_symbol(fn, ctypes.cast(getattr(libc, fn), ctypes.c_void_p).value)
         except AttributeError:

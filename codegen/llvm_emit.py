@@ -27,7 +27,7 @@ from llvmlite import ir
 
 from ..errors import MissingRuleError
 from .abstract import ShapedArray
-from .infer import TAssign, TFor, TIf, TWhile, is_static, Undefined
+from .infer import STACK_PRIMS, TAssign, TFor, TIf, TWhile, is_static, Undefined
 from .llvm_kernels import KernelEmitter, loop, store_mem, load_mem, elem_ptr
 from .llvm_values import (I1, I8, I32, I64, PTR, Array, Lazy, MathCalls, Scalar, c_strides,
                           cast, const, mem_type, reg_type, size_of)
@@ -73,13 +73,12 @@ class FunctionEmitter:
         self.arena_slot = ab.alloca(PTR, name="arena")
         self.status_slot = ab.alloca(I32, name="status")
         self.error_block = self.fn.append_basic_block("error")
-        eb = ir.IRBuilder(self.error_block)
         self.free_fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR]), "free")
         self.malloc_fn = ir.Function(self.module, ir.FunctionType(PTR, [I64]), "malloc")
         self.memcpy_fn = ir.Function(self.module, ir.FunctionType(PTR, [PTR, PTR, I64]),
                                      "memcpy")
-        eb.call(self.free_fn, [eb.load(self.arena_slot)])
-        eb.ret(eb.load(self.status_slot))
+        from .llvm_stacks import Stacks
+        self.stacks = Stacks(self, getattr(tf, "stacks", None))
 
     # ------------------------------------------------------------ utilities
     def cstring(self, text):
@@ -299,11 +298,17 @@ class FunctionEmitter:
             else:
                 self.kern.assign(b, dest, self.runtime(v, aval))
         self.n_outputs = len(leaves)
+        self.stacks.free_all(b)
         b.call(self.free_fn, [b.load(self.arena_slot)])
         b.ret(ir.Constant(I32, 0))
+        eb = ir.IRBuilder(self.error_block)
+        self.stacks.free_all(eb)
+        eb.call(self.free_fn, [eb.load(self.arena_slot)])
+        eb.ret(eb.load(self.status_slot))
         # the arena, now that its size is known
         ab = ir.IRBuilder(self.alloc_block)
         ab.position_at_end(self.alloc_block)
+        self.stacks.init_block(ab)
         if self.arena_size:
             mem = ab.call(self.malloc_fn, [ir.Constant(I64, self.arena_size)])
         else:
@@ -370,6 +375,16 @@ class FunctionEmitter:
                 self.while_(s, env)
 
     def assign(self, s, env):
+        if s.prim in STACK_PRIMS:
+            args = [self.value_of(a, env) for a in s.args]
+            if s.prim == "new_stack":
+                value = self.stacks.new_stack(s)
+            elif s.prim == "push":
+                value = self.stacks.push(s, args)
+            else:
+                value = self.stacks.pop(s, args, s.prim == "pop_restore")
+            env[s.target] = s.out if is_static(s.out) else self.bind(s.target, value, s.out)
+            return
         if s.static or is_static(s.out):
             env[s.target] = s.out
             return

@@ -23,6 +23,9 @@ __all__ += ["vmap"]
 from .jit_api import jit  # noqa: E402
 __all__ += ["jit"]
 # -- aot --
+from . import aot  # noqa: E402
+from .aot import ShapeDtype  # noqa: E402
+__all__ += ["aot", "ShapeDtype"]
 
 # -- composition: transformations usable inside transformed code --
 import sys as _sys  # noqa: E402

@@ -3,7 +3,8 @@
 Owns the run-time side of generated gradients: the per-variable stacks of
 the primal sweep (`new_stack`, `push`, `pop_restore`), loop trip counts
 (`trip_count`), the run-time checks `grad` needs (`check_grad_input`,
-`grad_seed`), zero adjoints of arbitrary pytrees (`zero_adjoint`) and the
+`grad_seed`), zero adjoints of arbitrary pytrees (`zero_adjoint`), container adjoints built from the adjoints of
+their parts (`assemble_adjoint`) and the
 adjoint kernels of gathers (`getitem_adjoint`, `take_adjoint`,
 `take_along_axis_adjoint`, `diagonal_adjoint`, `split_like`,
 `unstack_like`, `einsum_expand`, `matmul_grad_a/b`, `dot_grad_a/b`).  The
@@ -15,6 +16,7 @@ import numpy as np
 
 from ..codegen.abstract import ShapedArray, shape_of, dtype_of
 from ..errors import NonDifferentiableError
+from .adjoint_helpers import _add_any
 from .numeric_rules import any_abstract, by_running, tree_map
 from .table import primitive
 
@@ -173,6 +175,38 @@ def _getitem_adjoint(g, x, *index):
 
 getitem_adjoint = primitive("getitem_adjoint",
                             abstract_eval=by_running(_getitem_adjoint))(_getitem_adjoint)
+
+
+def _assemble_adjoint(x, paths, *adjoints):
+    """assemble_adjoint(x, paths, *adjoints): the adjoint of `x` from the
+    adjoints of its parts `x[path]` (one per path; None stands for zero).
+    For a dict, list or tuple `x` the parts are placed into a container of
+    `x`'s structure, with zero adjoints only for the parts nobody read (no
+    zero-and-add per part); otherwise the getitem adjoints are summed."""
+    if isinstance(x, (dict, list, tuple)) and all(len(p) == 1 for p in paths):
+        keyed = isinstance(x, dict)
+        given = {}
+        for (k,), g in zip(paths, adjoints):
+            if g is None:
+                continue
+            if not keyed:
+                if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+                    break
+                k = int(k) % len(x)
+            given[k] = g if k not in given else _add_any(given[k], g)
+        else:
+            if keyed:
+                return {k: given[k] if k in given else zero_adjoint(v) for k, v in x.items()}
+            return type(x)(given[i] if i in given else zero_adjoint(v) for i, v in enumerate(x))
+    total = None
+    for path, g in zip(paths, adjoints):
+        if g is not None:
+            total = _add_any(total, _getitem_adjoint(g, x, *path))
+    return zero_adjoint(x) if total is None else total
+
+
+assemble_adjoint = primitive("assemble_adjoint",
+                             abstract_eval=by_running(_assemble_adjoint))(_assemble_adjoint)
 
 
 def _take_adjoint(g, x, indices, axis=None):

@@ -180,7 +180,7 @@ NOT_SWEPT = {
     "getitem_adjoint": "lane by lane", "take_adjoint": "lane by lane",
     "take_along_axis_adjoint": "lane by lane", "diagonal_adjoint": "lane by lane",
     "split_like": "lane by lane", "unstack_like": "lane by lane",
-    "einsum_expand": "lane by lane",
+    "einsum_expand": "lane by lane", "assemble_adjoint": "lane by lane (reverse mode helper)",
 }
 
 

@@ -45,6 +45,5 @@ def grad_golden_loop(x):
         t_9 = getitem_adjoint(dt, x, i)
         dx = add_any(dx, t_9)
         t = pop_restore(stack_t, t)
-    # grad of: s = 0.0
-    s = pop_restore(stack_s, s)
+    # return s
     return dx
