@@ -68,7 +68,9 @@ class Flattener(ExpressionFlattener):
         """The emitted name of a user local (renamed only on collision)."""
         node = self.rename.get(user_name)
         if node is None:
-            emitted = self.scope.fresh(user_name)
+            # `_` stays `_`: it is the name discarded results go to, in user
+            # code and in generated code alike
+            emitted = "_" if user_name == "_" else self.scope.fresh(user_name)
             node = Name(emitted)
             self.rename[user_name] = node
         return node.id if isinstance(node, gast.Name) else None

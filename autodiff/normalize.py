@@ -14,14 +14,17 @@ Must not differentiate, batch or compile.
 """
 
 import copy
+import inspect
+import types
 
 import gast
 
-from ..runtime.table import PRIMITIVES
+from ..runtime.table import PRIMITIVES, Primitive
+from . import resolve
 from .desugar import desugar_control_flow
 from .flatten_stmt import Flattener, LocalScope
 from .names import NameScope
-from .parse import unwrap
+from .parse import GENERATED_PREFIX, register_source, unwrap
 from .simplify import simplify
 from .supported import check_supported, parsed_function  # noqa: F401
 from .syntax import Name, Const, Call, Assign  # noqa: F401  (used by the transformations)
@@ -50,8 +53,14 @@ _cache = {}
 
 
 def normalize_function(fn):
-    """The core form of `fn` (cached per function and code object)."""
+    """The core form of `fn` (cached per function and code object).
+
+    `fn` may also be a NumPy function or primitive cotan knows
+    (`vmap(np.dot)`): it is treated as a one-line function calling it.
+    """
     fn = unwrap(fn)
+    if not isinstance(fn, types.FunctionType):
+        fn = _callable_as_function(fn)
     key = (fn, getattr(fn, "__code__", None))
     hit = _cache.get(key)
     if hit is not None:
@@ -60,6 +69,31 @@ def normalize_function(fn):
     core = _normalize_parsed(parsed)
     _cache[key] = core
     return core
+
+
+_wrappers = {}
+
+
+def _callable_as_function(obj):
+    """A generated `def f_fn(a, b): return f(a, b)` for a primitive (or NumPy
+    function with a cotan counterpart), so it can be transformed."""
+    target = resolve.translate_callable(obj)
+    if isinstance(target, types.FunctionType):
+        return target
+    if not isinstance(target, Primitive):
+        return obj  # parse_function says why it has no source
+    got = _wrappers.get(target.name)
+    if got is None:
+        params = [p.name for p in inspect.signature(target.impl).parameters.values()
+                  if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty]
+        args = ", ".join(params)
+        text = f"def {target.name}_fn({args}):\n    return {target.name}({args})\n"
+        filename = f"{GENERATED_PREFIX}primitive {target.name}>"
+        register_source(filename, text)
+        ns = {target.name: target, "__name__": "cotan.generated"}
+        exec(compile(text, filename, "exec"), ns)
+        got = _wrappers[target.name] = ns[f"{target.name}_fn"]
+    return got
 
 
 def _normalize_parsed(parsed):

@@ -148,12 +148,14 @@ def wrapper_source(name, sig):
            "\nstatic __thread const char *last_error = \"\";\n",
            "static __thread char message[512];\n",
            "#define FAIL(status, ...) \\\n",
-           "    (snprintf(message, sizeof message, __VA_ARGS__), last_error = message, (status))\n\n",
+           "    (snprintf(message, sizeof message, __VA_ARGS__), last_error = message, "
+           "(status))\n\n",
            "static void format_shape(char *buf, size_t n, const int64_t *d, int rank) {\n",
            "    size_t used = (size_t)snprintf(buf, n, \"(\");\n",
            "    for (int j = 0; j < rank && used < n; j++)\n",
            "        used += (size_t)snprintf(buf + used, n - used, \"%lld%s\", (long long)d[j],\n",
-           "                                 rank == 1 ? \",\" : (j + 1 < rank ? \", \" : \"\"));\n",
+           "                                 rank == 1 ? \",\" : "
+           "(j + 1 < rank ? \", \" : \"\"));\n",
            "    if (used < n) snprintf(buf + used, n - used, \")\");\n}\n\n",
            f"EXPORT int {name}(const void *const *inputs, const int64_t *shapes,\n",
            f"         {' ' * len(name)}void *const *outputs) {{\n",
@@ -171,7 +173,8 @@ def wrapper_source(name, sig):
            "            for (int j = 0; j < in_rank[k]; j++) {\n",
            "                if (got[j] != in_dims[in_offset[k] + j]) {\n",
            "                    char want[160], have[160];\n",
-           "                    format_shape(want, sizeof want, in_dims + in_offset[k], in_rank[k]);\n",
+           "                    format_shape(want, sizeof want, in_dims + in_offset[k], "
+           "in_rank[k]);\n",
            "                    format_shape(have, sizeof have, got, in_rank[k]);\n",
            f"                    return FAIL(1, \"{name}: input %d (%s): expected shape %s, \"\n",
            "                                \"got %s\", k, in_name[k], want, have);\n",
@@ -194,7 +197,8 @@ def wrapper_source(name, sig):
            f"EXPORT int {name}_num_outputs(void) {{ return N_OUT; }}\n"]
     for side, prefix, n in (("input", "in", "N_IN"), ("output", "out", "N_OUT")):
         ok = f"k >= 0 && k < {n}"
-        src += [f"EXPORT int {name}_{side}_rank(int k) {{ return {ok} ? {prefix}_rank[k] : -1; }}\n",
+        src += [f"EXPORT int {name}_{side}_rank(int k) {{ return {ok} ? {prefix}_rank[k] "
+                ": -1; }\n",
                 f"EXPORT const int64_t *{name}_{side}_shape(int k) {{\n"
                 f"    return {ok} ? {prefix}_dims + {prefix}_offset[k] : NULL;\n}}\n",
                 f"EXPORT int64_t {name}_{side}_size(int k) {{ return {ok} ? {prefix}_size[k] "

@@ -91,7 +91,7 @@ def abi_signature(params, in_avals, out_aval):
     in insertion order) returning `out_aval`."""
     inputs = []
     for p, a in zip(params, in_avals):
-        _walk(a, p, inputs, sort_keys=True)
+        _walk(a, p, inputs, sort_keys=False)     # the order the emitter reads
     emitted, ordered = [], []
     _walk(out_aval, "result", emitted, sort_keys=False)
     _walk(out_aval, "result", ordered, sort_keys=True)

@@ -387,8 +387,8 @@ class Inferencer:
             self.touched_rt.add(st)
         static = st in (self.static_stacks or ())
         if static and self.depth:
-            raise TypeInferenceError(f"in {self.fname!r}: `{origin}` saves a value inside "
-                                     "run-time control flow on a compile-time stack")
+            # only a loop the discovery pass unrolled gets here: unroll it again
+            raise NeedsUnroll()
         if pname == "push":
             v = args[1].aval
             if static:

@@ -21,6 +21,7 @@ from .plan import plan_function
 from . import llvm_lowerings  # noqa: F401  (registers the lowerings)
 
 
+
 class NativeEntry:
     """A compiled function: `address` of `int32 cotan_entry(...)`."""
 

@@ -401,6 +401,12 @@ class FunctionEmitter:
         if rule is None:
             raise MissingRuleError(s.prim, "llvm")
         value = rule(self, s, args, kwargs)
+        if isinstance(value, Array) and isinstance(value.owner, tuple) and \
+                value.owner[1] not in self.plan.stable and \
+                value.owner != ("name", s.target, value.dtype.str, value.shape):
+            # a view into the buffer of a name that is assigned again: that
+            # write would change this value (NumPy semantics here are a copy)
+            value = self.own(s.target, value)
         lazy_ok = id(s) in self.plan.fused
         if isinstance(value, Lazy) and not lazy_ok and value.shape != ():
             value = self.materialize(s, value)

@@ -279,6 +279,11 @@ def _getitem(em, s, args, kwargs):
             raise MissingRuleError("getitem", "llvm", "a list indexed by a run-time value")
         return x[k]
     v = _as_viewable(em, x)
+    from .llvm_reverse import _is_advanced, gather
+    if _is_advanced(index):
+        if s.out.shape == ():
+            return em.scalar(gather(em, s, v, index, ShapedArray((1,), s.out.dtype)))
+        return gather(em, s, v, index, s.out)
     view = _index_view(em, v, index)
     if s.out.shape == ():
         return Scalar(load_mem(em.b, view, ir.Constant(I64, 0)), view.dtype)
@@ -640,3 +645,6 @@ def register():
 
 
 register()
+
+# reverse mode's helpers, gathers and the views their adjoints use
+from . import llvm_reverse  # noqa: E402,F401

@@ -78,10 +78,10 @@ def load_function(target):
 
 def _aot(ns):
     import cotan
+    specs = [parse_arg_spec(a) for a in ns.arg]     # before running the module: fail fast
     fun = load_function(ns.target)
     if ns.grad:
         fun = cotan.grad(fun)
-    specs = [parse_arg_spec(a) for a in ns.arg]
     lib = cotan.aot.compile(fun, tuple(specs), output=ns.output, name=ns.name, cpu=ns.cpu,
                             features=ns.features, threads=ns.threads)
     print(f"wrote {lib.path}")

@@ -53,3 +53,12 @@ def test_transformation_of_a_runtime_value_is_refused():
         return cotan.grad(fns[0])(x)
     with pytest.raises(TransformError, match="known when the function is transformed"):
         cotan.normalize(bad)
+
+
+def test_numpy_functions_can_be_transformed_directly():
+    a = np.arange(12.0).reshape(3, 4)
+    b = np.linspace(-1.0, 1.0, 4)
+    np.testing.assert_allclose(cotan.vmap(np.dot, in_axes=(0, None))(a, b), a @ b)
+    np.testing.assert_allclose(cotan.grad(np.sum)(b), np.ones(4))
+    m = np.array([[2.0, 1.0], [0.5, 3.0]])
+    np.testing.assert_allclose(cotan.grad(np.linalg.det)(m), np.linalg.det(m) * np.linalg.inv(m).T)

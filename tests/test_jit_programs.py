@@ -33,6 +33,8 @@ def test_program_under_jit_grad(prog):
     g = cotan.grad(prog.fn, argnums=prog.argnums if len(prog.argnums) > 1 else prog.argnums[0])
     want = g(*args)
     got = _run(cotan.jit(g), args)
-    for a, b in zip(np.atleast_1d(got) if not isinstance(got, tuple) else got,
-                    np.atleast_1d(want) if not isinstance(want, tuple) else want):
+    got_leaves, got_tree = cotan.tree_util.tree_flatten(got)
+    want_leaves, want_tree = cotan.tree_util.tree_flatten(want)
+    assert got_tree == want_tree
+    for a, b in zip(got_leaves, want_leaves):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

@@ -1,0 +1,645 @@
+"""LLVM lowerings of the primitives reverse mode emits, and of the gathers
+and views their adjoints need.
+
+Owns the lowerings of the stack primitives (dispatched to llvm_stacks.py by
+the emitter), `trip_count`, `check_grad_input` (a compile-time check: the
+dtypes are known), `getitem_adjoint`, `matmul_grad_a/b`, `dot_grad_a/b`,
+`split_like`, `diagonal`/`diagonal_adjoint`, `flip`, `take`/`take_adjoint`
+and advanced integer indexing (`getitem` with integer arrays: a gather;
+its adjoint a scatter-add), `tri`, `linspace`.  Adds them to
+llvm_lowerings.LOWERINGS and drops them from UNLOWERED.  Must not walk
+programs.
+"""
+
+import numpy as np
+from llvmlite import ir
+
+from ..errors import MissingRuleError, NonDifferentiableError
+from .abstract import ShapedArray
+from .llvm_kernels import loop, loop_nest, load_mem, store_mem, elem_ptr, offset_of
+from .llvm_lowerings import (LOWERINGS, UNLOWERED, lowering, register, _as_viewable,
+                             _index_view, _axes)
+from .llvm_stacks import trip_count
+from .llvm_values import I64, Array, Lazy, Scalar, c_strides, cast, const, size_of
+
+
+def _stack_rule(em, s, args, kwargs):  # pragma: no cover - the emitter dispatches
+    raise AssertionError("stack primitives are lowered by FunctionEmitter.assign")
+
+
+for _n in ("new_stack", "push", "pop", "pop_restore"):
+    LOWERINGS[_n] = _stack_rule
+LOWERINGS["trip_count"] = trip_count
+
+
+@lowering("check_grad_input")
+def _check_grad_input(em, s, args, kwargs):
+    what = kwargs.get("what", args[1] if len(args) > 1 else "")
+    for a in _leaves(s.args[0].aval):
+        dt = a.dtype if isinstance(a, ShapedArray) else np.result_type(a)
+        if isinstance(a, (bool, np.bool_)) or (not isinstance(a, (float, complex)) and
+                                               not np.issubdtype(dt, np.inexact)):
+            raise NonDifferentiableError(
+                f"{what} has dtype {dt}, but only floating-point inputs can be "
+                "differentiated. Convert it first (e.g. x.astype(float)), or leave it "
+                "out of argnums.")
+    return None
+
+
+def _leaves(v, out=None):
+    out = [] if out is None else out
+    if isinstance(v, (tuple, list)):
+        for e in v:
+            _leaves(e, out)
+    elif isinstance(v, dict):
+        for e in v.values():
+            _leaves(e, out)
+    elif v is not None:
+        out.append(v)
+    return out
+
+
+# ------------------------------------------------------------- zeros, views
+
+def _zeros(em, aval, key):
+    if isinstance(aval, (tuple, list)):
+        return type(aval)(_zeros(em, a, f"{key}.{i}") for i, a in enumerate(aval))
+    if isinstance(aval, dict):
+        return {k: _zeros(em, a, f"{key}.{k}") for k, a in aval.items()}
+    if not isinstance(aval, ShapedArray):
+        return aval
+    if aval.shape == ():
+        return Scalar(const(aval.dtype, 0), aval.dtype, aval.weak_type)
+    dest = em.name_buffer(key, aval.dtype, aval.shape)
+    em.kern.assign(em.b, dest, 0)
+    return dest
+
+
+def _is_advanced(index):
+    return any(isinstance(p, (Array, Lazy, np.ndarray, list)) or
+               (isinstance(p, Scalar) and p.dtype.kind == "b") for p in index)
+
+
+@lowering("getitem_adjoint")
+def _getitem_adjoint(em, s, args, kwargs):
+    g, x, index = args[0], args[1], args[2:]
+    out = s.out
+    if isinstance(x, (tuple, list, dict)):
+        if len(index) != 1 or isinstance(index[0], Scalar):
+            raise MissingRuleError("getitem_adjoint", "llvm",
+                                   "a container indexed by a run-time value")
+        res = _zeros(em, out, s.target)
+        k = index[0]
+        if isinstance(res, dict):
+            res[k] = g
+            return res
+        res = list(res)
+        if isinstance(k, slice):
+            for i, gi in zip(range(*k.indices(len(res))), g):
+                res[i] = gi
+        else:
+            res[k] = g
+        return type(out)(res)
+    if out.shape == ():
+        return em.scalar(g, out.dtype)
+    dest = em.name_buffer(s.target, out.dtype, out.shape)
+    em.kern.assign(em.b, dest, 0)
+    if _is_advanced(index):
+        _scatter_add(em, dest, index, g)
+        return dest
+    view = _index_view(em, dest, index)
+    gv = em.runtime(g)
+    if view.shape == ():
+        store_mem(em.b, view, ir.Constant(I64, 0), em.scalar(gv, out.dtype).value)
+    else:
+        em.kern.assign(em.b, view, gv)
+    return dest
+
+
+# --------------------------------------------------------- advanced indexing
+
+def _index_arrays(em, index, shape):
+    """Normalize an index with integer arrays: (parts, broadcast index shape,
+    position of the advanced dimensions in the result) as NumPy does."""
+    parts = []
+    for p in index:
+        if isinstance(p, (np.ndarray, list)) and np.asarray(p).dtype.kind == "b":
+            # a mask known at compile time: its positions are static
+            parts += list(np.nonzero(np.asarray(p)))
+        else:
+            parts.append(p)
+    if any(p is Ellipsis for p in parts):
+        k = parts.index(Ellipsis)
+        n_real = sum(1 for p in parts if p is not None and p is not Ellipsis)
+        parts[k:k + 1] = [slice(None)] * (len(shape) - n_real)
+    parts += [slice(None)] * (len(shape) - sum(1 for p in parts if p is not None))
+    if any(p is None for p in parts):
+        raise MissingRuleError("getitem", "llvm", "newaxis mixed with array indexing")
+    arrays = []
+    for d, p in enumerate(parts):
+        if isinstance(p, (np.ndarray, list)):
+            p = np.asarray(p)
+            if p.dtype.kind == "b":
+                raise MissingRuleError("getitem", "llvm", "boolean masks give value-dependent "
+                                       "shapes, which cannot be compiled (use np.where)")
+            parts[d] = em.runtime(p)
+        v = parts[d]
+        if isinstance(v, (Array, Lazy)):
+            if v.dtype.kind == "b":
+                raise MissingRuleError("getitem", "llvm", "boolean masks give value-dependent "
+                                       "shapes, which cannot be compiled (use np.where)")
+            if isinstance(v, Lazy):
+                parts[d] = em.as_array(v)
+            arrays.append(d)
+    ishape = np.broadcast_shapes(*[parts[d].shape for d in arrays])
+    adjacent = arrays == list(range(arrays[0], arrays[-1] + 1))
+    where = arrays[0] if adjacent else 0
+    return parts, tuple(ishape), arrays, where
+
+
+def _advanced_loop(em, x_shape, x_strides, index, body):
+    """Loop over the result of `x[index]` (integer arrays, slices, ints);
+    calls body(result_offset, source_offset) inside the nest."""
+    b = em.b
+    parts, ishape, arrays, where = _index_arrays(em, index, x_shape)
+    basic = [d for d in range(len(parts)) if d not in arrays]
+    # result dims: basic dims before `where`, index dims, remaining basic dims
+    slice_dims = []
+    for d in basic:
+        p = parts[d]
+        if isinstance(p, slice):
+            start, stop, step = p.indices(x_shape[d])
+            slice_dims.append((d, start, step, len(range(start, stop, step))))
+        else:
+            slice_dims.append((d, p, None, None))
+    kept = [sd for sd in slice_dims if sd[2] is not None]
+    pre = [sd for sd in kept if sd[0] < where] if where else []
+    post = [sd for sd in kept if sd not in pre]
+    rshape = tuple(sd[3] for sd in pre) + ishape + tuple(sd[3] for sd in post)
+    with loop_nest(b, rshape, name="gx") as idx:
+        roff = ir.Constant(I64, 0)
+        for i, st in zip(idx, c_strides(rshape)):
+            roff = b.add(roff, b.mul(i, ir.Constant(I64, st)))
+        src = ir.Constant(I64, 0)
+        k = 0
+        for sd in pre:
+            d, start, step, _ = sd
+            src = b.add(src, b.mul(b.add(ir.Constant(I64, start), b.mul(
+                idx[k], ir.Constant(I64, step))), ir.Constant(I64, x_strides[d])))
+            k += 1
+        iidx = idx[k:k + len(ishape)]
+        k += len(ishape)
+        for sd in post:
+            d, start, step, _ = sd
+            src = b.add(src, b.mul(b.add(ir.Constant(I64, start), b.mul(
+                idx[k], ir.Constant(I64, step))), ir.Constant(I64, x_strides[d])))
+            k += 1
+        for d, start, step, _ in slice_dims:
+            if step is None:       # an integer (static or run-time)
+                i = em.scalar(start, np.int64).value if not isinstance(start, int) else \
+                    ir.Constant(I64, start)
+                i = _wrap(em, i, x_shape[d], d)
+                src = b.add(src, b.mul(i, ir.Constant(I64, x_strides[d])))
+        for d in arrays:
+            arr = parts[d]
+            v = load_mem(b, arr, offset_of(b, arr, iidx, ishape))
+            i = _wrap(em, cast(b, v, arr.dtype, np.int64), x_shape[d], d)
+            src = b.add(src, b.mul(i, ir.Constant(I64, x_strides[d])))
+        body(roff, src)
+    return rshape
+
+
+def _wrap(em, i, n, d):
+    b = em.b
+    i = b.select(b.icmp_signed("<", i, ir.Constant(I64, 0)), b.add(i, ir.Constant(I64, n)), i)
+    em.fail_if(b.icmp_unsigned(">=", i, ir.Constant(I64, n)), 2,
+               f"index out of bounds for axis {d} with size {n}")
+    return i
+
+
+def gather(em, s, x, index, out):
+    x = _as_viewable(em, x)
+    dest = em.result_buffer(s, out)
+    b = em.b
+
+    def body(roff, src):
+        v = cast(b, load_mem(b, x, src), x.dtype, out.dtype)
+        store_mem(b, dest, roff, v)
+    _advanced_loop(em, x.shape, x.strides, index, body)
+    return dest
+
+
+def _scatter_add(em, dest, index, g):
+    """dest[index] += g with repeated indices accumulating (numpy.add.at)."""
+    b = em.b
+    g = em.runtime(g)
+    if isinstance(g, Lazy):
+        g = em.as_array(g)
+    holder = {}
+
+    def body(roff, src):
+        rshape = holder["shape"]
+        if isinstance(g, Scalar):
+            gv = cast(b, g.value, g.dtype, dest.dtype)
+        else:
+            # g broadcast against the result shape: recover its indices
+            idx = _unflatten(b, roff, rshape)
+            gv = cast(b, load_mem(b, g, offset_of(b, g, idx, rshape)), g.dtype, dest.dtype)
+        old = load_mem(b, dest, src)
+        store_mem(b, dest, src, b.fadd(old, gv) if dest.dtype.kind == "f" else b.add(old, gv))
+    parts, ishape, arrays, where = _index_arrays(em, index, dest.shape)
+    holder["shape"] = _result_shape(parts, ishape, arrays, where, dest.shape)
+    _advanced_loop(em, dest.shape, dest.strides, index, body)
+
+
+def _result_shape(parts, ishape, arrays, where, shape):
+    kept = []
+    for d, p in enumerate(parts):
+        if d in arrays:
+            continue
+        if isinstance(p, slice):
+            start, stop, step = p.indices(shape[d])
+            kept.append((d, len(range(start, stop, step))))
+    pre = [n for d, n in kept if d < where] if where else []
+    post = [n for d, n in kept][len(pre):]
+    return tuple(pre) + ishape + tuple(post)
+
+
+def _unflatten(b, r, shape):
+    out = []
+    for st, n in zip(c_strides(shape), shape):
+        out.append(b.urem(b.udiv(r, ir.Constant(I64, st)), ir.Constant(I64, n)))
+    return out
+
+
+@lowering("take")
+def _take(em, s, args, kwargs):
+    x, idx = args[0], args[1]
+    axis = kwargs.get("axis", args[2] if len(args) > 2 else None)
+    x = _as_viewable(em, x)
+    if axis is None:
+        x = em.contiguous(x)
+        x = Array(x.ptr, x.dtype, (size_of(x.shape),), owner=x.owner)
+        axis = 0
+    axis %= len(x.shape)
+    index = [slice(None)] * axis + [_index_value(em, idx)]
+    if s.out.shape == ():
+        return em.scalar(gather(em, s, x, index, ShapedArray((1,), s.out.dtype)))
+    return gather(em, s, x, index, s.out)
+
+
+def _index_value(em, idx):
+    if isinstance(idx, (int, np.integer)):
+        return np.asarray([idx])
+    if isinstance(idx, Scalar):
+        return idx
+    return idx
+
+
+@lowering("take_adjoint")
+def _take_adjoint(em, s, args, kwargs):
+    g, x, idx = args[0], args[1], args[2]
+    axis = kwargs.get("axis", args[3] if len(args) > 3 else None)
+    out = s.out
+    dest = em.name_buffer(s.target, out.dtype, out.shape)
+    em.kern.assign(em.b, dest, 0)
+    target = dest
+    if axis is None:
+        target = Array(dest.ptr, dest.dtype, (size_of(dest.shape),), owner=dest.owner)
+        axis = 0
+    axis %= len(target.shape)
+    _scatter_add(em, target, [slice(None)] * axis + [_index_value(em, idx)], g)
+    return dest
+
+
+# ------------------------------------------------------------------ matmul
+
+class _Tmp:
+    """A stand-in statement for result buffers of intermediate products."""
+
+    def __init__(self, target):
+        self.target, self.args = target, []
+
+
+def _product(em, target, a, bm, dtype):
+    """a @ bm (Arrays with >= 2 dims, broadcasting batch dims) into a buffer."""
+    from .llvm_lowerings import _batched_matmul
+    if len(a.shape) == 2 and len(bm.shape) == 2:
+        dest = em.name_buffer(target, dtype, (a.shape[0], bm.shape[1]))
+        em.kern.gemm(em.b, a, bm, dest, em.blas)
+        return dest
+    batch = np.broadcast_shapes(a.shape[:-2], bm.shape[:-2])
+    out = ShapedArray(tuple(batch) + (a.shape[-2], bm.shape[-1]), dtype)
+    return _batched_matmul(em, _Tmp(target), a, bm, out)
+
+
+def _swap(v):
+    return Array(v.ptr, v.dtype, v.shape[:-2] + (v.shape[-1], v.shape[-2]),
+                 v.strides[:-2] + (v.strides[-1], v.strides[-2]), owner=v.owner)
+
+
+def _expand(v, axis):
+    """A view of v with a new unit axis at `axis` (negative counts from the end)."""
+    nd = len(v.shape) + 1
+    axis %= nd
+    return Array(v.ptr, v.dtype, v.shape[:axis] + (1,) + v.shape[axis:],
+                 v.strides[:axis] + (0,) + v.strides[axis:], owner=v.owner)
+
+
+def _squeeze(v, axis):
+    axis %= len(v.shape)
+    return Array(v.ptr, v.dtype, v.shape[:axis] + v.shape[axis + 1:],
+                 v.strides[:axis] + v.strides[axis + 1:], owner=v.owner)
+
+
+def _arr(em, v, dtype):
+    v = _as_viewable(em, v)
+    if v.dtype != dtype:
+        v = em.as_array(Lazy("cast", [v], dtype, v.shape))
+    return v
+
+
+def _reduce_to(em, s, v, shape):
+    """Sum `v` over its broadcast batch axes down to `shape`."""
+    if tuple(v.shape) == tuple(shape):
+        return v
+    lead = len(v.shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape)
+                                      if d == 1 and v.shape[lead + i] != 1)
+    if shape == ():
+        return em.kern.reduce(em.b, "sum", v, axes, False, v.dtype)
+    dest = em.name_buffer(s.target, v.dtype, tuple(shape))
+    flat = Array(dest.ptr, v.dtype, [v.shape[d] for d in range(len(v.shape)) if d not in axes])
+    em.kern.reduce(em.b, "sum", v, axes, False, v.dtype, dest=flat)
+    return Array(dest.ptr, v.dtype, tuple(shape), owner=dest.owner)
+
+
+def _grad_operand(em, s, g, other, mine_shape, which):
+    """Adjoint of one operand of `a @ b`: which == 'a' (other = b) or 'b' (other = a)."""
+    out = s.out
+    dt = out.dtype
+    o_nd = len(other.shape)
+    m_nd = len(mine_shape)
+    if o_nd == 1 and m_nd == 1:
+        return Lazy("multiply", [em.runtime(g), em.runtime(other)], dt, out.shape, calc=dt)
+    g = _arr(em, g, dt)
+    other = _arr(em, other, dt)
+    if which == "a":
+        if o_nd == 1:
+            g2, o2 = _expand(g, -1), _expand(other, 0)
+        else:
+            g2, o2 = g, _swap(other)
+        if m_nd == 1:
+            g2 = _expand(g2, -2)
+        r = _product(em, s.target + ".mm", g2, o2, dt)
+        if m_nd == 1:
+            r = _squeeze(r, -2)
+    else:
+        if o_nd == 1:
+            g2, o2 = _expand(g, -2), _expand(other, -1)
+        else:
+            g2, o2 = g, _swap(other)
+        if m_nd == 1:
+            g2 = _expand(g2, -1)
+        r = _product(em, s.target + ".mm", o2, g2, dt)
+        if m_nd == 1:
+            r = _squeeze(r, -1)
+    res = _reduce_to(em, s, r, tuple(mine_shape))
+    return res
+
+
+def _shape(v):
+    return tuple(getattr(v, "shape", np.shape(v)))
+
+
+@lowering("matmul_grad_a")
+def _matmul_grad_a(em, s, args, kwargs):
+    g, bm, a = args
+    return _grad_operand(em, s, g, em.runtime(bm), _shape(a), "a")
+
+
+@lowering("matmul_grad_b")
+def _matmul_grad_b(em, s, args, kwargs):
+    g, a, bm = args
+    return _grad_operand(em, s, g, em.runtime(a), _shape(bm), "b")
+
+
+def _dot_scalar_case(em, s, g, other, mine):
+    dt = s.out.dtype
+    prod = Lazy("multiply", [em.runtime(g), em.runtime(other)], dt,
+                np.broadcast_shapes(_shape(g), _shape(other)), calc=dt)
+    shape = _shape(mine)
+    if prod.shape == shape:
+        return prod
+    prod = em.as_array(prod)
+    return _reduce_to(em, s, prod, shape)
+
+
+@lowering("dot_grad_a")
+def _dot_grad_a(em, s, args, kwargs):
+    g, bm, a = args
+    if len(_shape(a)) == 0 or len(_shape(bm)) == 0:
+        return _dot_scalar_case(em, s, g, bm, a)
+    return _grad_operand(em, s, g, em.runtime(bm), _shape(a), "a")
+
+
+@lowering("dot_grad_b")
+def _dot_grad_b(em, s, args, kwargs):
+    g, a, bm = args
+    if len(_shape(a)) == 0 or len(_shape(bm)) == 0:
+        return _dot_scalar_case(em, s, g, a, bm)
+    return _grad_operand(em, s, g, em.runtime(a), _shape(bm), "b")
+
+
+# -------------------------------------------------------------- more views
+
+@lowering("split_like")
+def _split_like(em, s, args, kwargs):
+    g, arrays = args[0], args[1]
+    axis = kwargs.get("axis", args[2] if len(args) > 2 else 0)
+    g = _as_viewable(em, g)
+    outs = []
+    if axis is None:
+        g = em.contiguous(g)
+        start = 0
+        for a in s.out:
+            n = size_of(a.shape)
+            flat = Array(g.ptr, g.dtype, (size_of(g.shape),), owner=g.owner)
+            view = _index_view(em, flat, [slice(start, start + n)])
+            outs.append(Array(view.ptr, g.dtype, a.shape, owner=g.owner))
+            start += n
+        return outs
+    axis %= len(g.shape)
+    start = 0
+    for a in s.out:
+        n = a.shape[axis]
+        outs.append(_index_view(em, g, [slice(None)] * axis + [slice(start, start + n)]))
+        start += n
+    return outs
+
+
+@lowering("flip")
+def _flip(em, s, args, kwargs):
+    x = _as_viewable(em, args[0])
+    axis = kwargs.get("axis", args[1] if len(args) > 1 else None)
+    axes = _axes(axis, len(x.shape))
+    index = [slice(None, None, -1) if d in axes else slice(None) for d in range(len(x.shape))]
+    return _index_view(em, x, index)
+
+
+def _diag_view(em, x, offset, axis1, axis2):
+    nd = len(x.shape)
+    a1, a2 = axis1 % nd, axis2 % nd
+    n1, n2 = x.shape[a1], x.shape[a2]
+    if offset >= 0:
+        length, start = max(0, min(n1, n2 - offset)), offset * x.strides[a2]
+    else:
+        length, start = max(0, min(n1 + offset, n2)), -offset * x.strides[a1]
+    rest = [d for d in range(nd) if d not in (a1, a2)]
+    b = em.b
+    ptr = b.bitcast(elem_ptr(b, x, ir.Constant(I64, start if length else 0)), x.ptr.type)
+    return Array(ptr, x.dtype, [x.shape[d] for d in rest] + [length],
+                 [x.strides[d] for d in rest] + [x.strides[a1] + x.strides[a2]],
+                 owner=x.owner)
+
+
+def _diag_params(args, kwargs, first):
+    vals = list(args[first:]) + [None] * 3
+    offset = kwargs.get("offset", vals[0] if vals[0] is not None else 0)
+    axis1 = kwargs.get("axis1", vals[1] if vals[1] is not None else 0)
+    axis2 = kwargs.get("axis2", vals[2] if vals[2] is not None else 1)
+    return int(offset), int(axis1), int(axis2)
+
+
+@lowering("diagonal")
+def _diagonal(em, s, args, kwargs):
+    x = _as_viewable(em, args[0])
+    return _diag_view(em, x, *_diag_params(args, kwargs, 1))
+
+
+@lowering("diagonal_adjoint")
+def _diagonal_adjoint(em, s, args, kwargs):
+    out = s.out
+    dest = em.name_buffer(s.target, out.dtype, out.shape)
+    em.kern.assign(em.b, dest, 0)
+    view = _diag_view(em, dest, *_diag_params(args, kwargs, 2))
+    em.kern.assign(em.b, view, em.runtime(args[0]))
+    return dest
+
+
+# ---------------------------------------------------------------- creation
+
+@lowering("tri")
+def _tri(em, s, args, kwargs):
+    out = s.out
+    n, m = out.shape
+    vals = list(args) + [None] * 3
+    k = kwargs.get("k", vals[2] if vals[2] is not None else 0) or 0
+    dest = em.name_buffer(s.target, out.dtype, out.shape)
+    b = em.b
+    with loop_nest(b, (n, m), name="tri") as (i, j):
+        below = b.icmp_signed("<=", j, b.add(i, ir.Constant(I64, int(k))))
+        v = cast(b, below, np.bool_, out.dtype)
+        store_mem(b, dest, b.add(b.mul(i, ir.Constant(I64, m)), j), v)
+    return dest
+
+
+@lowering("linspace")
+def _linspace(em, s, args, kwargs):
+    names = ["start", "stop", "num", "endpoint", "retstep", "dtype", "axis"]
+    p = dict(zip(names, args))
+    p.update(kwargs)
+    out = s.out
+    if p.get("retstep") or not isinstance(out, ShapedArray) or len(out.shape) != 1:
+        raise MissingRuleError("linspace", "llvm", "only 1-D linspace without retstep")
+    num = out.shape[0]
+    endpoint = p.get("endpoint", True)
+    if endpoint is None:
+        endpoint = True
+    b = em.b
+    f64 = np.dtype(np.float64)
+    start = em.scalar(p["start"], f64).value
+    stop = em.scalar(p["stop"], f64).value
+    div = (num - 1) if endpoint else num
+    step = b.fdiv(b.fsub(stop, start), ir.Constant(start.type, float(max(div, 1))))
+    dest = em.name_buffer(s.target, out.dtype, out.shape)
+    with loop(b, num) as i:
+        v = b.fadd(start, b.fmul(cast(b, i, np.int64, f64), step))
+        store_mem(b, dest, i, cast(b, v, f64, out.dtype))
+    if endpoint and num > 1:
+        store_mem(b, dest, ir.Constant(I64, num - 1), cast(b, stop, f64, out.dtype))
+    return dest
+
+
+for _n in list(LOWERINGS):
+    UNLOWERED.pop(_n, None)
+register()
+
+
+@lowering("assemble_adjoint")
+def _assemble_adjoint(em, s, args, kwargs):
+    """The adjoint of `x` from the adjoints of its parts `x[path]`."""
+    x, paths, adjoints = args[0], args[1], args[2:]
+    out = s.out
+    if isinstance(x, (tuple, list, dict)) and all(len(p) == 1 for p in paths):
+        keyed = isinstance(x, dict)
+        given = {}
+        for (k,), g in zip(paths, adjoints):
+            if g is None:
+                continue
+            if isinstance(k, Scalar):
+                raise MissingRuleError("assemble_adjoint", "llvm",
+                                       "a container indexed by a run-time value")
+            if not keyed:
+                k = int(k) % len(x)
+            given[k] = g if k not in given else _add_trees(em, given[k], g, out[k])
+        keys = list(x) if keyed else range(len(x))
+        parts = {k: given[k] if k in given else _zeros(em, out[k], f"{s.target}.{k}")
+                 for k in keys}
+        if keyed:
+            return parts
+        return type(out)(parts[k] for k in keys)
+    if isinstance(x, (tuple, list, dict)):
+        raise MissingRuleError("assemble_adjoint", "llvm", "nested container paths")
+    if out.shape == ():
+        total = None
+        for g in adjoints:
+            if g is not None:
+                v = em.scalar(g, out.dtype)
+                total = v if total is None else Scalar(em.b.fadd(total.value, v.value)
+                                                       if out.dtype.kind == "f" else
+                                                       em.b.add(total.value, v.value), out.dtype)
+        return total if total is not None else Scalar(const(out.dtype, 0), out.dtype)
+    dest = em.name_buffer(s.target, out.dtype, out.shape)
+    em.kern.assign(em.b, dest, 0)
+    for path, g in zip(paths, adjoints):
+        if g is None:
+            continue
+        path = list(path)
+        if _is_advanced(path):
+            _scatter_add(em, dest, path, g)
+            continue
+        view = _index_view(em, dest, path)
+        gv = em.runtime(g)
+        if view.shape == ():
+            old = load_mem(em.b, view, ir.Constant(I64, 0))
+            v = em.scalar(gv, out.dtype).value
+            store_mem(em.b, view, ir.Constant(I64, 0),
+                      em.b.fadd(old, v) if out.dtype.kind == "f" else em.b.add(old, v))
+        else:
+            em.kern.assign(em.b, view, Lazy("add", [view, gv], out.dtype, view.shape,
+                                            calc=out.dtype))
+    return dest
+
+
+def _add_trees(em, a, b, aval):
+    from .llvm_lowerings import LOWERINGS as _L
+
+    class _S:
+        out = aval
+    return _L["add_any"](em, _S, [a, b], {})
+
+
+for _n in list(LOWERINGS):
+    UNLOWERED.pop(_n, None)
+register()
