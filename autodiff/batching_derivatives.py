@@ -5,10 +5,12 @@ Owns the JVP and VJP templates of the primitives batched code calls
 `vmap(vmap(grad(f)))` differentiate through them like any other code.  The
 templates follow the conventions of autodiff/jvp_rules.py (`d[x]`: tangent
 of x) and autodiff/vjp_rules.py (`g`: cotangent of the output, assign
-`d<param>`).  Every data argument of these helpers enters linearly, so the
-rules are the helpers themselves or their transposes.  `map_lanes` and
-`setitem_lanes` have none (differentiating them raises MissingRuleError).
-Must not hold batching rules.
+`d<param>`).  Every data argument of these helpers enters linearly (or
+bilinearly: matmul_lanes, matmul_lanes_adjoint), so the rules are the
+helpers themselves or their transposes.  The rules these helpers lack on
+purpose are declared where they are registered
+(runtime/batching_support.py, `no_rule=`), so differentiating through them
+raises MissingRuleError with the reason.  Must not hold batching rules.
 """
 
 from ..runtime.table import PRIMITIVES
@@ -74,6 +76,29 @@ def _(z, a, b, batched):
     d[z] = matmul_lanes(d[a], b, batched) + matmul_lanes(a, d[b], batched)  # noqa: F821
 
 
+@_jvp("setitem_lanes")
+def _(z, x, value, batched, idx, *, clip=False):
+    # functional update: linear in (x, value) jointly
+    d[z] = setitem_lanes(d[x], d[value], batched, idx, clip=clip)  # noqa: F821
+
+
+@_jvp("unbroadcast_lanes")
+def _(z, t, x, x_batched):
+    d[z] = unbroadcast_lanes(d[t], x, x_batched)  # noqa: F821  (x gives only a shape)
+
+
+@_jvp("getitem_lanes_adjoint")
+def _(z, g, x, batched, idx):
+    d[z] = getitem_lanes_adjoint(d[g], x, batched, idx)  # noqa: F821  (x gives only a shape)
+
+
+@_jvp("matmul_lanes_adjoint")
+def _(z, g, a, b, batched, wrt, *, keep_lanes=False):
+    # bilinear in g and the other operand (the operand `wrt` gives only a shape)
+    d[z] = (matmul_lanes_adjoint(d[g], a, b, batched, wrt, keep_lanes=keep_lanes)  # noqa: F821
+            + matmul_lanes_adjoint(g, d[a], d[b], batched, wrt, keep_lanes=keep_lanes))  # noqa: F821
+
+
 # -- VJP -----------------------------------------------------------------------------
 
 @_vjp("batch_move_in")
@@ -116,3 +141,9 @@ def _(g, z, x, batched, idx, *, clip=False):
 def _(g, z, a, b, batched):
     da = matmul_lanes_adjoint(g, a, b, batched, 0)  # noqa: F821
     db = matmul_lanes_adjoint(g, a, b, batched, 1)  # noqa: F821
+
+
+@_vjp("unbroadcast_lanes")
+def _(g, z, t, x, x_batched):
+    # the transpose of a per-lane sum: per-lane broadcasting back to t's shape
+    dt = broadcast_to(batch_lift(g, ndim(t) - 1), shape(t))  # noqa: F821

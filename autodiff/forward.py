@@ -25,7 +25,7 @@ import copy
 
 import gast
 
-from ..errors import MissingRuleError, TransformError
+from ..errors import TransformError
 from ..runtime.table import PRIMITIVES
 from . import jvp_rules
 from .core_form import validate
@@ -399,9 +399,7 @@ class _Forward:
             active.discard(target)
             defined.add(target)
             return
-        rule = prim.jvp_rule
-        if rule is None:
-            raise MissingRuleError(prim.name, "jvp")
+        rule = prim.rule("jvp")  # MissingRuleError carries a declared reason
         stmts = self.instantiate(rule, s, active)
         defined.add(target)
         if stmts is None:

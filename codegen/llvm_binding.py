@@ -89,6 +89,11 @@ def _load_blas():
                 if addr:
                     out[key] = name
             if out:
+                # thread-count control: small products run on one thread
+                for name, key in (("scipy_openblas_set_num_threads64_", "set_threads"),
+                                  ("scipy_openblas_get_num_threads64_", "get_threads")):
+                    if llvm.address_of_symbol(name):
+                        out[key] = name
                 return out
     except Exception:  # no bundled BLAS: the loop kernel is used instead
         pass
@@ -153,6 +158,14 @@ class NativeModule:
         tm = s["target"].create_target_machine(cpu=s["cpu"], features=s["features"], opt=3,
                                                reloc="pic", codemodel="jitdefault")
         self.engine = llvm.create_mcjit_compiler(mod, tm)
+        # keep the object code MCJIT produces, for the disk cache (no second
+        # code generation pass)
+        self.object_code = object_code
+
+        def notify(module, buffer):
+            if self.object_code is None:
+                self.object_code = bytes(buffer)
+        self.engine.set_object_cache(notify, None)
         if object_code is not None:
             self.engine.add_object_file(llvm.ObjectFileRef.from_data(object_code))
         self.engine.finalize_object()

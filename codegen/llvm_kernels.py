@@ -25,6 +25,8 @@ from .llvm_values import (I1, I8, I32, I64, PTR, Array, Lazy, Scalar, LIBM, LIBM
 
 PARALLEL_MIN = 1 << 16          # elements (transcendental chains)
 PARALLEL_MIN_SIMPLE = 1 << 20   # elements (arithmetic only: memory bound)
+#: products below this many flops call BLAS on one thread
+GEMM_THREADED_MIN_FLOPS = float(os.environ.get("COTAN_GEMM_THREADED_MIN_FLOPS", 1e9))
 
 
 def num_threads():
@@ -535,6 +537,18 @@ class KernelEmitter:
                 and _blas_layout(a) and _blas_layout(bm)):
             ta, lda = _blas_layout(a)
             tb, ldb = _blas_layout(bm)
+            one_thread = 2 * m * n * k < GEMM_THREADED_MIN_FLOPS and \
+                "set_threads" in blas and "get_threads" in blas
+            if one_thread:
+                # OpenBLAS's threads spin; below ~1 GFLOP they cost more than
+                # they give, and on a busy machine much more (5x measured at
+                # 256x784x512 on 2 loaded cores)
+                set_fn = self.module.globals.get(blas["set_threads"]) or ir.Function(
+                    self.module, ir.FunctionType(ir.VoidType(), [I32]), blas["set_threads"])
+                get_fn = self.module.globals.get(blas["get_threads"]) or ir.Function(
+                    self.module, ir.FunctionType(I32, []), blas["get_threads"])
+                old_threads = b.call(get_fn, [])
+                b.call(set_fn, [ir.Constant(I32, 1)])
             fty = reg_type(dt)
             fn = self.module.globals.get(blas[key]) or ir.Function(
                 self.module, ir.FunctionType(ir.VoidType(), [I32, I32, I32, I64, I64, I64, fty,
@@ -545,6 +559,8 @@ class KernelEmitter:
                         ir.Constant(fty, 1.0), a.ptr, ir.Constant(I64, lda), bm.ptr,
                         ir.Constant(I64, ldb), ir.Constant(fty, 0.0), dest.ptr,
                         ir.Constant(I64, n)])
+            if one_thread:
+                b.call(set_fn, [old_threads])
             return dest
         # loop kernel: i, p, j with the j loop innermost (vectorizes)
         self.assign(b, dest, 0)

@@ -409,7 +409,10 @@ def _setitem_lanes(x, value, batched, idx, clip=False):
     return out
 
 
-setitem_lanes = primitive("setitem_lanes")(_setitem_lanes)
+setitem_lanes = primitive("setitem_lanes", no_rule={
+    "vjp": "the adjoint of a per-lane in-place update (grad of vmap of code that "
+           "assigns into a batched index) is not written yet; take vmap of the "
+           "gradient (vmap(grad(f))) instead of grad(vmap(f))"})(_setitem_lanes)
 
 
 # -- contractions -----------------------------------------------------------------
@@ -458,7 +461,15 @@ def _stack_tree(outs):
     return np.stack([np.asarray(o) for o in outs])
 
 
-@primitive("map_lanes")
+_MAP_LANES_NO_DERIVATIVE = (
+    "map_lanes runs a primitive without a vectorised batching rule lane by lane, "
+    "and its derivative would be that primitive's rule applied lane by lane, which "
+    "no template can say; differentiate before batching (vmap(grad(f)), "
+    "vmap(jvp(f))) instead of after")
+
+
+@primitive("map_lanes", no_rule={"jvp": _MAP_LANES_NO_DERIVATIVE,
+                                 "vjp": _MAP_LANES_NO_DERIVATIVE})
 def map_lanes(prim, batched, n, *args, **params):
     """map_lanes(prim, batched, n, *args, **params) == the primitive named
     `prim` applied lane by lane (batched[i]: does args[i] have a batch axis?),
@@ -553,7 +564,12 @@ def _lane_adjoint(adjoint, g, operand, batched, k, args, keep_lanes=False):
     return out if batched[k] or keep_lanes else np.sum(out, axis=0)
 
 
-@primitive("getitem_lanes_adjoint")
+_SECOND_ORDER_THROUGH_VMAP = (
+    "reverse mode over the gradient of batched code (grad of grad of vmap) is not "
+    "written yet; use forward-over-reverse (jvp of grad of vmap, or hessian) instead")
+
+
+@primitive("getitem_lanes_adjoint", no_rule={"vjp": _SECOND_ORDER_THROUGH_VMAP})
 def getitem_lanes_adjoint(g, x, batched, idx):
     """The adjoint of x in getitem_lanes(x, batched, idx)."""
     from .structural import _index
@@ -566,7 +582,7 @@ def getitem_lanes_adjoint(g, x, batched, idx):
     return _lane_adjoint(adj, g, x, (xb,) + tuple(ib), 0, (x,) + tuple(idx))
 
 
-@primitive("matmul_lanes_adjoint")
+@primitive("matmul_lanes_adjoint", no_rule={"vjp": _SECOND_ORDER_THROUGH_VMAP})
 def matmul_lanes_adjoint(g, a, b, batched, wrt, keep_lanes=False):
     """The adjoint of operand `wrt` (0: a, 1: b) in matmul_lanes(a, b, batched),
     for a batched cotangent g: batched when that operand is (or when

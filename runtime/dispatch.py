@@ -22,7 +22,11 @@ import numpy as np
 
 from ..errors import ShapeError, CotanError
 from ..codegen.abstract import ShapedArray
-from . import disk_cache
+from . import disk_cache, fastcall
+
+#: the C extension of the fast call path (runtime/fastcall.py), or None
+_FAST = fastcall.load()
+_Base = _FAST.Dispatcher if _FAST is not None else object
 
 _PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                           ctypes.c_void_p)
@@ -163,8 +167,13 @@ def _flatten_arg(x, avals, leaves, shapes, key):
                     "(static_argnums)")
 
 
-class JitFunction:
-    """A function compiled per signature; calls hit an in-process cache."""
+class JitFunction(_Base):
+    """A function compiled per signature; calls hit an in-process cache.
+
+    With the C extension, calling goes straight to its `tp_call`, which runs
+    the signatures registered by `_register_fast` natively and hands every
+    other call to `_call_slow` (the Python path: pytrees, keywords, statics,
+    first calls)."""
 
     def __init__(self, fun, static_argnums=(), static_argnames=(), backend="cpu"):
         if backend != "cpu":
@@ -219,14 +228,52 @@ class JitFunction:
                 avals.append(_flatten_arg(a, avals, leaves, shapes, key))
         return tuple(key), avals, leaves, shapes
 
-    def __call__(self, *args, **kwargs):
+    def _call_slow(self, *args, **kwargs):
         if kwargs:
             args = self._bind(args, kwargs)
         key, avals, leaves, shapes = self._signature_of(args)
         entry = self._cache.get(key)
         if entry is None:
             entry = self._compile(key, avals)
+            if _FAST is not None and not kwargs and not self._static:
+                self._register_fast(key, args, entry)
         return entry(leaves, shapes)
+
+    if _FAST is None:
+        __call__ = _call_slow
+
+    def _raise_status(self, status, msg):
+        _raise(status, msg)
+
+    def _register_fast(self, key, args, entry):
+        """Give the C dispatcher this signature when it is flat: positional
+        ndarrays and Python scalars in, one array/scalar or a flat tuple out."""
+        ins = []
+        for a in args:
+            t = type(a)
+            if t is np.ndarray:
+                if not a.flags.c_contiguous:
+                    return
+                ins.append((0, a.dtype.num, a.shape))
+            elif t is float:
+                ins.append((1, 0, ()))
+            elif t is int:
+                ins.append((2, 0, ()))
+            elif t is bool:
+                ins.append((3, 0, ()))
+            else:
+                return
+        out = entry.out_aval
+        leaves = list(out) if type(out) is tuple else [out]
+        if not leaves or not all(isinstance(v, ShapedArray) for v in leaves):
+            return
+        outs = [((1 if v.weak_type else 2) if v.shape == () else 0, v.dtype.num, v.shape)
+                for v in leaves]
+        try:
+            self._add_signature(ctypes.cast(entry.fn, ctypes.c_void_p).value, ins, outs,
+                                type(out) is tuple)
+        except Exception:  # pragma: no cover - the Python path still works
+            pass
 
     def lower(self, *args, **kwargs):
         from ..codegen.llvm_backend import lower_cpu
@@ -265,8 +312,13 @@ class JitFunction:
             try:
                 import llvmlite.binding as llvm
                 llvm_binding.initialize()
-                mod = llvm.parse_assembly(hit["ir"])
-                native = llvm_binding.NativeModule(mod)
+                if hit.get("obj"):
+                    # object code: no optimization, no code generation
+                    native = llvm_binding.NativeModule(
+                        llvm_binding.empty_module_for_objects(), object_code=hit["obj"])
+                else:
+                    mod = llvm.parse_assembly(hit["ir"])
+                    native = llvm_binding.NativeModule(mod)
                 from ..codegen.llvm_emit import ENTRY
                 entry = _Compiled(native.address(ENTRY), hit["out_aval"], hit["n_in"],
                                   hit["n_out"], native)
@@ -278,6 +330,7 @@ class JitFunction:
             entry = _Compiled(native.address, native.out_aval, native.n_inputs,
                               native.n_outputs, native)
             disk_cache.store(dkey, {"ir": str(lowered.optimized()),
+                                    "obj": getattr(native.native, "object_code", None),
                                     "out_aval": native.out_aval,
                                     "n_in": native.n_inputs, "n_out": native.n_outputs})
         self._cache[key] = entry

@@ -37,6 +37,11 @@ class Primitive:
         never removed as dead code.
     jvp_rule, vjp_rule, batch_rule :
         Filled by autodiff/ (templates or rule builders).
+    no_rule : dict
+        transformation name -> why this primitive deliberately has no rule
+        for it (filled at registration or by `declare_no_rule`).  The reason
+        goes into the MissingRuleError a transformation raises, and the
+        sweep tests accept a declared reason in place of the rule.
     lowerings : dict
         backend name -> lowering, filled by codegen/.
     """
@@ -46,7 +51,7 @@ class Primitive:
     _sealed = False
 
     def __init__(self, name, impl, abstract_eval=None, differentiable=True,
-                 effectful=False, doc=None):
+                 effectful=False, doc=None, no_rule=None):
         self.name = name
         self.custom = Primitive._sealed
         self.impl = impl
@@ -57,6 +62,9 @@ class Primitive:
         self.vjp_rule = None
         self.batch_rule = None
         self.lowerings = {}
+        self.no_rule = {}
+        for transformation, reason in (no_rule or {}).items():
+            self.declare_no_rule(transformation, reason)
         self.doc = doc or getattr(impl, "__doc__", None)
         self.__doc__ = self.doc
         self.__name__ = name
@@ -73,31 +81,60 @@ class Primitive:
     def __reduce__(self):
         return (get_primitive, (self.name,))
 
+    def declare_no_rule(self, transformation, reason):
+        """Record that this primitive has no `transformation` rule on
+        purpose, and why (one sentence a user can act on)."""
+        if not reason or not isinstance(reason, str):
+            raise ValueError(f"primitive {self.name!r}: a no-rule declaration for "
+                             f"{transformation!r} needs a reason")
+        self.no_rule[transformation] = reason
+
+    def has_rule(self, transformation):
+        """Whether a `transformation` rule is attached (a declared reason
+        does not count)."""
+        if transformation in RULE_SLOTS:
+            return getattr(self, RULE_SLOTS[transformation]) is not None
+        return self.lowerings.get(transformation) is not None
+
+    def rule_or_reason(self, transformation):
+        """(rule, None) when the rule exists, (None, reason) when it is
+        declared absent, (None, None) when it is simply missing: what the
+        "every primitive has a rule" sweeps check."""
+        if self.has_rule(transformation):
+            return self.rule(transformation), None
+        return None, self.no_rule.get(transformation)
+
     def rule(self, transformation):
         """The rule for `transformation` ('jvp', 'vjp', 'batching' or a
-        backend name), or MissingRuleError naming both."""
+        backend name), or MissingRuleError naming both (and the declared
+        reason, when the primitive has none on purpose)."""
         if transformation in RULE_SLOTS:
             r = getattr(self, RULE_SLOTS[transformation])
         else:
             r = self.lowerings.get(transformation)
         if r is None:
-            raise MissingRuleError(self.name, transformation)
+            raise MissingRuleError(self.name, transformation,
+                                   self.no_rule.get(transformation, ""))
         return r
 
 
 def primitive(name=None, *, abstract_eval=None, differentiable=True,
-              effectful=False):
+              effectful=False, no_rule=None):
     """Decorator registering an eager implementation as a primitive.
 
         @primitive("sin", abstract_eval=unary_float)
         def sin(x):
             return np.sin(x)
+
+    `no_rule` maps transformation names ('jvp', 'vjp', 'batching', a backend)
+    to the reason the primitive deliberately has no rule for them.
     """
     def register(impl):
         pname = name or impl.__name__
         if pname in PRIMITIVES:
             raise ValueError(f"primitive {pname!r} registered twice")
-        p = Primitive(pname, impl, abstract_eval, differentiable, effectful)
+        p = Primitive(pname, impl, abstract_eval, differentiable, effectful,
+                      no_rule=no_rule)
         PRIMITIVES[pname] = p
         return p
     return register
@@ -108,6 +145,13 @@ def table_primitives():
     user-defined ones that custom_vjp/custom_jvp/checkpoint register; the
     sweep tests walk this table."""
     return {n: p for n, p in PRIMITIVES.items() if not p.custom}
+
+
+def declare_no_rule(name, transformation, reason):
+    """Record that primitive `name` has no `transformation` rule on purpose,
+    and why; for modules that declare it after registration (the stage
+    that would own the rule says why it has none)."""
+    get_primitive(name).declare_no_rule(transformation, reason)
 
 
 def seal_table():
