@@ -123,7 +123,9 @@ def _(g, z, x, *ranks):
 
 @_vjp("batch_sum_unbatched")
 def _(g, z, x, state):
-    dx = batch_broadcast(g, state, length(x))  # noqa: F821
+    # every leaf of x has the batch axis first; for a container, length(x)
+    # would count its entries, not the lanes
+    dx = batch_broadcast(g, state, batch_size("batch_sum_unbatched", ("x",), (x,), (0,)))  # noqa: F821
 
 
 @_vjp("select_lanes")

@@ -399,6 +399,9 @@ class Reverser:
         y = s.targets[0].id
         self.comment = getattr(s, "cotan_origin", None)
         restore = self.restore_stmts(y)
+        v = s.value
+        if isinstance(v, gast.Call) and v.func.id in ("push", "pop_restore"):
+            return self.adj_stack_op(s, D, keep) + restore
         if y not in self.active or y not in D:
             return restore
         out = []
@@ -428,6 +431,32 @@ class Reverser:
             out.append(self.mark(Assign(self.adj_name(y), Call("zero_adjoint", [y]))))
             D.add(y)
         return out + restore
+
+    def adj_stack_op(self, s, D, keep):
+        """A gradient being differentiated again: its stacks get adjoint
+        stacks (a stack's adjoint is a stack of adjoints, walked in reverse).
+        Going back past `y = pop_restore(S, y)` puts y's cotangent on the
+        adjoint of the value it restored; going back past `push(S, v)` takes
+        v's cotangent off.  Every stack operation of an active variable is
+        reversed, even with a zero cotangent, so the two stacks stay aligned."""
+        call = s.value
+        stack = call.args[0]
+        if call.func.id == "push":
+            v = call.args[1]
+            out = []
+            if isinstance(v, gast.Name) and v.id in self.active:
+                self.contribute(v, Call("stack_unpush", [copy.deepcopy(stack), v.id]), D, out)
+            return out
+        y = s.targets[0].id
+        if y not in self.active:
+            return []
+        g = Name(self.adj_name(y)) if y in D else Const(None)
+        D.discard(y)
+        out = [self.mark(Expr(Call("stack_unpop", [copy.deepcopy(stack), g])))]
+        if y in keep:
+            out.append(self.mark(Assign(self.adj_name(y), Call("zero_adjoint", [y]))))
+            D.add(y)
+        return out
 
     def apply_rule(self, prim, call, g, z, D, out):
         rule = prim.rule("vjp")

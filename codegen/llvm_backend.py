@@ -5,7 +5,7 @@ printable (`as_text("python" | "typed" | "llvm" | "asm")`) and whose
 `compile()` gives a `NativeEntry` (the native function's address plus what
 the caller needs: output abstract values).  `COTAN_DUMP=<folder>` writes
 every stage there.  The disk cache (runtime/disk_cache.py) stores the
-optimized IR keyed on the core-form source, signature and target.  Must
+object code and optimized IR keyed on the core-form source, signature and target.  Must
 not know about Python-level calling (runtime/dispatch.py).
 """
 

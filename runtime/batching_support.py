@@ -632,7 +632,9 @@ def _attach_rules():
     from .numeric_rules import by_running
     special = {
         "lanes_any": lambda mask: ShapedArray((), np.bool_),
-        "errstate_quiet": lambda: None,
+        # the previous settings: a dict of the four error kinds, whose
+        # values ('warn', 'ignore', ...) are only known at run time
+        "errstate_quiet": lambda: dict.fromkeys(np.geterr(), ""),
         "errstate_restore": lambda old: None,
         "print_lanes": lambda *a, **k: None,
         "check_lanes": lambda *a, **k: None,

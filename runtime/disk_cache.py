@@ -1,7 +1,8 @@
 """The on-disk cache of compiled functions (`~/.cache/cotan`, `COTAN_CACHE_DIR`).
 
-Owns reading and writing cache entries: an entry is the optimized LLVM IR
-of one (core-form source, captured constants, signature, target CPU, cotan
+Owns reading and writing cache entries: an entry is the object code
+MCJIT generated (loaded back without optimization or code generation) and
+the optimized LLVM IR (the fallback) of one (core-form source, captured constants, signature, target CPU, cotan
 version) plus what the caller needs to use it, pickled with a checksum and
 written atomically (temporary file + rename), so a second process skips
 inference, emission and optimization.  A corrupt or stale entry (bad

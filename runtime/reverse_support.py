@@ -23,10 +23,23 @@ from .table import primitive
 
 # -- stacks of overwritten values ----------------------------------------------
 
+class Stack(list):
+    """A stack of the primal sweep: a list, plus the adjoint stack a second
+    reverse pass keeps beside it (`adjoint`, created on first use).  The
+    adjoint stack mirrors the stack's length as the second adjoint sweep
+    walks back: one cotangent (None = zero) per value on the stack."""
+
+    __slots__ = ("adjoint",)
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.adjoint = None
+
+
 @primitive("new_stack", abstract_eval=lambda: [], differentiable=False, effectful=True)
 def new_stack():
     """new_stack() == []: a stack the primal sweep pushes overwritten values to."""
-    return []
+    return Stack()
 
 
 @primitive("push", abstract_eval=lambda st, v: None, differentiable=False, effectful=True)
@@ -43,16 +56,62 @@ def _pop_restore(stack, current):
     return stack[-1] if stack else current
 
 
-# Differentiable without a VJP rule: differentiating a gradient that went
-# through a loop with overwritten values must fail loudly, not give zeros.
-pop_restore = primitive("pop_restore", abstract_eval=lambda st, cur: cur,
-                        effectful=True)(_pop_restore)
+# Differentiable; reverse mode handles it itself (with `stack_unpop`, see
+# autodiff/reverse.py), so it has no template rule.
+pop_restore = primitive(
+    "pop_restore", abstract_eval=lambda st, cur: cur, effectful=True,
+    no_rule={"vjp": "reverse mode differentiates stack operations itself "
+                    "(stack_unpop / stack_unpush), not through a rule"})(_pop_restore)
 
 
 @primitive("pop", abstract_eval=lambda st: None, differentiable=False, effectful=True)
 def pop(stack):
     """pop(stack) == stack.pop()."""
     return stack.pop()
+
+
+def _adjoint_stack(stack):
+    adj = stack.adjoint
+    if adj is None:
+        # first use: the primal stack is in its final state, and every
+        # value still on it has a zero cotangent so far
+        adj = stack.adjoint = [None] * len(stack)
+    return adj
+
+
+@primitive("stack_unpop", abstract_eval=lambda st, g: None, differentiable=False,
+           effectful=True)
+def stack_unpop(stack, g):
+    """stack_unpop(stack, g): the adjoint of `y = pop_restore(stack, y)` for
+    cotangent `g` of the restored value (None = zero): `g` goes to the value
+    the restore read (the new top), and the dropped value's slot comes back
+    with a zero cotangent.  (When the stack was empty the restore returned
+    `current`, the version before the variable's first assignment, which
+    no adjoint statement reads: its cotangent is zero.)"""
+    adj = _adjoint_stack(stack)
+    if adj and g is not None:
+        adj[-1] = g if adj[-1] is None else _add_any(adj[-1], g)
+    adj.append(None)
+
+
+def _stack_unpush(stack, value):
+    """stack_unpush(stack, value): the adjoint of `push(stack, value)`: the
+    cotangent accumulated for the pushed value (zeros shaped like `value`
+    when nothing read it), taken off the adjoint stack."""
+    adj = _adjoint_stack(stack)
+    g = adj.pop() if adj else None
+    if not adj:
+        stack.adjoint = None    # back before the first push: ready for another sweep
+    return zero_adjoint(value) if g is None else g
+
+
+# Differentiable without a rule: a third reverse pass through a loop
+# must fail loudly, not give zeros.
+stack_unpush = primitive(
+    "stack_unpush", abstract_eval=lambda st, v: v, effectful=True,
+    no_rule={"vjp": "third-order reverse mode through loops that overwrite values "
+                    "is not supported; use jacfwd (forward mode) for the outer "
+                    "derivative"})(_stack_unpush)
 
 
 @primitive("trip_count", differentiable=False,
@@ -280,14 +339,49 @@ def _unstack_like(g, obj):
 unstack_like = primitive("unstack_like", abstract_eval=by_running(_unstack_like))(_unstack_like)
 
 
+def _einsum_labels(term, ndim, ell):
+    """The labels of one einsum term for an operand of `ndim` dimensions,
+    with '...' spelled out as the letters `ell` (right-aligned)."""
+    if "..." not in term:
+        return term
+    before, after = term.split("...")
+    n = ndim - len(before) - len(after)
+    return before + (ell[len(ell) - n:] if n else "") + after
+
+
 def _einsum_expand(t, x, spec):
-    """einsum_expand(t, x, spec): with spec 'ab->abc', `t` (labels ab)
-    broadcast to the shape of `x` (labels abc): the labels an einsum
-    operand has but no other term had."""
+    """einsum_expand(t, x, spec): `t` (labels `src`) brought to the shape of
+    `x` (labels `dst`), with spec 'src->dst': labels only `t` has are summed,
+    labels only `x` has are broadcast, a label `x` repeats gets `t` on that
+    diagonal (zeros elsewhere), and dimensions under '...' that `x` has
+    fewer of, or of size 1, are summed (the adjoint of einsum's broadcasting).
+    This is the step from an einsum's cotangent to one operand's adjoint;
+    einsum_expand with the spec reversed is its own adjoint."""
     src, dst = spec.split("->")
-    t = np.einsum(f"{src}->{''.join(c for c in dst if c in src)}", t)
-    shape = [np.shape(x)[i] if c in src else 1 for i, c in enumerate(dst)]
-    return np.broadcast_to(np.reshape(t, shape), np.shape(x))
+    t = np.asarray(t)
+    xshape = np.shape(x)
+    used = set(src + dst) - {"."}
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used]
+    ell = "".join(free[:max(t.ndim, len(xshape))])
+    tl = _einsum_labels(src, t.ndim, ell)
+    xl = _einsum_labels(dst, len(xshape), ell)
+    # '...' dimensions of size 1 in x that t has at full size: sum them first
+    axes = tuple(i for i, c in enumerate(tl) if c in ell and c in xl
+                 and xshape[xl.index(c)] == 1 and t.shape[i] != 1)
+    if axes:
+        t = np.sum(t, axis=axes, keepdims=True)
+    uniq = "".join(dict.fromkeys(xl))
+    kept = "".join(c for c in uniq if c in tl)
+    if tl != kept:
+        t = np.einsum(f"{tl}->{kept}", t)
+    sizes = dict(zip(xl, xshape))
+    shape = [t.shape[kept.index(c)] if c in kept else 1 for c in uniq]
+    full = np.broadcast_to(np.reshape(t, shape), [sizes[c] for c in uniq])
+    if uniq == xl:
+        return full
+    out = np.zeros(xshape, np.result_type(t, np.float64) if t.dtype.kind in "biu" else t.dtype)
+    np.einsum(f"{xl}->{uniq}", out)[...] = full    # a writable view of the diagonal
+    return out
 
 
 einsum_expand = primitive("einsum_expand",

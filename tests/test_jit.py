@@ -266,3 +266,70 @@ def test_disk_cache_roundtrip(tmp_path, monkeypatch):
     files[0].write_bytes(b"garbage")
     jf3 = cotan.jit(fused)
     np.testing.assert_allclose(jf3(x), fused(x))
+
+
+def test_disk_cache_keeps_object_code(tmp_path, monkeypatch):
+    import pickle
+    from cotan.runtime import disk_cache
+    monkeypatch.setenv("COTAN_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("COTAN_DISABLE_DISK_CACHE", raising=False)
+    x = np.linspace(0, 1, 7)
+    cotan.jit(fused)(x)
+    data = next(tmp_path.rglob("*.bin")).read_bytes()
+    entry = pickle.loads(data[len(disk_cache.MAGIC) + 64:])
+    assert entry["obj"]             # a second process loads this, no codegen
+    np.testing.assert_allclose(cotan.jit(fused)(x), fused(x))
+
+
+def test_fast_call_path_matches_python_path():
+    from cotan.runtime import dispatch
+    jf = cotan.jit(add_one)
+    x = np.arange(8.0)
+    first = jf(x)                   # compiles and registers the signature
+    np.testing.assert_array_equal(jf(x), first)
+    np.testing.assert_array_equal(jf._call_slow(x), first)
+    assert jf(2.0) == 3.0 and type(jf(2.0)) is float
+    # views, other dtypes and shapes leave the fast path, not the semantics
+    np.testing.assert_array_equal(jf(np.arange(16.0)[::2]), np.arange(16.0)[::2] + 1.0)
+    np.testing.assert_array_equal(jf(np.arange(3, dtype=np.int32)), np.arange(3) + 1.0)
+    if dispatch._FAST is not None:
+        assert isinstance(jf, dispatch._FAST.Dispatcher)
+
+
+def _loop_grad(x):
+    s = np.sum(x)
+    while s < 10.0:
+        s = s * 1.5 + 0.1
+    return s
+
+
+def test_grad_through_runtime_loop_uses_native_stacks():
+    g = cotan.grad(_loop_grad)
+    x = np.array([0.1, 0.2, 0.3])
+    low = cotan.jit(g).lower(x)
+    assert "realloc" in low.as_text("llvm-unoptimized")
+    for scale in (1.0, 0.01):       # different trip counts, one compiled function
+        np.testing.assert_allclose(cotan.jit(g)(x * scale), g(x * scale), rtol=1e-12)
+
+
+def _gathers(x, i):
+    return (x[i] * 2.0, np.take(x, i), np.flip(x), x[np.array([2, 0, 2])],
+            np.diagonal(np.outer(x, x)))
+
+
+def test_gathers_and_views():
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    i = np.array([3, 0, 1, -1])
+    for got, want in zip(cotan.jit(_gathers)(x, i), _gathers(x, i)):
+        np.testing.assert_allclose(got, want)
+
+
+def _gather_loss(x, i):
+    return np.sum(x[i] ** 2)
+
+
+def test_grad_of_gather_scatters_and_accumulates():
+    g = cotan.grad(_gather_loss)
+    x = np.array([1.0, 2.0, 3.0])
+    i = np.array([0, 2, 2])
+    np.testing.assert_allclose(cotan.jit(g)(x, i), g(x, i))

@@ -187,3 +187,41 @@ def test_vmap_of_jit():
     xs = R.normal(size=(4, 3))
     vf = cotan.vmap(jit(lambda x: np.sum(np.sin(x))))
     np.testing.assert_allclose(vf(xs), np.sum(np.sin(xs), axis=1))
+
+
+# -- user-defined primitives (not in the table sweeps: mapped here) ----------------------
+
+@cotan.custom_jvp
+def _softplus(x):
+    return np.log1p(np.exp(x))
+
+
+@_softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return _softplus(x), dx / (1.0 + np.exp(-x))
+
+
+@cotan.custom_vjp
+def _clip_grad(x):
+    return x * 1.0
+
+
+def _clip_grad_fwd(x):
+    return x * 1.0, None
+
+
+def _clip_grad_bwd(res, g):
+    return (np.clip(g, -1.0, 1.0),)
+
+
+_clip_grad.defvjp(_clip_grad_fwd, _clip_grad_bwd)
+
+
+@pytest.mark.parametrize("fn", [_softplus, _clip_grad], ids=["custom_jvp", "custom_vjp"])
+def test_user_defined_primitives_are_mapped(fn):
+    def f(x):
+        return np.sum(fn(x) * x)
+    xs = R.normal(size=(4, 3))
+    out = cotan.vmap(f)(xs)
+    np.testing.assert_allclose(out, [f(x) for x in xs], rtol=1e-12)
