@@ -283,8 +283,10 @@ def _(g, z, t, obj):
 @vjp_rule("einsum_expand")
 @builder
 def _(ctx, g, z, args, kwargs):
+    # sum <-> broadcast, diagonal <-> embedding: the reversed spec is the adjoint
     src, dst = args[2].value.split("->")
-    ctx.contribute(args[0], ctx.call("einsum", [gast.Constant(value=f"{dst}->{src}", kind=None), g]))
+    ctx.contribute(args[0], ctx.call("einsum_expand", [
+        g, args[0], gast.Constant(value=f"{dst}->{src}", kind=None)]))
 
 
 @vjp_rule("matmul_grad_a")
@@ -537,31 +539,42 @@ def _(g, z, xs, x):
     dx = g[-1]
 
 
+def _einsum_tokens(term):
+    """The labels of an einsum term, '...' as one token."""
+    if "..." not in term:
+        return list(term)
+    before, after = term.split("...")
+    return list(before) + ["..."] + list(after)
+
+
 @vjp_rule("einsum")
 @builder
 def _(ctx, g, z, args, kwargs):
+    # operand i's adjoint: the einsum of g with the other operands, giving
+    # the labels of term i that appear elsewhere (each once); einsum_expand
+    # then sums '...' broadcasting, broadcasts the labels only term i has
+    # and puts repeated labels ('ii') back on their diagonal
     spec = args[0].value.replace(" ", "")
     ops = args[1:]
-    if "..." in spec:
-        ctx.unsupported("einsum with '...'")
     ins, out = spec.split("->") if "->" in spec else (spec, None)
     terms = ins.split(",")
-    if out is None:
+    if out is None:   # implicit output: '...' then the labels seen once, sorted
         counts = {}
         for t in terms:
-            for c in t:
+            for c in _einsum_tokens(t):
                 counts[c] = counts.get(c, 0) + 1
-        out = "".join(sorted(c for c, n in counts.items() if n == 1))
+        out = ("..." if "..." in counts else "") + "".join(
+            sorted(c for c, n in counts.items() if n == 1 and c != "..."))
     for i, (term, op) in enumerate(zip(terms, ops)):
-        if len(set(term)) != len(term):
-            ctx.unsupported("einsum with a repeated label in one operand")
         others = [t for j, t in enumerate(terms) if j != i]
-        present = set(out).union(*others) if others else set(out)
-        kept = "".join(c for c in term if c in present)
+        present = set(_einsum_tokens(out)).union(*[_einsum_tokens(t) for t in others])
+        kept = "".join(c for c in dict.fromkeys(_einsum_tokens(term)) if c in present)
+        if "..." in present and "..." not in kept:
+            kept = "..." + kept   # numpy sums '...' only through einsum_expand
         sub = ",".join([out] + others) + "->" + kept
         expr = ctx.call("einsum", [gast.Constant(value=sub, kind=None), g] +
                         [o for j, o in enumerate(ops) if j != i])
-        if kept != term:
+        if kept != term or "..." in term:
             expr = ctx.call("einsum_expand", [expr, op, gast.Constant(value=f"{kept}->{term}",
                                                                       kind=None)])
         ctx.contribute(op, expr)
@@ -578,6 +591,48 @@ def _(g, z, a, mode="reduced"):
     m = r @ matrix_transpose(gr) - matrix_transpose(gq) @ q
     c = tril(m) + matrix_transpose(tril(m, -1))
     da = matrix_transpose(solve(r, matrix_transpose(gq + q @ c)))
+
+
+def _svd_template(g, z, a, full_matrices=True, compute_uv=True, hermitian=False):
+    # Townsend (2016), A = U diag(s) Vh with k = min(m, n):
+    # dA = U [(F o (U^T gU - gU^T U)) S + diag(gs) + S (F o (V^T gV - gV^T V))] Vh
+    #      + (I - U U^T) gU S^-1 Vh + U S^-1 gVh (I - V Vh),  F_ij = 1 / (s_j^2 - s_i^2)
+    ok = check_svd_vjp(a, full_matrices)
+    u = z[0]
+    s = z[1]
+    vh = z[2]
+    gu = g[0]
+    gs = g[1]
+    gvh = g[2]
+    ut = matrix_transpose(u)
+    v = matrix_transpose(vh)
+    s2 = s * s
+    diff = expand_dims(s2, -2) - expand_dims(s2, -1)
+    f = select(diff == 0.0, 0.0, 1.0 / select(diff == 0.0, 1.0, diff))
+    uu = ut @ gu
+    vv = vh @ matrix_transpose(gvh)
+    j = f * (uu - matrix_transpose(uu))
+    k = f * (vv - matrix_transpose(vv))
+    inner = j * expand_dims(s, -2) + expand_dims(s, -1) * k + \
+        expand_dims(gs, -2) * np_eye(shape(s)[-1])
+    extra_u = ((gu - u @ uu) / expand_dims(s, -2)) @ vh
+    extra_v = u @ ((gvh - (gvh @ v) @ vh) / expand_dims(s, -1))
+    da = u @ inner @ vh + extra_u + extra_v
+
+
+def _svd_values_template(g, z, a, full_matrices=True, compute_uv=True, hermitian=False):
+    # singular values only: dA = U diag(gs) Vh
+    usv = svd(a, full_matrices=False)
+    da = (usv[0] * expand_dims(g, -2)) @ usv[2]
+
+
+@vjp_rule("svd")
+@builder
+def _(ctx, g, z, args, kwargs):
+    uv = kwargs.get("compute_uv", args[2] if len(args) > 2 else gast.Constant(value=True, kind=None))
+    if not isinstance(uv, gast.Constant):
+        ctx.unsupported("svd with a compute_uv that is not a constant")
+    ctx.splice(_svd_template if uv.value else _svd_values_template, g, z, args, kwargs)
 
 
 def _constant_value(node):

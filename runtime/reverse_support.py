@@ -194,6 +194,19 @@ def zero_adjoint(x):
     return tree_map(_zero_leaf, x)
 
 
+@primitive("check_svd_vjp", abstract_eval=lambda a, full_matrices=True: None,
+           differentiable=False, effectful=True)
+def check_svd_vjp(a, full_matrices=True):
+    """check_svd_vjp(a, full_matrices): refuse the gradient of a full
+    (full_matrices=True) SVD of a non-square matrix: the extra columns of U
+    (or rows of Vh) are not unique, so their cotangent has no meaning."""
+    m, n = np.shape(a)[-2:]
+    if full_matrices and m != n:
+        raise NonDifferentiableError(
+            f"the gradient of svd(a) for a {m}x{n} matrix needs full_matrices=False "
+            "(with full_matrices=True the extra singular vectors are not unique)")
+
+
 # -- adjoints of gathers ---------------------------------------------------------------
 
 def _index(components):

@@ -19,6 +19,7 @@ from cotan.autodiff.core_form import validate
 from cotan.autodiff.materialize import generated_core
 from cotan.autodiff.parse import register_source
 from cotan.runtime import PRIMITIVES
+from cotan.runtime.table import table_primitives
 from cotan.tree_util import tree_flatten
 
 from tests.test_grad_programs import numerical_grad
@@ -100,14 +101,18 @@ SPECS = {
                case(R(4), R(4)), case(R(2, 3, 4), R(4, 5)), case(R(3, 4), R(2, 4, 5))],
     "dot": [case(R(3, 4), R(4, 2)), case(R(4), R(4)), case(R(3, 4), R(4)), case(R(3), 2.0)],
     "einsum": [case("ij,jk->ik", R(3, 4), R(4, 2)), case("i,j->", R(3), R(4)),
-               case("ij,j", R(3, 4), R(4))],
+               case("ij,j", R(3, 4), R(4)), case("ii->", R(3, 3)), case("ii->i", R(3, 3)),
+               case("iij,j->ij", R(2, 2, 3), R(3)), case("...ij,...jk->...ik", R(2, 3, 4), R(4, 2)),
+               case("...ij,...jk", R(2, 1, 3, 4), R(5, 4, 2)), case("i...->...", R(3, 2, 4)),
+               case("ij...,j->...i", R(3, 4, 2), R(4))],
     "inv": [case(R(3, 3, kind="wellcond"))],
     "solve": [case(R(3, 3, kind="wellcond"), R(3)), case(R(3, 3, kind="wellcond"), R(3, 2))],
     "det": [case(R(3, 3, kind="wellcond"))],
     "slogdet": [case(R(3, 3, kind="wellcond"))],
     "cholesky": "special", "eigh": "special",
     "qr": [case(R(4, 3))],
-    "svd": [case(R(4, 3), full_matrices=False)],
+    "svd": [case(R(4, 3), full_matrices=False), case(R(3, 4), full_matrices=False),
+            case(R(3, 3, kind="wellcond")), case(R(4, 3), full_matrices=False, compute_uv=False)],
     "sum": REDUCE, "prod": [case(R(3, 4, kind="pos")), case(R(3, 4, kind="pos"), axis=0)],
     "max": REDUCE_DISTINCT, "min": REDUCE_DISTINCT,
     "cumsum": [case(R(3, 4)), case(R(3, 4), axis=1)],
@@ -143,11 +148,27 @@ SPECS = {
     "diagonal_adjoint": [case(R(3), K(np.zeros((3, 4))))],
     "split_like": "special",
     "unstack_like": [case(R(2, 3), K([np.zeros(3), np.zeros(3)]))],
-    "einsum_expand": [case(R(3), K(np.zeros((3, 4))), "i->ij")],
+    "einsum_expand": [case(R(3), K(np.zeros((3, 4))), "i->ij"), case(R(3), K(np.zeros((3, 3))), "i->ii"),
+                      case(R(2, 3, 4), K(np.zeros((1, 4))), "...j->...j"),
+                      case(R(3, 4), K(np.zeros(3)), "ij->i")],
     "matmul_grad_a": [case(R(3, 2), R(4, 2), K(np.zeros((3, 4)))), case(R(2), R(4, 2), K(np.zeros(4)))],
     "matmul_grad_b": [case(R(3, 2), R(3, 4), K(np.zeros((4, 2)))), case(R(3), R(3, 4), K(np.zeros(4)))],
     "dot_grad_a": [case(R(3, 2), R(4, 2), K(np.zeros((3, 4))))],
     "dot_grad_b": [case(R(3, 2), R(3, 4), K(np.zeros((4, 2))))],
+    # the batching stage's helpers (runtime/batching_support.py): grad of vmap
+    "batch_move_in": [case(R(3, 4), 1), case(R(3, 4), 0)],
+    "batch_move_out": [case(R(3, 4), 1, True, 3), case(R(4), 0, False, 3)],
+    "batch_broadcast": [case(R(4), False, 3), case(R(3, 4), True, 3)],
+    "batch_lift": [case(R(3, 4), 3), case(R(3, 4), 1)],
+    "batch_sum_unbatched": [case(R(3, 4), False), case(R(3, 4), True)],
+    "select_lanes": [case(K(np.array([True, False, True])), R(3, 4), R(3, 4))],
+    "getitem_lanes": [case(R(3, 4), (True, False), (1,)),
+                      case(R(3, 4), (True, True), K((np.array([0, 3, 1]),))),
+                      case(R(4), (False, True), K((np.array([0, 3, 3]),)))],
+    "matmul_lanes": [case(R(3, 2, 4), R(4, 5), (True, False)), case(R(3, 4), R(3, 4, 2), (True, True)),
+                     case(R(2, 4), R(3, 4), (False, True))],
+    "unbroadcast_lanes": [case(R(3, 2, 4), K(np.zeros((3, 1, 4))), True),
+                          case(R(3, 2, 4), K(np.zeros(4)), False)],
 }
 
 # primitives whose operands are containers: probe source written by hand
@@ -171,11 +192,6 @@ SPECIAL_SOURCE.update({
              "    return sum(t[0] * W0) + sum(t[1] * W1)\n", [R(3, 3, kind="sym")], [(3,), (3, 3)]),
 })
 SPECIAL_GLOBALS = {"Z0": np.zeros(2), "Z1": np.zeros(3)}
-
-#: differentiable primitives registered at run time by custom_vjp/checkpoint
-def _user_defined(name):
-    return name.startswith(("custom_", "checkpoint_"))
-
 
 def _paths(value, prefix="out"):
     if isinstance(value, (tuple, list)):
@@ -239,20 +255,25 @@ def _check(fn, values):
         np.testing.assert_allclose(gk, want, rtol=1e-5, atol=1e-6)
 
 
-DIFFERENTIABLE = sorted(n for n, p in PRIMITIVES.items() if p.differentiable and not _user_defined(n))
+DIFFERENTIABLE = sorted(n for n, p in table_primitives().items() if p.differentiable)
+
+
+def _rule_or_reason(name):
+    return PRIMITIVES[name].rule_or_reason("vjp")
 
 
 @pytest.mark.parametrize("name", DIFFERENTIABLE)
 def test_every_differentiable_primitive_has_a_vjp_rule(name):
-    if name == "pop_restore":
-        pytest.skip("stack primitive: differentiating a gradient through it is refused on purpose")
-    assert PRIMITIVES[name].vjp_rule is not None, f"{name} has no VJP rule"
+    rule, reason = _rule_or_reason(name)
+    assert rule is not None or reason, \
+        f"differentiable primitive {name!r} has no VJP rule and no declared no-rule reason"
 
 
 @pytest.mark.parametrize("name", DIFFERENTIABLE)
 def test_vjp_rule_matches_finite_differences(name):
-    if name in ("pop_restore",):
-        pytest.skip("stack primitive: differentiating it is refused on purpose")
+    rule, reason = _rule_or_reason(name)
+    if rule is None and reason:
+        pytest.skip(f"{name} has no VJP rule on purpose: {reason}")
     spec = SPECS.get(name)
     assert spec is not None, f"no input spec for primitive {name!r}: add one to SPECS"
     rng = np.random.default_rng(0)
