@@ -214,6 +214,30 @@ class Reverser:
             self.parts[p] = list(keys.items())
         return head
 
+    def split_custom_calls(self, stmts):
+        """`y = f(x)` for a custom_vjp `f` becomes `pair = f_fwd(x)` and
+        `y = f_out(pair, x)` (== pair[0], whose VJP calls f's bwd on
+        pair[1]): the user's fwd runs once, in the primal sweep."""
+        out = []
+        for s in stmts:
+            if isinstance(s, gast.Assign) and isinstance(s.value, gast.Call):
+                split = getattr(PRIMITIVES[s.value.func.id], "cotan_primal_split", None)
+                if split is not None:
+                    fwd, prim_out = split
+                    pair = self.scope.fresh(s.targets[0].id + "_fwd")
+                    a = Assign(pair, Call(fwd, s.value.args))
+                    a.cotan_origin = getattr(s, "cotan_origin", None)
+                    s.value = Call(prim_out, [Name(pair)] + s.value.args)
+                    out += [a, s]
+                    continue
+            elif isinstance(s, gast.If):
+                s.body = self.split_custom_calls(s.body)
+                s.orelse = self.split_custom_calls(s.orelse)
+            elif isinstance(s, (gast.For, gast.While)):
+                s.body = self.split_custom_calls(s.body)
+            out.append(s)
+        return out
+
     def find_active(self):
         active = {self.params[i] for i in self.wrt}
         active |= {leaf for parts in self.parts.values() for _, leaf in parts}
@@ -603,6 +627,7 @@ class Reverser:
 
     def build(self):
         self.wrt = list(range(len(self.params))) if self.kind == "vjp" else list(self.argnums)
+        self.body = self.split_custom_calls(self.body)
         parts_head = self.split_parts()
         self.find_active()
         self.find_kinds()
@@ -685,18 +710,23 @@ class Reverser:
                 result = gast.Tuple(elts=[value, result], ctx=gast.Load())
             elif aux_atom is not None:
                 result = gast.Tuple(elts=[result, copy.deepcopy(aux_atom)], ctx=gast.Load())
+        grads_only = result
         if self.kind == "vjp":
             outv = copy.deepcopy(out_atom) if aux_atom is None else gast.Tuple(
                 elts=[copy.deepcopy(out_atom), copy.deepcopy(aux_atom)], ctx=gast.Load())
             result = gast.Tuple(elts=[outv, result], ctx=gast.Load())
+        adjoint = _drop_final_restores(adjoint, result)
+        self.pieces = {"forward": head + parts_head + primal, "backward": seed_stmts + adjoint,
+                       "result": grads_only, "out": out_atom, "aux": aux_atom}
         final = gast.Return(value=result)
         # without its own comment the return would inherit the last `grad of:` line
         final.cotan_comment = getattr(self.fdef.body[-1], "cotan_origin", None) or "result"
         tail.append(final)
-        adjoint = _drop_final_restores(adjoint, result)
         args = list(self.fdef.args.args)
         if self.kind == "vjp":
             args = args + [Name(gparam)]
+        self.build_args = args
+        if self.kind == "vjp":
             for a in args:
                 a.ctx = gast.Param()
         fdef = gast.FunctionDef(
@@ -706,6 +736,33 @@ class Reverser:
             body=head + parts_head + primal + seed_stmts + adjoint + tail, decorator_list=[],
             returns=None, type_comment=None, type_params=[])
         return fdef
+
+    def build_split(self):
+        """The VJP as two functions: forward(*params) -> (out, residuals),
+        residuals being the primal values the adjoint sweep reads, and
+        backward(*residuals, g) -> cotangents, which reruns nothing of the
+        primal.  Stacks are copied on entry to backward (it pops them), so
+        backward can be called repeatedly."""
+        self.build()
+        p = self.pieces
+        g = [a.id for a in self.build_args if a.id not in self.params][0]
+        backward = p["backward"]
+        result = gast.Return(value=p["result"])
+        result.cotan_comment = "result"
+        defined = set(self.params) | _assigned(p["forward"])
+        residuals = sorted(_free_reads(backward + [result]) & defined - {g})
+        stacks = set(self.stacks.values())
+        copies = [Assign(r, Call("copy_stack", [r])) for r in residuals if r in stacks]
+        outv = copy.deepcopy(p["out"]) if p["aux"] is None else gast.Tuple(
+            elts=[copy.deepcopy(p["out"]), copy.deepcopy(p["aux"])], ctx=gast.Load())
+        fwd_ret = gast.Return(value=gast.Tuple(elts=[outv, gast.Tuple(
+            elts=[Name(r) for r in residuals], ctx=gast.Load())], ctx=gast.Load()))
+        fwd_ret.cotan_comment = getattr(self.fdef.body[-1], "cotan_origin", None) or "result"
+        forward = _function(f"vjp_forward_{self.core.name}", self.params,
+                            p["forward"] + [fwd_ret])
+        backward = _function(f"vjp_backward_{self.core.name}", residuals + [g],
+                             copies + backward + [result])
+        return forward, backward
 
     def split_aux(self, body):
         r = self.ret
@@ -722,6 +779,29 @@ class Reverser:
         if isinstance(r, gast.Name) and r.id in self.active:
             self.active.add(o)
         return Name(o), Name(a), extra
+
+
+def _free_reads(stmts):
+    """Names `stmts` may read before assigning them (conservative inside
+    compound statements)."""
+    free, assigned = set(), set()
+    for st in stmts:
+        free |= _reads([st]) - assigned
+        if isinstance(st, gast.Assign):
+            assigned.add(st.targets[0].id)
+        else:
+            assigned |= _assigned([st])
+    return free
+
+
+def _function(name, params, body):
+    return gast.FunctionDef(
+        name=name,
+        args=gast.arguments(args=[gast.Name(id=p, ctx=gast.Param(), annotation=None,
+                                            type_comment=None) for p in params],
+                            posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+                            kwarg=None, defaults=[]),
+        body=body, decorator_list=[], returns=None, type_comment=None, type_params=[])
 
 
 def _ident(value):
@@ -748,6 +828,26 @@ def _src(node):
     return ast.unparse(gast.gast_to_ast(node))
 
 
+def _namespace_for(core):
+    ns = dict(namespace())
+    ns.update(PRIMITIVES)  # custom_vjp / checkpoint primitives registered later
+    ns.update(core.captured)
+    return ns
+
+
+def vjp_functions(core, has_aux=False, what=None):
+    """The VJP of CoreFunction `core` split in two CoreFunctions: forward
+    (params -> (out, residuals)) and backward (*residuals, g -> cotangents)."""
+    nums = tuple(range(len(core.params)))
+    rev = Reverser(core, nums, "vjp", has_aux, what)
+    rev.argnums_spec = nums
+    fwd, bwd = rev.build_split()
+    ns = _namespace_for(core)
+    origin = getattr(core.source_fn, "__qualname__", core.name)
+    return (build_function(fwd, ns, "vjp forward", origin),
+            build_function(bwd, ns, "vjp backward", origin))
+
+
 def reverse_function(core, argnums=0, kind="grad", has_aux=False, what=None):
     """The gradient (kind 'grad' / 'value_and_grad') or the VJP function
     (kind 'vjp': parameters + cotangent -> (output, cotangents)) of
@@ -757,9 +857,7 @@ def reverse_function(core, argnums=0, kind="grad", has_aux=False, what=None):
     rev = Reverser(core, nums, kind, has_aux, what)
     rev.argnums_spec = argnums
     fdef = rev.build()
-    ns = dict(namespace())
-    ns.update(PRIMITIVES)  # custom_vjp / checkpoint primitives registered later
-    ns.update(core.captured)
+    ns = _namespace_for(core)
     label = {"grad": "grad", "value_and_grad": "value_and_grad", "vjp": "vjp"}[kind]
     origin = getattr(core.source_fn, "__qualname__", core.name)
     return build_function(fdef, ns, label, origin)

@@ -65,8 +65,10 @@ def _(g, z, x, y):
 
 @vjp_rule("multiply")
 def _(g, z, x, y):
-    dx = unbroadcast(g * y, x)
-    dy = unbroadcast(g * x, y)
+    # unbroadcast_product(g, y, x) == unbroadcast(g * y, x); for a broadcast
+    # (smaller) x it multiplies and sums in one pass, with no full-size product
+    dx = unbroadcast_product(g, y, x)
+    dy = unbroadcast_product(g, x, y)
 
 
 @vjp_rule("divide")
@@ -74,7 +76,7 @@ def _(g, z, x, y):
     # d(x/y)/dy = -z/y: reuses g/y instead of forming x/y**2 at full size
     gy = g / y
     dx = unbroadcast(gy, x)
-    dy = -unbroadcast(gy * z, y)
+    dy = -unbroadcast_product(gy, z, y)
 
 
 def _power_template(g, z, x, y):
@@ -242,6 +244,14 @@ def _(g, z, c, x, y):
 @vjp_rule("unbroadcast")
 def _(g, z, t, x):
     dt = broadcast_to(g, shape(t))
+
+
+@vjp_rule("unbroadcast_product")
+def _(g, z, t, y, x):
+    # z = unbroadcast(t * y, x): g is broadcast back to the product's shape
+    full = broadcast_to(g, shape(t * y))
+    dt = unbroadcast(full * y, t)
+    dy = unbroadcast(full * t, y)
 
 
 @vjp_rule("expand_reduced")

@@ -625,6 +625,16 @@ def _unused(em, s, args, kwargs):  # pragma: no cover
     raise MissingRuleError(s.prim, "llvm")
 
 
+@lowering("check_svd_vjp")
+def _check_svd_vjp(em, s, args, kwargs):
+    # the refusal depends only on the shape: decided while compiling
+    from ..runtime.reverse_support import check_svd_vjp
+    a = args[0]
+    full = kwargs.get("full_matrices", args[1] if len(args) > 1 else True)
+    check_svd_vjp(np.empty(tuple(a.shape), a.dtype), full)
+    return None
+
+
 @lowering("check")
 def _check(em, s, args, kwargs):
     cond = args[0]
@@ -648,3 +658,5 @@ register()
 
 # reverse mode's helpers, gathers and the views their adjoints use
 from . import llvm_reverse  # noqa: E402,F401
+# vmap's helpers: axis moves, per-lane selection, indexing and contractions
+from . import llvm_batching  # noqa: E402,F401

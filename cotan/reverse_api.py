@@ -12,7 +12,7 @@ import itertools
 from .autodiff.materialize import materialize
 from .autodiff.normalize import normalize_function
 from .autodiff.parse import unwrap
-from .autodiff.reverse import reverse_function
+from .autodiff.reverse import reverse_function, vjp_functions
 from .errors import CotanError, NonDifferentiableError
 from .runtime.table import Primitive, PRIMITIVES
 from .runtime.adjoint_helpers import stop_gradient  # noqa: F401
@@ -69,30 +69,37 @@ def value_and_grad(fun, argnums=0, has_aux=False):
     return _transform(fun, argnums, "value_and_grad", has_aux)
 
 
+def _vjp_pair(fun, has_aux):
+    key = (fun, getattr(fun, "__code__", None), "vjp split", has_aux)
+    got = _cache.get(key)
+    if got is None:
+        core = normalize_function(fun)
+        fwd, bwd = vjp_functions(core, has_aux, what=_name(fun))
+        got = _cache[key] = (materialize(fwd, "vjp forward"), materialize(bwd, "vjp backward"))
+    return got
+
+
 def vjp(fun, *primals, has_aux=False):
     """`(out, vjp_fn)` (plus `aux` with has_aux), as jax.vjp: `vjp_fn(g)`
     returns a tuple of cotangents, one per primal, and may be called
-    repeatedly.  `vjp_fn` reruns the generated primal-and-adjoint function
-    (cotan.source(vjp_fn) shows it)."""
+    repeatedly.  The primal runs once, in a generated forward function that
+    also returns the residuals; `vjp_fn` runs only the generated backward
+    function on them (cotan.source(vjp_fn) shows it)."""
     fun = unwrap(fun)
     for i, p in enumerate(primals):
-        try:
-            PRIMITIVES["check_grad_input"](p, f"primal {i} of vjp({_name(fun)})")
-        except NonDifferentiableError:
-            raise
+        PRIMITIVES["check_grad_input"](p, f"primal {i} of vjp({_name(fun)})")
     n = len(normalize_function(fun).params)
     if n != len(primals):
         raise CotanError(f"vjp({_name(fun)}) got {len(primals)} primals but the function "
                          f"takes {n} arguments")
-    gen = _transform(fun, tuple(range(n)), "vjp", has_aux)
-    out = fun(*primals)
+    forward, backward = _vjp_pair(fun, has_aux)
+    out, residuals = forward(*primals)
     if has_aux:
         out, aux = out
 
     def vjp_fn(g):
-        _, cts = gen(*primals, g)
-        return tuple(cts)
-    vjp_fn.__cotan_source__ = lambda: __import__("inspect").getsource(gen)
+        return tuple(backward(*residuals, g))
+    vjp_fn.__cotan_source__ = lambda: __import__("inspect").getsource(backward)
     if has_aux:
         return out, vjp_fn, aux
     return out, vjp_fn
@@ -117,8 +124,9 @@ class custom_vjp:
         f.defvjp(f_fwd, f_bwd)
 
     cotan registers a primitive for `f` (the normalizer finds it through
-    `__cotan_primitive__`); grad calls `f_fwd` in the primal sweep and
-    `f_bwd` in the adjoint sweep.
+    `__cotan_primitive__`); grad calls `f_fwd` once, in the primal sweep,
+    keeps its residuals like any other primal value, and calls `f_bwd` in
+    the adjoint sweep.
     """
 
     def __init__(self, fun):
@@ -138,21 +146,27 @@ class custom_vjp:
         from .autodiff.vjp_rules import builder
         self.fwd, self.bwd = fwd, bwd
         prim = self.__cotan_primitive__
-        fwd_name, bwd_name = prim.name + "_fwd", prim.name + "_bwd"
+        fwd_name, out_name, bwd_name = prim.name + "_fwd", prim.name + "_out", prim.name + "_bwd"
         PRIMITIVES[fwd_name] = Primitive(fwd_name, lambda *a: tuple(fwd(*a)), differentiable=False)
         PRIMITIVES[bwd_name] = Primitive(bwd_name, lambda res, g: tuple(bwd(res, g)),
                                          differentiable=False)
+        # grad runs `y = f(x)` as `pair = f_fwd(x); y = f_out(pair, x)`: fwd
+        # is called once, in the primal sweep, and its residuals pair[1] are
+        # an ordinary primal value the adjoint sweep reads (saved like any
+        # other when a loop overwrites it).  f_out(pair, x) == pair[0]; its
+        # VJP calls bwd.
+        out = Primitive(out_name, lambda pair, *args: pair[0])
+        out.cotan_custom = True     # its value may be a container
+        PRIMITIVES[out_name] = out
 
-        # The primal value is recomputed by fwd in the adjoint sweep's
-        # rule: core form has one output per statement, so the residuals
-        # are obtained by calling fwd where the rule runs.
         @builder
         def rule(ctx, g, z, args, kwargs):
-            pair = ctx.call(fwd_name, args)
+            pair, operands = args[0], args[1:]
             cts = ctx.call(bwd_name, [ctx.call("getitem", [pair, _const(1)]), g])
-            for i, a in enumerate(args):
+            for i, a in enumerate(operands):
                 ctx.contribute(a, ctx.call("getitem", [cts, _const(i)]))
-        prim.vjp_rule = rule
+        out.vjp_rule = rule
+        prim.cotan_primal_split = (fwd_name, out_name)
         return self
 
     def __call__(self, *args):

@@ -70,6 +70,13 @@ def pop(stack):
     return stack.pop()
 
 
+@primitive("copy_stack", abstract_eval=lambda st: st, differentiable=False)
+def copy_stack(stack):
+    """copy_stack(stack): a copy of a primal-sweep stack, for an adjoint
+    sweep that may run more than once on the same residuals (vjp)."""
+    return Stack(stack)
+
+
 def _adjoint_stack(stack):
     adj = stack.adjoint
     if adj is None:
