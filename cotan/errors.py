@@ -75,11 +75,12 @@ class MissingRuleError(CotanError, NotImplementedError):
     def __init__(self, primitive, transformation, detail=""):
         self.primitive = primitive
         self.transformation = transformation
-        msg = (
-            f"primitive {primitive!r} has no {transformation} rule"
-            f"{': ' + detail if detail else ''}. Rewrite the code without it "
-            f"or register a {transformation} rule for it."
-        )
+        if detail:
+            # a declared reason says what to do instead
+            msg = f"primitive {primitive!r} has no {transformation} rule: {detail}"
+        else:
+            msg = (f"primitive {primitive!r} has no {transformation} rule. Rewrite the "
+                   f"code without it or register a {transformation} rule for it.")
         super().__init__(msg)
 
 
