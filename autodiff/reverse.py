@@ -157,6 +157,10 @@ class Reverser:
         self.stacks = {}
         self.saved = set()
         self.comment = None
+        # adjoints that are zero from here on (a loop-carried adjoint after
+        # its value's assignment): the zero is written only if no
+        # contribution replaces it before the block ends (`flush_zeros`)
+        self.pending = {}
 
     # ---------------------------------------------------------------- names
 
@@ -385,7 +389,10 @@ class Reverser:
             return
         x = atom.id
         dx = self.adj_name(x)
-        if x in D:
+        if x in self.pending:
+            del self.pending[x]     # the first contribution replaces the zero
+            value = expr
+        elif x in D:
             if x in self.arrays:
                 value = gast.BinOp(left=Name(dx), op=gast.Add(), right=expr)
             else:
@@ -401,17 +408,35 @@ class Reverser:
         return stmt
 
     def adj_block(self, stmts, D, keep, depth):
+        outer, self.pending = self.pending, {}
         out = []
         for s in reversed(stmts):
             if isinstance(s, gast.Assign):
                 out += self.adj_assign(s, D, keep)
-            elif isinstance(s, gast.If):
-                out += self.adj_if(s, D, keep, depth)
-            elif isinstance(s, gast.For):
-                out += self.adj_loop(s, D, keep, depth)
-            elif isinstance(s, gast.While):
-                out += self.adj_loop(s, D, keep, depth)
+            else:
+                out += self.flush_zeros()
+                if isinstance(s, gast.If):
+                    out += self.adj_if(s, D, keep, depth)
+                else:
+                    out += self.adj_loop(s, D, keep, depth)
+        out += self.flush_zeros()
+        self.pending = outer
         return out
+
+    def flush_zeros(self):
+        out = []
+        for y, comment in sorted(self.pending.items()):
+            a = Assign(self.adj_name(y), Call("zero_adjoint", [y]))
+            if comment:
+                a.cotan_comment = f"grad of: {comment}"
+            out.append(a)
+        self.pending = {}
+        return out
+
+    def set_zero(self, y, D):
+        """y's adjoint is zero from here on (and must exist: `keep`)."""
+        self.pending[y] = self.comment
+        D.add(y)
 
     def restore_stmts(self, y):
         if y not in self.saved:
@@ -426,8 +451,8 @@ class Reverser:
         v = s.value
         if isinstance(v, gast.Call) and v.func.id in ("push", "pop_restore"):
             return self.adj_stack_op(s, D, keep) + restore
-        if y not in self.active or y not in D:
-            return restore
+        if y not in self.active or y not in D or y in self.pending:
+            return restore     # (a pending adjoint is zero, and stays so)
         out = []
         g = self.adj_name(y)
         D.discard(y)
@@ -452,8 +477,7 @@ class Reverser:
                         restore = []
                 self.apply_rule(prim, v, g, z, D, out)
         if y in keep and y not in D:
-            out.append(self.mark(Assign(self.adj_name(y), Call("zero_adjoint", [y]))))
-            D.add(y)
+            self.set_zero(y, D)
         return out + restore
 
     def adj_stack_op(self, s, D, keep):
@@ -474,12 +498,12 @@ class Reverser:
         y = s.targets[0].id
         if y not in self.active:
             return []
-        g = Name(self.adj_name(y)) if y in D else Const(None)
+        g = Name(self.adj_name(y)) if y in D and y not in self.pending else Const(None)
+        self.pending.pop(y, None)
         D.discard(y)
         out = [self.mark(Expr(Call("stack_unpop", [copy.deepcopy(stack), g])))]
         if y in keep:
-            out.append(self.mark(Assign(self.adj_name(y), Call("zero_adjoint", [y]))))
-            D.add(y)
+            self.set_zero(y, D)
         return out
 
     def apply_rule(self, prim, call, g, z, D, out):

@@ -65,10 +65,8 @@ def _(g, z, x, y):
 
 @vjp_rule("multiply")
 def _(g, z, x, y):
-    # unbroadcast_product(g, y, x) == unbroadcast(g * y, x); for a broadcast
-    # (smaller) x it multiplies and sums in one pass, with no full-size product
-    dx = unbroadcast_product(g, y, x)
-    dy = unbroadcast_product(g, x, y)
+    dx = unbroadcast(g * y, x)
+    dy = unbroadcast(g * x, y)
 
 
 @vjp_rule("divide")
@@ -76,7 +74,7 @@ def _(g, z, x, y):
     # d(x/y)/dy = -z/y: reuses g/y instead of forming x/y**2 at full size
     gy = g / y
     dx = unbroadcast(gy, x)
-    dy = -unbroadcast_product(gy, z, y)
+    dy = -unbroadcast(gy * z, y)
 
 
 def _power_template(g, z, x, y):
@@ -244,14 +242,6 @@ def _(g, z, c, x, y):
 @vjp_rule("unbroadcast")
 def _(g, z, t, x):
     dt = broadcast_to(g, shape(t))
-
-
-@vjp_rule("unbroadcast_product")
-def _(g, z, t, y, x):
-    # z = unbroadcast(t * y, x): g is broadcast back to the product's shape
-    full = broadcast_to(g, shape(t * y))
-    dt = unbroadcast(full * y, t)
-    dy = unbroadcast(full * t, y)
 
 
 @vjp_rule("expand_reduced")
@@ -590,8 +580,25 @@ def _(ctx, g, z, args, kwargs):
         ctx.contribute(op, expr)
 
 
+def _qr_r_template(g, z, a, mode="reduced"):
+    # mode='r' returns R only: the rule below with gQ = 0 (Q recomputed)
+    qr_full = qr(a)
+    q = qr_full[0]
+    m = z @ matrix_transpose(g)
+    c = tril(m) + matrix_transpose(tril(m, -1))
+    da = matrix_transpose(solve(z, matrix_transpose(q @ c)))
+
+
 @vjp_rule("qr")
-def _(g, z, a, mode="reduced"):
+@builder
+def _(ctx, g, z, args, kwargs):
+    mode = kwargs.get("mode", args[1] if len(args) > 1 else gast.Constant(value="reduced", kind=None))
+    if not isinstance(mode, gast.Constant) or mode.value not in ("reduced", "r"):
+        ctx.unsupported("qr with a mode other than 'reduced' or 'r'")
+    ctx.splice(_qr_r_template if mode.value == "r" else _qr_template, g, z, args, kwargs)
+
+
+def _qr_template(g, z, a, mode="reduced"):
     # reduced QR with m >= n: M = R gR^T - gQ^T Q, copyltu(M) = tril(M) + tril(M, -1)^T,
     # dA = (gQ + Q copyltu(M)) R^-T
     q = z[0]

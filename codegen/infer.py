@@ -449,6 +449,8 @@ class Inferencer:
                 with np.errstate(all="ignore"):
                     return prim.impl(*avals, **kw)
             with np.errstate(all="ignore"):
+                if prim.name in _PASS_THROUGH:
+                    return _pass_through_eval(prim, avals, kw)
                 return prim.abstract_eval(*avals, **kw)
         except (TypeInferenceError, MissingRuleError, NeedsUnroll, StructureChange):
             raise
@@ -577,6 +579,46 @@ def out_if_list(x):
 #: create arrays (compiled code builds them instead of embedding constants)
 _NEVER_FOLD = {"zeros", "ones", "eye", "tri", "arange", "linspace", "zeros_like",
                "ones_like", "print", "check"} | STACK_PRIMS
+
+
+#: vmap's helpers that hand (some) leaves back unchanged: running them on
+#: stand-ins would turn a weak 0-d leaf (a Python float stand-in) into a
+#: compile-time constant, so such leaves are tracked by identity instead
+_PASS_THROUGH = {"batch_move_in", "batch_broadcast", "batch_move_out", "batch_lift",
+                 "select_lanes", "batch_sum_unbatched", "getitem_lanes"}
+
+
+def _pass_through_eval(prim, avals, kw):
+    from ..runtime.numeric_rules import abstract_result
+    tracked = {}
+
+    def stand_in(v):
+        if isinstance(v, ShapedArray):
+            d = np.broadcast_to(np.zeros((), v.dtype), v.shape)
+            tracked[id(d)] = (d, v)
+            return d
+        return v
+    args = [tree_map_avals(stand_in, a) for a in avals]
+    kws = {k: tree_map_avals(stand_in, a) for k, a in kw.items()}
+    out = prim.impl(*args, **kws)
+
+    def back(v):
+        hit = tracked.get(id(v))
+        if hit is not None and hit[0] is v:
+            return hit[1]
+        return abstract_result(v)
+    return tree_map_avals(back, out)
+
+
+def tree_map_avals(fn, v):
+    """fn over the leaves of nested tuples/lists/dicts (ShapedArrays are leaves)."""
+    if isinstance(v, tuple):
+        return tuple(tree_map_avals(fn, e) for e in v)
+    if isinstance(v, list):
+        return [tree_map_avals(fn, e) for e in v]
+    if isinstance(v, dict):
+        return {k: tree_map_avals(fn, e) for k, e in v.items()}
+    return fn(v)
 
 
 def _avals_equal(a, b):

@@ -319,9 +319,17 @@ def _lane_index_ok(idx, ib, x_rank):
     for p, f in zip(idx, ib):
         if f and not (_is_value(p) and len(p.shape) == 1 and p.dtype.kind in "iu"):
             return False
-        if not f and _is_value(p):
+        if not f and _is_value(p) and not (isinstance(p, Scalar) and p.dtype.kind in "iu"):
             return False
     return True
+
+
+def _basic_part(p):
+    """An unbatched index part that basic (view) indexing handles."""
+    if isinstance(p, Scalar):
+        return p.dtype.kind in "iu"
+    return p is None or isinstance(p, slice) or (
+        isinstance(p, (int, np.integer)) and not isinstance(p, bool))
 
 
 def _clip_scalar(em, p, size):
@@ -344,6 +352,8 @@ def _lane_parts(em, idx, ib, i, clip, lane_shape):
             if clip and d < len(lane_shape) and lane_shape[d]:
                 q = _clip_scalar(em, q, lane_shape[d])
             parts.append(q)
+        elif clip and isinstance(p, Scalar) and d < len(lane_shape) and lane_shape[d]:
+            parts.append(_clip_scalar(em, p, lane_shape[d]))
         elif clip and isinstance(p, (int, np.integer)) and not isinstance(p, bool) and \
                 d < len(lane_shape) and lane_shape[d]:
             parts.append(int(np.clip(p, -lane_shape[d], lane_shape[d] - 1)))
@@ -367,8 +377,7 @@ def _getitem_lanes(em, s, args, kwargs):
     xv = _as_viewable(em, x)
     if not xb:
         xv = _view(xv, (n,) + xv.shape, (0,) + xv.strides)
-    if not any(ib) and not any(_is_value(p) for p in idx) and \
-            all(p is None or isinstance(p, (slice, int, np.integer)) for p in idx):
+    if not any(ib) and all(_basic_part(p) for p in idx):
         parts = _lane_parts(em, idx, ib, None, clip, xv.shape[1:])
         return _index_view(em, xv, [slice(None)] + parts)
     if not _lane_index_ok(idx, ib, len(xv.shape) - 1):
@@ -411,8 +420,7 @@ def _setitem_lanes(em, s, args, kwargs):
     if _is_value(v) and isinstance(v, Array) and v.owner == dest.owner and \
             dest.owner is not None:
         v = em.as_array(Lazy("positive", [v], v.dtype, v.shape, calc=v.dtype))
-    if not any(ib) and not any(_is_value(p) for p in idx) and \
-            all(p is None or isinstance(p, (slice, int, np.integer)) for p in idx):
+    if not any(ib) and all(_basic_part(p) for p in idx):
         parts = _lane_parts(em, idx, ib, None, clip, out.shape[1:])
         view = _index_view(em, dest, [slice(None)] + parts)
         if vb and _is_value(v):

@@ -47,39 +47,6 @@ def _unbroadcast_rule(g, x):
 unbroadcast = primitive("unbroadcast", abstract_eval=_unbroadcast_rule)(_unbroadcast)
 
 
-_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def _unbroadcast_product(g, y, x):
-    """unbroadcast_product(g, y, x) == unbroadcast(g * y, x), without the
-    full-size product when broadcasting made x smaller than g * y: one
-    einsum multiplies and sums over the broadcast axes together (the VJP of
-    `x * y` for a small, broadcast x)."""
-    gs, ys, xs = np.shape(g), np.shape(y), np.shape(x)
-    full = np.broadcast_shapes(gs, ys)
-    if full == xs or len(full) > len(_LETTERS):
-        return _unbroadcast(np.multiply(g, y), x)
-    g, y = np.asarray(g), np.asarray(y)
-    if g.dtype.kind not in "fc" or y.dtype.kind not in "fc":
-        return _unbroadcast(np.multiply(g, y), x)
-    n = len(full)
-    labels = _LETTERS[:n]
-    lead = n - len(xs)
-    kept = "".join(labels[lead + i] for i, d in enumerate(xs) if not (d == 1 and full[lead + i] != 1))
-    spec = f"{labels[n - g.ndim:]},{labels[n - y.ndim:]}->{kept}"
-    return np.reshape(np.einsum(spec, g, y), xs)
-
-
-def _unbroadcast_product_rule(g, y, x):
-    if not any_abstract((g, y, x)):
-        return _unbroadcast_product(g, y, x)
-    return ShapedArray(tuple(shape_of(x)), np.result_type(dtype_of(g), dtype_of(y)))
-
-
-unbroadcast_product = primitive("unbroadcast_product",
-                                abstract_eval=_unbroadcast_product_rule)(_unbroadcast_product)
-
-
 def _expand_reduced(g, shape, axis=None, keepdims=False):
     """expand_reduced(g, shape, axis, keepdims) == numpy.broadcast_to(g with the reduced axes re-inserted, shape)."""
     if not keepdims:

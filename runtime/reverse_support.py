@@ -70,7 +70,15 @@ def pop(stack):
     return stack.pop()
 
 
-@primitive("copy_stack", abstract_eval=lambda st: st, differentiable=False)
+_STACK_NOT_BATCHED = ("second-order reverse mode through loops runs on one example; "
+                      "vmap the outer gradient's caller instead (vmap(grad(grad(f))) "
+                      "is not supported through loops that overwrite values)")
+
+
+@primitive("copy_stack", abstract_eval=lambda st: st, differentiable=False,
+           no_rule={"batching": _STACK_NOT_BATCHED,
+                    "llvm": "only vjp's backward function calls it, and cotan.vjp "
+                            "runs that eagerly"})
 def copy_stack(stack):
     """copy_stack(stack): a copy of a primal-sweep stack, for an adjoint
     sweep that may run more than once on the same residuals (vjp)."""
@@ -87,7 +95,7 @@ def _adjoint_stack(stack):
 
 
 @primitive("stack_unpop", abstract_eval=lambda st, g: None, differentiable=False,
-           effectful=True)
+           effectful=True, no_rule={"batching": _STACK_NOT_BATCHED})
 def stack_unpop(stack, g):
     """stack_unpop(stack, g): the adjoint of `y = pop_restore(stack, y)` for
     cotangent `g` of the restored value (None = zero): `g` goes to the value
@@ -118,7 +126,10 @@ stack_unpush = primitive(
     "stack_unpush", abstract_eval=lambda st, v: v, effectful=True,
     no_rule={"vjp": "third-order reverse mode through loops that overwrite values "
                     "is not supported; use jacfwd (forward mode) for the outer "
-                    "derivative"})(_stack_unpush)
+                    "derivative",
+             "jvp": "forward over second-order reverse through loops is not supported; "
+                    "take jacfwd before the two grads (grad(grad(jvp)))",
+             "batching": _STACK_NOT_BATCHED})(_stack_unpush)
 
 
 @primitive("trip_count", differentiable=False,
