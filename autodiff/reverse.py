@@ -35,6 +35,7 @@ from ..errors import MissingRuleError
 from ..runtime.table import PRIMITIVES
 from . import vjp_rules
 from .names import NameScope
+from .ssa import version_names
 from .templates import build_function, rule_namespace, template_ast, _Substitute
 
 #: primitives whose outputs may be containers (adjoints accumulate with add_any)
@@ -863,6 +864,7 @@ def vjp_functions(core, has_aux=False, what=None):
     """The VJP of CoreFunction `core` split in two CoreFunctions: forward
     (params -> (out, residuals)) and backward (*residuals, g -> cotangents)."""
     nums = tuple(range(len(core.params)))
+    core = version_names(core)
     rev = Reverser(core, nums, "vjp", has_aux, what)
     rev.argnums_spec = nums
     fwd, bwd = rev.build_split()
@@ -878,6 +880,9 @@ def reverse_function(core, argnums=0, kind="grad", has_aux=False, what=None):
     CoreFunction `core`, as a CoreFunction.  Also returns the pre-normalization
     gast FunctionDef for inspection."""
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    # Versioned names first: a value overwritten outside loops stays
+    # available under its own name, so only loop-carried values need stacks.
+    core = version_names(core)
     rev = Reverser(core, nums, kind, has_aux, what)
     rev.argnums_spec = argnums
     fdef = rev.build()

@@ -31,7 +31,7 @@ def version_names(core):
     body, ret = node.body[:-1], node.body[-1]
     global _root
     _root = node
-    body = _block(body, current, defined, scope)
+    body = _block(body, current, defined, scope, set(current.values()))
     ret.value = _read(ret.value, current)
     node.body = body + [ret]
     out = CoreFunction(core.name, node, dict(core.captured), source_fn=core.source_fn)
@@ -79,7 +79,9 @@ def _new_version(name, defined, scope):
     return v
 
 
-def _block(stmts, current, defined, scope):
+def _block(stmts, current, defined, scope, sure):
+    """Version the names of `stmts`; `sure` holds the versions certainly
+    assigned at this point (it is updated)."""
     out = []
     for s in stmts:
         if isinstance(s, gast.Assign):
@@ -88,28 +90,31 @@ def _block(stmts, current, defined, scope):
             v = _new_version(target, defined, scope)
             s.targets[0].id = v
             current[target] = v
+            sure.add(v)
             out.append(s)
         elif isinstance(s, gast.If):
             s.test = _read(s.test, current)
             out.append(s)
-            _if(s, current, defined, scope)
+            _if(s, current, defined, scope, sure)
         elif isinstance(s, (gast.For, gast.While)):
             out.append(s)
-            _loop(s, current, defined, scope, out)
+            _loop(s, current, defined, scope, sure)
         else:
             out.append(s)
     return out
 
 
-def _if(s, current, defined, scope):
+def _if(s, current, defined, scope, sure):
     cur_b = dict(current)
     cur_e = dict(current)
-    s.body = _block(s.body, cur_b, defined, scope)
-    s.orelse = _block(s.orelse, cur_e, defined, scope)
+    sure_b, sure_e = set(sure), set(sure)
+    s.body = _block(s.body, cur_b, defined, scope, sure_b)
+    s.orelse = _block(s.orelse, cur_e, defined, scope, sure_e)
+    sure |= sure_b & sure_e
     changed = sorted(k for k in set(cur_b) | set(cur_e)
                      if cur_b.get(k) != current.get(k) or cur_e.get(k) != current.get(k))
     for k in changed:
-        vb, ve = cur_b.get(k), cur_e.get(k)
+        vb, ve, pre = cur_b.get(k), cur_e.get(k), current.get(k)
         if vb is None or ve is None:
             # defined on one path only: Python would fail reading it on the
             # other, so the one version is the variable after the if
@@ -118,14 +123,22 @@ def _if(s, current, defined, scope):
         if vb == ve:
             current[k] = vb
             continue
-        # both paths reach the join under a common name: rename the last
-        # version of the branch that made a new one, copy in the other
-        join = _new_version(k, defined, scope)
+        if pre is not None and pre not in sure and (vb == pre or ve == pre):
+            # assigned on one path only and maybe unassigned on the other:
+            # that path writes the old name back (there is nothing to copy)
+            branch, v = (s.body, vb) if ve == pre else (s.orelse, ve)
+            if not _rename_last_def(branch, v, pre):
+                branch.append(_copy(pre, v, s))
+            current[k] = pre
+            continue
+        # both paths made a new version: they meet under a common name (the
+        # plain name when the if is where the variable is born)
+        join = k if pre is None and k in (vb, ve) else _new_version(k, defined, scope)
         for branch, v in ((s.body, vb), (s.orelse, ve)):
-            made_here = v != current.get(k)
-            if not (made_here and _rename_last_def(branch, v, join)):
+            if v != join and not _rename_last_def(branch, v, join):
                 branch.append(_copy(join, v, s))
         current[k] = join
+        sure.add(join)
     if not s.body:
         s.body = s.orelse
         s.orelse = []
@@ -180,7 +193,7 @@ def _definitely(stmts, assigned):
     return got
 
 
-def _loop(s, current, defined, scope, out):
+def _loop(s, current, defined, scope, sure):
     """Loop-carried variables keep one name: the body reads it at the top
     and writes it last."""
     assigned = _assigned(s.body)
@@ -211,7 +224,7 @@ def _loop(s, current, defined, scope, out):
         idx = _new_version(orig, defined, scope)
         s.target.id = idx
         body_cur[orig] = idx
-    s.body = _block(s.body, body_cur, defined, scope)
+    s.body = _block(s.body, body_cur, defined, scope, set(sure))
     tail = []
     for c in carried:
         last = body_cur.get(c)
