@@ -234,7 +234,18 @@ class FunctionEmitter:
 
     def spill(self, name, value, aval, path=()):
         """Store `value` into the slots of `name` (typed by `aval`)."""
-        if isinstance(aval, Undefined) or isinstance(value, Undefined) or value is None:
+        if isinstance(aval, Undefined):
+            return
+        if (isinstance(value, Undefined) or value is None) and isinstance(aval, ShapedArray):
+            # not yet defined on entry (vmap's `select_lanes` reads it in the
+            # first trip but keeps the other side): the slot must still hold
+            # a valid value, or the optimizer may treat its load as undefined
+            if aval.shape == ():
+                value = Scalar(const(aval.dtype, 0), aval.dtype)
+            else:
+                value = self.name_buffer(name + "".join(f".{p}" for p in path),
+                                         aval.dtype, aval.shape)
+        elif isinstance(value, Undefined) or value is None:
             return
         if isinstance(aval, (tuple, list)):
             for k, (v, a) in enumerate(zip(value, aval)):

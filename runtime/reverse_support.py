@@ -64,7 +64,8 @@ pop_restore = primitive(
                     "(stack_unpop / stack_unpush), not through a rule"})(_pop_restore)
 
 
-@primitive("pop", abstract_eval=lambda st: None, differentiable=False, effectful=True)
+@primitive("pop", abstract_eval=lambda st: st[-1] if isinstance(st, list) and st else None,
+           differentiable=False, effectful=True)
 def pop(stack):
     """pop(stack) == stack.pop()."""
     return stack.pop()
@@ -193,7 +194,8 @@ def _describe(out):
 
 
 grad_seed = primitive("grad_seed", differentiable=False,
-                      abstract_eval=lambda out, what="": out)(_grad_seed)
+                      abstract_eval=lambda out, what="": out if isinstance(out, ShapedArray)
+                      else _grad_seed(out, what))(_grad_seed)
 
 
 def _zero_leaf(v):
@@ -204,9 +206,15 @@ def _zero_leaf(v):
     return np.zeros(v.shape, dt)
 
 
+def _zero_leaf_abstract(v):
+    if not isinstance(v, ShapedArray):
+        return _zero_leaf(v)
+    dt = dtype_of(v)
+    return ShapedArray(shape_of(v), dt if np.issubdtype(dt, np.inexact) else np.float64)
+
+
 @primitive("zero_adjoint", differentiable=False,
-           abstract_eval=lambda x: tree_map(lambda v: ShapedArray(shape_of(v), np.float64)
-                                            if isinstance(v, ShapedArray) else 0.0, x))
+           abstract_eval=lambda x: tree_map(_zero_leaf_abstract, x))
 def zero_adjoint(x):
     """zero_adjoint(x): zeros with the structure and shapes of the pytree `x`."""
     return tree_map(_zero_leaf, x)
