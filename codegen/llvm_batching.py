@@ -229,6 +229,9 @@ def _check_lanes(em, s, args, kwargs):
     return None
 
 
+# reverse mode's newer stack helpers (other engineers' primitives)
+UNLOWERED.setdefault("copy_stack", "copies of reverse-mode stacks (checkpointing) are not "
+                     "lowered yet; the native stacks have no copy operation")
 UNLOWERED["print_lanes"] = "printing from compiled code is not supported; print outside jit"
 
 
