@@ -11,7 +11,7 @@ stays the owner of `ShapedArray` and promotion.
 
 import numpy as np
 
-from ..codegen.abstract import ShapedArray, all_weak, dummy_value, shape_of
+from ..codegen.abstract import abstractify, ShapedArray, all_weak, dummy_value, shape_of
 
 # -- trees of abstract values -------------------------------------------------
 
@@ -39,10 +39,17 @@ def any_abstract(args, params=None):
 
 
 def abstract_result(out):
-    """Abstract every array leaf of a result computed on stand-ins."""
+    """Abstract every array leaf of a result computed on stand-ins.
+
+    Python numbers are abstracted too (as weak 0-d values): computed from
+    stand-ins, their values mean nothing (a weak scalar input stands in as
+    0.0, and passing it through must not make it the constant 0.0).
+    """
     def leaf(v):
         if isinstance(v, (np.ndarray, np.generic)):
             return ShapedArray(np.shape(v), v.dtype)
+        if isinstance(v, (bool, int, float, complex)):
+            return abstractify(v)
         return v
     return tree_map(leaf, out)
 

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 import cotan
-from cotan.errors import MissingRuleError, ShapeError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CC = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
@@ -220,8 +219,6 @@ def test_portable_cpu_uses_no_avx(tmp_path):
         assert not any(n.startswith("libmvec") for n in needed(lib.path))
 
 
-@pytest.mark.xfail(raises=MissingRuleError, strict=False,
-                   reason="the jit does not lower vmap's batch_* primitives yet")
 def test_vmapped_function_compiles(tmp_path):
     def f(x, k):
         return np.sum(np.sin(x) * k)
