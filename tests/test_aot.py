@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import cotan
+from cotan.errors import ShapeError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CC = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
