@@ -38,20 +38,46 @@ def any_abstract(args, params=None):
     return any(isinstance(v, ShapedArray) for v in leaves)
 
 
-def abstract_result(out):
+def abstract_result(out, other=None):
     """Abstract every array leaf of a result computed on stand-ins.
 
-    Python numbers are abstracted too (as weak 0-d values): computed from
-    stand-ins, their values mean nothing (a weak scalar input stands in as
-    0.0, and passing it through must not make it the constant 0.0).
+    `other` is the same call's result on different stand-ins for the weak
+    scalar inputs: a Python number that differs between the two was computed
+    from a run-time value (a weak scalar passed through, say) and is
+    abstracted too; one that agrees is static (a length, a shape entry).
     """
-    def leaf(v):
+    def leaf(v, w=None):
         if isinstance(v, (np.ndarray, np.generic)):
             return ShapedArray(np.shape(v), v.dtype)
-        if isinstance(v, (bool, int, float, complex)):
+        if isinstance(v, (bool, int, float, complex)) and other is not None and not (
+                type(w) is type(v) and w == v):
             return abstractify(v)
         return v
-    return tree_map(leaf, out)
+    return _map2(leaf, out, other)
+
+
+def _map2(fn, x, y):
+    """tree_map over `x`, pairing each leaf with `y`'s leaf where the two
+    trees have the same structure (None where they do not)."""
+    if isinstance(x, (tuple, list)):
+        ys = y if isinstance(y, (tuple, list)) and len(y) == len(x) else [None] * len(x)
+        return type(x)(_map2(fn, a, b) for a, b in zip(x, ys))
+    if isinstance(x, dict):
+        ys = y if isinstance(y, dict) else {}
+        return {k: _map2(fn, v, ys.get(k)) for k, v in x.items()}
+    return fn(x, y)
+
+
+def _weak_scalar_inputs(args, params):
+    return any(isinstance(a, ShapedArray) and a.weak_type and a.shape == ()
+               for a in tree_leaves(list(args) + list(params.values())))
+
+
+def _other_dummy(x):
+    """A second stand-in for weak scalars (1 instead of 0)."""
+    if isinstance(x, ShapedArray) and x.weak_type and x.shape == ():
+        return {"b": True, "i": 1, "f": 1.0}.get(x.dtype.kind, 1j)
+    return dummy_value(x)
 
 
 def _small_dummy(x):
@@ -89,7 +115,15 @@ def by_running(impl, always_abstract=False):
                        **{k: tree_map(dummy_value, v) for k, v in params.items()})
         if concrete and not always_abstract:
             return out
-        return abstract_result(out)
+        other = None
+        if _weak_scalar_inputs(args, params):
+            try:
+                with np.errstate(all="ignore"):
+                    other = impl(*tree_map(_other_dummy, list(args)),
+                                 **{k: tree_map(_other_dummy, v) for k, v in params.items()})
+            except Exception:
+                other = None
+        return abstract_result(out, other)
     rule.__name__ = f"by_running({impl.__name__})"
     return rule
 

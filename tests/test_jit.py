@@ -12,14 +12,16 @@ import cotan
 from cotan.errors import MissingRuleError, ShapeError, TypeInferenceError
 from cotan.codegen.llvm_lowerings import LOWERINGS, UNLOWERED
 from cotan.codegen.llvm_values import ELEMENTWISE
-from cotan.runtime.table import PRIMITIVES
+from cotan.runtime.table import PRIMITIVES, table_primitives
 
 #: primitives whose results are always known at compile time (folded)
 STATIC_ONLY = {"shape", "ndim", "size", "dtype", "length", "static_dtype"}
 
 
 def test_every_primitive_is_lowered_or_listed():
-    missing = sorted(n for n in PRIMITIVES if n not in LOWERINGS and n not in UNLOWERED
+    # user-defined primitives (custom_vjp, checkpoint) are made by the tests
+    # themselves; the table is what cotan defines
+    missing = sorted(n for n in table_primitives() if n not in LOWERINGS and n not in UNLOWERED
                      and n not in STATIC_ONLY and not n.startswith("static_"))
     assert not missing, f"primitives with no llvm lowering and no UNLOWERED reason: {missing}"
 
