@@ -295,15 +295,55 @@ def batch_for(b, s):
     for v in forced:
         _ensure_defined(b, v)
     _promote_to(b, entry)
+    m = b.scope.fresh("active")
+    step_c = step.value if isinstance(step, gast.Constant) else None
+    if any_batched(b.state_of(start)) and not any_batched(b.state_of(stop)) \
+            and isinstance(step_c, int) and step_c != 0:
+        # Only the start differs per lane (reverse mode's `for i in
+        # range(trips - 1, -1, -1)`): the lanes end together instead of
+        # starting together, so a stack pushed by a loop whose lanes started
+        # together is popped in step by every lane.
+        _end_aligned_for(b, s, start, stop, step, step_c, target, m, forced, origin)
+        return
     b.emit(Assign(target, b.promoted(start, b.state_of(start))))
     b.set_state(target, True)
-    m = b.scope.fresh("active")
     b.emit(Assign(m, _mask_of(b, Call("range_active", [target, stop, step]))))
 
     def advance():
         return [Assign(target, Call("add", [Name(target), step])),
                 Assign(m, Call("logical_and", [Name(m), Call("range_active",
                                                               [target, stop, step])]))]
+    _masked_loop(b, s.body, forced, m, origin, step=advance)
+
+
+def _end_aligned_for(b, s, start, stop, step, step_c, target, m, forced, origin):
+    outer = b.mask  # the loop's own mask replaces b.mask inside the body
+    first = b.scope.fresh("first")
+    b.emit(Assign(first, b.promoted(start, b.state_of(start))))
+    b.set_state(first, True)
+    trips = b.scope.fresh("trips")
+    # len(range(first, stop, step)) per lane
+    sign = 1 if step_c > 0 else -1
+    b.emit(Assign(trips, Call("maximum", [Call("floor_divide", [
+        Call("add", [Call("subtract", [stop, Name(first)]), Const(step_c - sign)]), step]),
+        Const(0)])))
+    b.set_state(trips, True)
+    most = b.scope.fresh("most_trips")
+    b.emit(Assign(most, Call("max", [Name(trips)])))
+    b.set_state(most, False)
+    b.emit(Assign(target, Call("subtract", [Name(first), Call("multiply", [
+        Call("subtract", [Name(most), Name(trips)]), step])])))
+    b.set_state(target, True)
+
+    def active():
+        started = Call("greater_equal", [Call("multiply", [
+            Call("subtract", [Name(target), Name(first)]), step]), Const(0)])
+        here = Call("logical_and", [Call("range_active", [target, stop, step]), started])
+        return here if outer is None else Call("logical_and", [Name(outer), here])
+    b.emit(Assign(m, active()))
+
+    def advance():
+        return [Assign(target, Call("add", [Name(target), step])), Assign(m, active())]
     _masked_loop(b, s.body, forced, m, origin, step=advance)
 
 

@@ -607,7 +607,9 @@ class Reverser:
             stack = self.stack_for(count)
             out.append(self.mark(Assign(count, Call("pop", [stack]))))
         k = self.scope.fresh("i")
-        loop = gast.For(target=Name(k, store=True), iter=parse_expr(f"range({count})"),
+        # counting down, like a reversed for: under vmap, lanes with fewer
+        # iterations then take part in the last ones, where their pushes are
+        loop = gast.For(target=Name(k, store=True), iter=parse_expr(f"range({count} - 1, -1, -1)"),
                         body=body, orelse=[], type_comment=None)
         return out + [loop]
 

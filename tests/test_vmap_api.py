@@ -225,3 +225,34 @@ def test_user_defined_primitives_are_mapped(fn):
     xs = R.normal(size=(4, 3))
     out = cotan.vmap(f)(xs)
     np.testing.assert_allclose(out, [f(x) for x in xs], rtol=1e-12)
+
+
+def _while_to_ten(x):
+    y = x
+    while y < 10.0:
+        y = y * 1.5 + np.sin(y)
+    return y * y
+
+
+def _for_n_times(x, n):
+    y = x
+    for i in range(n):
+        y = np.tanh(y * 1.3 + 0.1 * i)
+    return y * y
+
+
+def test_per_example_gradients_through_a_batched_while():
+    # lanes run different numbers of iterations: the adjoint sweep must pop
+    # each lane's own values
+    xs = np.array([0.5, 3.0, 8.0, 1.0, 12.0])
+    g = cotan.grad(_while_to_ten)
+    expect = np.array([g(v) for v in xs])
+    np.testing.assert_allclose(cotan.vmap(g)(xs), expect, rtol=1e-12)
+
+
+def test_per_example_gradients_through_a_batched_trip_count():
+    xs = np.array([0.3, -0.2, 0.9, 0.1])
+    ns = np.array([1, 4, 0, 2])
+    g = cotan.grad(_for_n_times)
+    expect = np.array([g(x, int(n)) for x, n in zip(xs, ns)])
+    np.testing.assert_allclose(cotan.vmap(g)(xs, ns), expect, rtol=1e-12)
