@@ -319,6 +319,11 @@ def jacrev(fun, argnums=0, has_aux=False):
             trees.append(tree)
             leaves.append(ls)
         out_leaves, out_def = tree_util.tree_flatten(out)
+        rows = _jacrev_rows_batched(fun, args, nums, out_leaves, out_def, leaves, has_aux)
+        if rows is not None:
+            out_def, blocks = _assemble(out, trees, leaves, rows, rows_first=True)
+            jac = _jacobian_result(out_def, blocks, single)
+            return (jac, aux) if has_aux else jac
         rows = []
         for k, o in enumerate(out_leaves):
             rk = []
@@ -339,6 +344,44 @@ def jacrev(fun, argnums=0, has_aux=False):
         jac = _jacobian_result(out_def, blocks, single)
         return (jac, aux) if has_aux else jac
     return jacobian
+
+
+def _jacrev_rows_batched(fun, args, nums, out_leaves, out_def, leaves, has_aux):
+    """All pullbacks at once: the generated backward function of `vjp`,
+    vmapped over a stack of one-hot cotangents (one per output element).
+    None where batching does not apply (the caller loops instead)."""
+    rev = _reverse()
+    from .vmap_api import vmap
+    part = _partial_args(fun, args, nums)
+    forward, backward = rev._vjp_pair(unwrap(part), has_aux)
+    out, residuals = forward(*[args[i] for i in nums])
+    sizes = [int(np.size(o)) for o in out_leaves]
+    m = sum(sizes)
+    if m == 0:
+        return None
+    cts, offset = [], 0
+    for o, size in zip(out_leaves, sizes):
+        basis = np.zeros((m, size), np.result_type(o))
+        basis[offset:offset + size] = np.eye(size)
+        cts.append(basis.reshape((m,) + np.shape(o)))
+        offset += size
+    try:
+        pullbacks = vmap(backward, in_axes=(None,) * len(residuals) + (0,))
+        grads = pullbacks(*residuals, tree_util.tree_unflatten(out_def, cts))
+    except CotanError:
+        return None
+    flat = []
+    for g, ls in zip(grads, leaves):
+        gl = tree_util.tree_leaves(g) if g is not None else [None] * len(ls)
+        for gv, x in zip(gl, ls):
+            flat.append(np.zeros((m, np.size(x))) if gv is None
+                        else np.reshape(np.broadcast_to(gv, (m,) + np.shape(x)), (m, -1)))
+    full = np.concatenate(flat, axis=1) if flat else np.zeros((m, 0))
+    rows, offset = [], 0
+    for size in sizes:
+        rows.append(full[offset:offset + size])
+        offset += size
+    return rows
 
 
 def _partial_args(fun, args, nums):

@@ -71,7 +71,15 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
     else:
         specs = [_code_axes(in_axes, "in_axes")] * len(params)
     out_spec = _code_axes(out_axes, "out_axes")
-    batched = batch_function(core, specs, out_spec)
-    fn = materialize(batched, "vmap")
-    fn.axis_name = axis_name
+    # the same function and axes give the same generated function, made once
+    key = (core, repr(specs), repr(out_spec), axis_name)
+    fn = _cache.get(key)
+    if fn is None:
+        batched = batch_function(core, specs, out_spec)
+        fn = materialize(batched, "vmap")
+        fn.axis_name = axis_name
+        _cache[key] = fn
     return fn
+
+
+_cache = {}
