@@ -29,6 +29,7 @@ from ..errors import ShapeError
 from ..runtime.table import PRIMITIVES
 from .names import NameScope
 from .templates import as_expr, build_function, rule_namespace, template_statements
+from .syntax import Const, Name  # noqa: F401  (shared node constructors)
 
 # ------------------------------------------------------------------ states
 
@@ -85,15 +86,6 @@ def spec_to_state(spec):
 
 
 # --------------------------------------------------------------- gast helpers
-
-
-def Name(id_, store=False):
-    return gast.Name(id=id_, ctx=gast.Store() if store else gast.Load(),
-                     annotation=None, type_comment=None)
-
-
-def Const(v):
-    return gast.Constant(value=v, kind=None)
 
 
 def Call(fn, args, keywords=None):

@@ -37,6 +37,7 @@ from . import vjp_rules
 from .names import NameScope
 from .ssa import version_names
 from .templates import build_function, rule_namespace, template_ast, _Substitute
+from .syntax import Const, Name  # noqa: F401  (shared node constructors)
 
 #: primitives whose outputs may be containers (adjoints accumulate with add_any)
 CONTAINER_PRIMITIVES = {"getitem", "make_tuple", "make_list", "make_dict", "list_append",
@@ -60,15 +61,6 @@ def namespace():
 
 
 # ------------------------------------------------------------------ gast helpers
-
-def Name(id_, store=False):
-    return gast.Name(id=id_, ctx=gast.Store() if store else gast.Load(),
-                     annotation=None, type_comment=None)
-
-
-def Const(v):
-    return gast.Constant(value=v, kind=None)
-
 
 def Call(fn, args, keywords=None):
     return gast.Call(func=Name(fn), args=[a if isinstance(a, gast.AST) else Name(a) for a in args],

@@ -23,6 +23,7 @@ import gast
 import numpy as np
 
 from ..errors import ShapeError, TypeInferenceError, MissingRuleError
+from ..runtime.numeric_rules import tree_map
 from ..runtime.table import PRIMITIVES
 from .abstract import ShapedArray, abstractify
 
@@ -598,8 +599,8 @@ def _pass_through_eval(prim, avals, kw):
             tracked[id(d)] = (d, v)
             return d
         return v
-    args = [tree_map_avals(stand_in, a) for a in avals]
-    kws = {k: tree_map_avals(stand_in, a) for k, a in kw.items()}
+    args = [tree_map(stand_in, a) for a in avals]
+    kws = {k: tree_map(stand_in, a) for k, a in kw.items()}
     out = prim.impl(*args, **kws)
 
     def back(v):
@@ -607,18 +608,9 @@ def _pass_through_eval(prim, avals, kw):
         if hit is not None and hit[0] is v:
             return hit[1]
         return abstract_result(v)
-    return tree_map_avals(back, out)
+    return tree_map(back, out)
 
 
-def tree_map_avals(fn, v):
-    """fn over the leaves of nested tuples/lists/dicts (ShapedArrays are leaves)."""
-    if isinstance(v, tuple):
-        return tuple(tree_map_avals(fn, e) for e in v)
-    if isinstance(v, list):
-        return [tree_map_avals(fn, e) for e in v]
-    if isinstance(v, dict):
-        return {k: tree_map_avals(fn, e) for k, e in v.items()}
-    return fn(v)
 
 
 def _avals_equal(a, b):

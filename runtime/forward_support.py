@@ -12,6 +12,7 @@ import numpy as np
 
 from ..codegen.abstract import ShapedArray
 from .table import primitive
+from .numeric_rules import tree_map
 
 
 def _zero_leaf(x):
@@ -26,13 +27,7 @@ def _zero_leaf(x):
 
 
 def _zeros_tree(x, leaf):
-    if isinstance(x, tuple):
-        return tuple(_zeros_tree(v, leaf) for v in x)
-    if isinstance(x, list):
-        return [_zeros_tree(v, leaf) for v in x]
-    if isinstance(x, dict):
-        return {k: _zeros_tree(v, leaf) for k, v in x.items()}
-    return leaf(x)
+    return tree_map(leaf, x)
 
 
 def _tangent_zeros(x):
