@@ -122,24 +122,39 @@ def _register_libm():
             pass
 
 
+#: unoptimized IR (characters) above which the cheaper pipeline is used
+#: (O2, loops vectorized but not unrolled, no SLP): on jit(grad(mlp_loss))
+#: (52 KB of IR) O3 with unrolling took 2.5x longer to optimize and
+#: generate code for and made 3.5x more IR, with no measured run-time
+#: gain (big programs spend their time in BLAS, vector math and
+#: memory-bound loops, which still vectorize)
+BIG_IR = int(os.environ.get("COTAN_BIG_IR", 30_000))
+
+
+def _pass_builder(s, big):
+    key = "pb_big" if big else "pb"
+    if key not in s:
+        # built once and kept: llvmlite's pass builder borrows the tuning
+        # options, and building many of them has crashed LLVM
+        pto = llvm.create_pipeline_tuning_options(speed_level=2 if big else 3)
+        pto.loop_vectorization = True
+        pto.slp_vectorization = not big
+        pto.loop_unrolling = not big
+        s["pto_big" if big else "pto"] = pto
+        s[key] = llvm.create_pass_builder(s["tm"], pto)
+    return s[key]
+
+
 def optimize(ir_text):
-    """Parse and O3-optimize LLVM IR text; returns the ModuleRef."""
+    """Parse and optimize LLVM IR text (O3, or the cheaper pipeline when
+    it is big); returns the ModuleRef."""
     s = initialize()
     mod = llvm.parse_assembly(ir_text)
     mod.triple = s["triple"]
     mod.data_layout = s["data_layout"]
     mod.verify()
     with _lock:
-        if "pb" not in s:
-            # built once and kept: llvmlite's pass builder borrows the tuning
-            # options, and building many of them has crashed LLVM
-            pto = llvm.create_pipeline_tuning_options(speed_level=3)
-            pto.loop_vectorization = True
-            pto.slp_vectorization = True
-            pto.loop_unrolling = True
-            s["pto"] = pto
-            s["pb"] = llvm.create_pass_builder(s["tm"], pto)
-        pb = s["pb"]
+        pb = _pass_builder(s, len(ir_text) > BIG_IR)
         pb.getModulePassManager().run(mod, pb)
     return mod
 

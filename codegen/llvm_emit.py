@@ -9,7 +9,9 @@ native function with the C ABI
 `in_ptrs[k]` points at the data of the k-th run-time input leaf (C-contiguous
 arrays; a scalar is passed by pointer), `in_shapes` holds the dimensions of
 the array inputs one after another, `out_ptrs[k]` points at caller-allocated
-memory for the k-th run-time output leaf (shapes known from inference).
+memory for the k-th run-time output leaf (shapes known from inference),
+which must not overlap the inputs: a returned array is computed in place
+there, not copied at the end.
 Returns 0, or a nonzero status with `*err` pointing at a static message
 (1: shape mismatch at the boundary, 2: index out of bounds, 3: failed
 check).  Shape checks happen inside the native code so ahead-of-time
@@ -57,7 +59,10 @@ class FunctionEmitter:
         self.math = MathCalls(self.module, env_info["vector_math"])
         self.blas = env_info["gemm"]
         self.kern = KernelEmitter(self.module, self.math, [0])
-        self.buffers = {}       # key -> arena offset
+        self.buffers = {}       # key -> buffer id
+        self.buffer_sizes = []  # buffer id -> bytes
+        self.buffer_slots = []  # buffer id -> alloca holding its address
+        self.buffer_of_ptr = {}  # id(loaded address) -> (buffer id, address)
         self.arena_size = 0
         self.slots = {}
         self.strings = {}
@@ -106,17 +111,41 @@ class FunctionEmitter:
         b.position_at_end(ok)
 
     def buffer(self, key, dtype, shape):
-        """An arena buffer: one per key (name buffers) or fresh (key None)."""
+        """An arena buffer: one per key (name buffers) or fresh (key None).
+        Its address is read from a slot filled at entry once the layout is
+        known, so a name buffer that turns out to be returned can live in
+        the caller's output memory instead (no copy at the end)."""
         nbytes = max(1, size_of(shape)) * np.dtype(dtype).itemsize
         if key is not None and key in self.buffers:
-            off = self.buffers[key]
+            bid = self.buffers[key]
         else:
-            off = self.arena_size
-            self.arena_size += (nbytes + ALIGN - 1) // ALIGN * ALIGN
+            bid = len(self.buffer_sizes)
+            self.buffer_sizes.append(nbytes)
+            self.buffer_slots.append(self._slot(("buffer", bid), PTR))
             if key is not None:
-                self.buffers[key] = off
-        base = self.b.load(self.arena_slot)
-        return Array(self.b.gep(base, [ir.Constant(I64, off)], inbounds=True), dtype, shape)
+                self.buffers[key] = bid
+        ptr = self.b.load(self.buffer_slots[bid])
+        self.buffer_of_ptr[id(ptr)] = (bid, ptr)
+        return Array(ptr, dtype, shape)
+
+    def _returned_buffers(self, leaves):
+        """{buffer id: output index} for output leaves that are a whole,
+        contiguous name buffer of the right dtype: they are placed in the
+        output memory.  Safe because the output is read only at exit, when
+        the buffer holds exactly what would be copied."""
+        out = {}
+        for k, (v, aval) in enumerate(leaves):
+            if not isinstance(v, Array) or aval.shape == () or id(v.ptr) not in \
+                    self.buffer_of_ptr:
+                continue
+            bid, ptr = self.buffer_of_ptr[id(v.ptr)]
+            if ptr is not v.ptr or bid in out or not isinstance(v.owner, tuple) or \
+                    v.dtype != aval.dtype or tuple(v.shape) != tuple(aval.shape) or \
+                    not v.contiguous or self.buffers.get(v.owner) != bid or \
+                    size_of(v.shape) * v.dtype.itemsize != self.buffer_sizes[bid]:
+                continue
+            out[bid] = k
+        return out
 
     def name_buffer(self, name, dtype, shape):
         key = ("name", name, np.dtype(dtype).str, tuple(shape))
@@ -300,7 +329,11 @@ class FunctionEmitter:
         res = self.value_of(self.tf.result, env)
         leaves = []
         self._out_leaves(res, self.tf.out_aval, leaves)
+        returned = self._returned_buffers(leaves)
+        in_place = set(returned.values())
         for k, (v, aval) in enumerate(leaves):
+            if k in in_place:
+                continue
             ptr = b.load(b.gep(self.out_ptrs, [ir.Constant(I64, k)]))
             dest = Array(ptr, aval.dtype, aval.shape)
             if aval.shape == ():
@@ -320,11 +353,22 @@ class FunctionEmitter:
         ab = ir.IRBuilder(self.alloc_block)
         ab.position_at_end(self.alloc_block)
         self.stacks.init_block(ab)
+        offsets = {}
+        for bid, nbytes in enumerate(self.buffer_sizes):
+            if bid not in returned:
+                offsets[bid] = self.arena_size
+                self.arena_size += (nbytes + ALIGN - 1) // ALIGN * ALIGN
         if self.arena_size:
             mem = ab.call(self.malloc_fn, [ir.Constant(I64, self.arena_size)])
         else:
             mem = ir.Constant(PTR, None)
         ab.store(mem, self.arena_slot)
+        for bid, slot in enumerate(self.buffer_slots):
+            if bid in returned:
+                ptr = ab.load(ab.gep(self.out_ptrs, [ir.Constant(I64, returned[bid])]))
+            else:
+                ptr = ab.gep(mem, [ir.Constant(I64, offsets[bid])], inbounds=True)
+            ab.store(ptr, slot)
         ab.branch(self.b.function.blocks[1])
         return self.module
 

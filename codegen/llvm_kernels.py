@@ -154,6 +154,13 @@ class Evaluator:
                 out = (self.splat(load_mem(b, node, ir.Constant(I64, 0))), node.dtype)
             elif self.flat is not None:
                 out = (load_mem(b, node, self.flat, self.lanes), node.dtype)
+            elif self.lanes:
+                # vector along the last dimension (inner_vector_ok holds)
+                off = offset_of(b, node, self.nd, self.out_shape)
+                if varies_inner(node):
+                    out = (load_mem(b, node, off, self.lanes), node.dtype)
+                else:
+                    out = (self.splat(load_mem(b, node, off)), node.dtype)
             else:
                 out = (load_mem(b, node, offset_of(b, node, self.nd, self.out_shape)),
                        node.dtype)
@@ -196,6 +203,24 @@ def flat_ok(node, shape):
     for leaf in leaves(node):
         if isinstance(leaf, Array) and size_of(leaf.shape) != 1 and not (
                 leaf.shape == tuple(shape) and leaf.contiguous):
+            return False
+    return True
+
+
+def varies_inner(arr):
+    """True when `arr` (broadcast against an output of at least its rank)
+    changes along the output's last dimension."""
+    return len(arr.shape) >= 1 and arr.shape[-1] != 1 and arr.strides[-1] != 0
+
+
+def inner_vector_ok(node, dest):
+    """True when `dest` and every operand of `node` are contiguous along
+    the last dimension or constant along it, so it can be read in vectors."""
+    if dest.strides[-1] != 1:
+        return False
+    for leaf in leaves(node):
+        if isinstance(leaf, Array) and size_of(leaf.shape) != 1 and varies_inner(leaf) \
+                and leaf.strides[-1] != 1:
             return False
     return True
 
@@ -258,10 +283,42 @@ class KernelEmitter:
             else:
                 self._flat_range(b, dest, node, ir.Constant(I64, 0), ir.Constant(I64, n), lanes)
             return
+        lanes = vector_lanes(node, dest.dtype, self.math)
+        if lanes and len(shape) >= 2 and shape[-1] >= lanes and inner_vector_ok(node, dest):
+            # broadcasting chain with a transcendental call (bias + tanh):
+            # vectorize the contiguous inner dimension, rows over threads
+            nthreads = num_threads()
+            if nthreads > 1 and n >= PARALLEL_MIN and shape[0] >= nthreads:
+                self._parallel(b, dest, node, shape[0], 1, nthreads, self._rows_range, lanes)
+            else:
+                self._rows_range(b, dest, node, ir.Constant(I64, 0),
+                                 ir.Constant(I64, shape[0]), lanes)
+            return
         with loop_nest(b, shape) as idx:
             ev = Evaluator(b, self.math, shape, nd_index=idx)
             v = ev.value(node, dest.dtype)
             store_mem(b, dest, offset_of(b, dest, idx, shape), v)
+
+    def _rows_range(self, b, dest, node, start, stop, lanes):
+        """dest[start:stop, ...] = node with the last dimension in vectors
+        of `lanes` (every operand contiguous or broadcast along it)."""
+        shape = dest.shape
+        inner = shape[-1]
+        groups = inner // lanes
+        with loop(b, stop, start=start, name="r0") as r:
+            with loop_nest(b, shape[1:-1], name="rm") as mid:
+                outer = [r] + list(mid)
+                with loop(b, groups, name="v") as g:
+                    idx = outer + [b.mul(g, ir.Constant(I64, lanes))]
+                    ev = Evaluator(b, self.math, shape, nd_index=idx, lanes=lanes)
+                    store_mem(b, dest, offset_of(b, dest, idx, shape),
+                              ev.value(node, dest.dtype))
+                if inner % lanes:
+                    with loop(b, inner, start=ir.Constant(I64, groups * lanes), name="t") as j:
+                        idx = outer + [j]
+                        ev = Evaluator(b, self.math, shape, nd_index=idx)
+                        store_mem(b, dest, offset_of(b, dest, idx, shape),
+                                  ev.value(node, dest.dtype))
 
     def _flat_range(self, b, dest, node, start, stop, lanes):
         if lanes:
@@ -278,8 +335,12 @@ class KernelEmitter:
             store_mem(b, dest, i, ev.value(node, dest.dtype))
 
     def _parallel_flat(self, b, dest, node, n, lanes, nthreads):
-        """Outline the flat loop into kernel(ctx, start, stop) and run its
-        chunks on `nthreads` threads."""
+        self._parallel(b, dest, node, n, lanes or 1, nthreads, self._flat_range, lanes)
+
+    def _parallel(self, b, dest, node, n, align, nthreads, body, lanes):
+        """Outline `body(b, dest, node, start, stop, lanes)` (a loop over
+        [start, stop)) into kernel(ctx, start, stop) and run chunks of
+        [0, n) on `nthreads` threads."""
         vals = []
         seen = set()
         for leaf in leaves(node) + [dest]:
@@ -291,6 +352,9 @@ class KernelEmitter:
         kname = f"cotan.kernel.{self.counter[0]}"
         kfn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64]), kname)
         kfn.linkage = "internal"
+        # one copy of the loop: inlining it into parallel_for's call for the
+        # main thread's chunk would double its code (and compile time)
+        kfn.attributes.add("noinline")
         kb = ir.IRBuilder(kfn.append_basic_block("entry"))
         ctx, start, stop = kfn.args
         slots = kb.bitcast(ctx, ir.PointerType(I64))
@@ -306,7 +370,7 @@ class KernelEmitter:
                     kb.bitcast(kb.trunc(raw, I32), v.type)
         new_node = _rebuild(node, remap, {})
         new_dest = _rebuild(dest, remap, {})
-        self._flat_range(kb, new_dest, new_node, start, stop, lanes)
+        body(kb, new_dest, new_node, start, stop, lanes)
         kb.ret_void()
         # marshal the captured values into ctx
         arr = b.alloca(I64, ir.Constant(I64, max(1, len(vals))))
@@ -322,7 +386,7 @@ class KernelEmitter:
             b.store(raw, b.gep(arr, [ir.Constant(I64, k)]))
         b.call(self.parallel_for(), [kfn, b.bitcast(arr, PTR), ir.Constant(I64, n),
                                      ir.Constant(I64, nthreads),
-                                     ir.Constant(I64, lanes or 1)])
+                                     ir.Constant(I64, align)])
 
     def parallel_for(self):
         """`cotan.parallel_for(kernel, ctx, n, nthreads, align)`: chunk [0, n)

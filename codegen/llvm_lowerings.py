@@ -25,20 +25,12 @@ UNLOWERED = {
     "nonzero": "output shape depends on the input's values",
     "print": "printing from compiled code is not supported; print outside jit",
     "strformat": "strings do not exist in compiled code",
-    "sort": "no sorting kernel yet (use it outside jit)",
-    "argsort": "no sorting kernel yet (use it outside jit)",
     "searchsorted": "no search kernel yet",
-    "einsum": "rewrite with matmul/sum (not lowered yet)",
-    "inv": "LAPACK kernels are not lowered (call them outside jit)",
-    "solve": "LAPACK kernels are not lowered (call them outside jit)",
-    "det": "LAPACK kernels are not lowered",
-    "slogdet": "LAPACK kernels are not lowered",
     "cholesky": "LAPACK kernels are not lowered",
     "qr": "LAPACK kernels are not lowered",
     "eigh": "LAPACK kernels are not lowered",
     "svd": "LAPACK kernels are not lowered",
     "take": "gathers are not lowered yet",
-    "take_along_axis": "gathers are not lowered yet",
     "diagonal": "not lowered yet",
     "flip": "not lowered yet",
     "tri": "not lowered yet",
@@ -46,7 +38,6 @@ UNLOWERED = {
     "to_list": "not lowered yet",
     "is_": "identity of run-time values is not defined in compiled code",
     "is_not": "identity of run-time values is not defined in compiled code",
-    "array": "not lowered yet",
     "linspace": "not lowered yet",
 }
 
@@ -660,3 +651,5 @@ register()
 from . import llvm_reverse  # noqa: E402,F401
 # vmap's helpers: axis moves, per-lane selection, indexing and contractions
 from . import llvm_batching  # noqa: E402,F401
+# einsum and LU-based linear algebra; sorting, take_along_axis and array
+from . import llvm_linalg, llvm_sort  # noqa: E402,F401

@@ -1,6 +1,10 @@
 """The public reverse-mode API: grad, value_and_grad, vjp, custom_vjp,
 checkpoint, stop_gradient, with JAX's semantics."""
 
+import os
+import platform
+import sys
+
 import numpy as np
 import pytest
 
@@ -171,3 +175,26 @@ def test_loop_pushes_only_overwritten_values():
     src = cotan.source(cotan.grad(f))
     assert "push(stack_x" in src
     assert "stack_w" not in src
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+                    reason="the allocator setting is glibc's")
+def test_repeated_gradient_calls_reuse_freed_memory():
+    # a gradient keeps ~10 arrays of 2 MB alive until it returns; without
+    # keep_freed_memory glibc returns them to the kernel and every call
+    # page-faults them back (about 5,000 faults a call)
+    if os.environ.get("COTAN_KEEP_FREED_MEMORY") == "0":
+        pytest.skip("turned off by COTAN_KEEP_FREED_MEMORY=0")
+    import resource
+
+    def loss(mu, x):
+        d = (x[:, None, :] - mu[None]) / 2.0
+        return np.sum(np.exp(-np.sum(d ** 2, axis=2)))
+    g = cotan.grad(loss)
+    args = (np.ones((25, 10)), np.zeros((1000, 10)))
+    for _ in range(3):   # the heap settles
+        g(*args)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(10):
+        g(*args)
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10 < 500
