@@ -1,15 +1,16 @@
-"""Loop nests of compiled code: fused elementwise kernels, reductions,
-matmul, copies (llvmlite.ir).
+"""Loop nests of compiled code: fused elementwise kernels, copies, threads
+(llvmlite.ir).
 
 Owns how a `Lazy` expression tree (fusion = evaluating a whole chain of
 elementwise and broadcasting ops inside one loop nest, with no
 temporaries) is evaluated at an index and stored into a destination array
 or view: a flat loop when every operand is contiguous (explicitly
 vectorized with libmvec when the chain calls a transcendental function,
-split across threads with pthreads when large), a loop nest over the
-output's dimensions otherwise.  Also reductions with axis/keepdims (fused
-with their producer, which is a `Lazy`), cumulative sums, and matmul
-(OpenBLAS `cblas_?gemm` for floats, a loop kernel otherwise).  Must not
+split across threads with pthreads when large), rows with a vectorized
+last dimension when the operands are contiguous or broadcast along it
+(bias + tanh), a loop nest over the output's dimensions otherwise.
+Reductions live in llvm_reductions.py and matrix products in
+llvm_gemm.py (`KernelEmitter.reduce/cumulative/gemm` call them).  Must not
 walk programs (llvm_emit.py) nor bind LLVM (llvm_binding.py).
 """
 
@@ -19,14 +20,11 @@ import os
 import numpy as np
 from llvmlite import ir
 
-from ..errors import MissingRuleError
-from .llvm_values import (I1, I8, I32, I64, PTR, Array, Lazy, Scalar, LIBM, LIBM2, c_strides,
-                          calc_dtype, cast, const, mem_type, reg_type, scalar_op, size_of)
+from .llvm_values import (I1, I8, I32, I64, PTR, Array, Lazy, Scalar, LIBM, LIBM2, cast,
+                          const, mem_type, scalar_op, size_of)
 
 PARALLEL_MIN = 1 << 16          # elements (transcendental chains)
 PARALLEL_MIN_SIMPLE = 1 << 20   # elements (arithmetic only: memory bound)
-#: products below this many flops call BLAS on one thread
-GEMM_THREADED_MIN_FLOPS = float(os.environ.get("COTAN_GEMM_THREADED_MIN_FLOPS", 1e9))
 
 
 def num_threads():
@@ -442,269 +440,21 @@ class KernelEmitter:
 
     # ------------------------------------------------------------- reductions
     def reduce(self, b, kind, src, axes, keepdims, out_dtype, dest=None):
-        """Reduce `src` (Array or Lazy of shape S) over `axes` (tuple of
-        normalized axes).  Returns a Scalar when the result is 0-d, else
-        fills `dest` (contiguous Array of the reduced shape)."""
-        shape = tuple(src.shape)
-        out_dtype = np.dtype(out_dtype)
-        kept = [d for d in range(len(shape)) if d not in axes]
-        red = [d for d in range(len(shape)) if d in axes]
-        if kind in ("argmax", "argmin"):
-            return self._arg_reduce(b, kind, src, kept, red, out_dtype, dest)
-        acc_dt = np.dtype(np.bool_) if kind in ("any", "all") else out_dtype
-        init = _identity(kind, acc_dt)
-        if red == list(range(len(red) and len(shape) - len(red), len(shape))) or not kept:
-            # reduced dims form a suffix: a register accumulator per output
-            outer = [shape[d] for d in kept]
-
-            def inner(idx_outer):
-                acc = b.alloca(reg_type(acc_dt))
-                b.store(const(acc_dt, init), acc)
-                if not kept and flat_ok(src, shape):
-                    with loop(b, size_of(shape)) as i:
-                        ev = Evaluator(b, self.math, shape, flat_index=i)
-                        v = ev.value(src, acc_dt)
-                        b.store(_combine(b, self.math, kind, b.load(acc), v, acc_dt), acc)
-                else:
-                    with loop_nest(b, [shape[d] for d in red], name="r") as ridx:
-                        full = [None] * len(shape)
-                        for d, i in zip(kept, idx_outer):
-                            full[d] = i
-                        for d, i in zip(red, ridx):
-                            full[d] = i
-                        ev = Evaluator(b, self.math, shape, nd_index=full)
-                        v = ev.value(src, acc_dt)
-                        b.store(_combine(b, self.math, kind, b.load(acc), v, acc_dt), acc)
-                return cast(b, b.load(acc), acc_dt, out_dtype)
-
-            if not kept:
-                r = inner([])
-                if dest is None:
-                    return Scalar(r, out_dtype)
-                store_mem(b, dest, ir.Constant(I64, 0), r)
-                return dest
-            with loop_nest(b, outer, name="o") as oidx:
-                r = inner(oidx)
-                off = ir.Constant(I64, 0)
-                for i, s in zip(oidx, c_strides(outer)):
-                    off = b.add(off, b.mul(i, ir.Constant(I64, s)))
-                store_mem(b, dest, off, r)
-            return dest
-        # accumulate into the output in the input's order (vectorizes along
-        # a kept trailing dimension)
-        outer = [shape[d] for d in kept]
-        ostr = dict(zip(kept, c_strides(outer)))
-        self.assign(b, Array(dest.ptr, out_dtype, (size_of(outer),)), const_node(init))
-        with loop_nest(b, shape, name="a") as idx:
-            ev = Evaluator(b, self.math, shape, nd_index=idx)
-            v = ev.value(src, acc_dt)
-            off = ir.Constant(I64, 0)
-            for d in kept:
-                off = b.add(off, b.mul(idx[d], ir.Constant(I64, ostr[d])))
-            old = cast(b, load_mem(b, dest, off), out_dtype, acc_dt)
-            store_mem(b, dest, off, cast(b, _combine(b, self.math, kind, old, v, acc_dt),
-                                         acc_dt, out_dtype))
-        return dest
-
-    def _arg_reduce(self, b, kind, src, kept, red, out_dtype, dest):
-        shape = tuple(src.shape)
-        if len(red) == len(shape):
-            kept, red_shape = [], [size_of(shape)]
-        else:
-            red_shape = [shape[d] for d in red]
-        dt = src.dtype
-        outer = [shape[d] for d in kept]
-        cmp = ">" if kind == "argmax" else "<"
-
-        def body(oidx):
-            best = b.alloca(reg_type(dt))
-            besti = b.alloca(I64)
-            b.store(const(np.int64, 0), besti)
-            first = True
-            with loop(b, size_of(red_shape), name="r") as r:
-                if len(kept) == 0 and len(red) == len(shape) and flat_ok(src, shape):
-                    ev = Evaluator(b, self.math, shape, flat_index=r)
-                elif len(red) == len(shape):
-                    # unravel r over the whole shape
-                    idx = _unravel(b, r, shape)
-                    ev = Evaluator(b, self.math, shape, nd_index=idx)
-                else:
-                    full = [None] * len(shape)
-                    for d, i in zip(kept, oidx):
-                        full[d] = i
-                    full[red[0]] = r
-                    ev = Evaluator(b, self.math, shape, nd_index=full)
-                v = ev.value(src, dt)
-                is0 = b.icmp_signed("==", r, ir.Constant(I64, 0))
-                cur = b.load(best)
-                if dt.kind == "f":
-                    better = b.fcmp_ordered(cmp, v, cur)
-                    # NumPy: the first NaN wins
-                    curnan = b.fcmp_unordered("uno", cur, cur)
-                    vnan = b.fcmp_unordered("uno", v, v)
-                    better = b.or_(b.and_(better, b.not_(curnan)),
-                                   b.and_(vnan, b.not_(curnan)))
-                else:
-                    better = (b.icmp_unsigned if dt.kind in "ub" else b.icmp_signed)(cmp, v, cur)
-                take = b.or_(is0, better)
-                b.store(b.select(take, v, cur), best)
-                b.store(b.select(take, r, b.load(besti)), besti)
-            return b.load(besti)
-
-        if not kept:
-            r = body([])
-            if dest is None:
-                return Scalar(cast(b, r, np.int64, out_dtype), out_dtype)
-            store_mem(b, dest, ir.Constant(I64, 0), r)
-            return dest
-        with loop_nest(b, outer, name="o") as oidx:
-            r = body(oidx)
-            off = ir.Constant(I64, 0)
-            for i, s in zip(oidx, c_strides(outer)):
-                off = b.add(off, b.mul(i, ir.Constant(I64, s)))
-            store_mem(b, dest, off, cast(b, r, np.int64, out_dtype))
-        return dest
+        from .llvm_reductions import emit_reduce
+        return emit_reduce(self, b, kind, src, axes, keepdims, out_dtype, dest)
 
     def cumulative(self, b, kind, src, axis, dest):
-        """dest = cumsum/cumprod(src, axis) (dest contiguous, src's shape)."""
-        shape = tuple(src.shape)
-        dt = dest.dtype
-        outer_dims = [d for d in range(len(shape)) if d != axis]
-        dstr = c_strides(shape)
-        with loop_nest(b, [shape[d] for d in outer_dims], name="c") as oidx:
-            acc = b.alloca(reg_type(dt))
-            b.store(const(dt, 0 if kind == "cumsum" else 1), acc)
-            with loop(b, shape[axis], name="k") as k:
-                full = [None] * len(shape)
-                for d, i in zip(outer_dims, oidx):
-                    full[d] = i
-                full[axis] = k
-                ev = Evaluator(b, self.math, shape, nd_index=full)
-                v = ev.value(src, dt)
-                r = _combine(b, self.math, "sum" if kind == "cumsum" else "prod",
-                             b.load(acc), v, dt, fast=False)
-                b.store(r, acc)
-                off = ir.Constant(I64, 0)
-                for d in range(len(shape)):
-                    off = b.add(off, b.mul(full[d], ir.Constant(I64, dstr[d])))
-                store_mem(b, dest, off, r)
-        return dest
+        from .llvm_reductions import emit_cumulative
+        return emit_cumulative(self, b, kind, src, axis, dest)
 
     # ----------------------------------------------------------------- matmul
     def gemm(self, b, a, bm, dest, blas):
-        """dest(m,n) = a(m,k) @ bm(k,n): 2-D Arrays with any strides."""
-        m, k = a.shape
-        n = bm.shape[1]
-        dt = dest.dtype
-        key = {np.dtype(np.float64): "d", np.dtype(np.float32): "s"}.get(dt)
-        if (key in blas and a.dtype == dt and bm.dtype == dt and m and n and k
-                and _blas_layout(a) and _blas_layout(bm)):
-            ta, lda = _blas_layout(a)
-            tb, ldb = _blas_layout(bm)
-            one_thread = 2 * m * n * k < GEMM_THREADED_MIN_FLOPS and \
-                "set_threads" in blas and "get_threads" in blas
-            if one_thread:
-                # OpenBLAS's threads spin; below ~1 GFLOP they cost more than
-                # they give, and on a busy machine much more (5x measured at
-                # 256x784x512 on 2 loaded cores)
-                set_fn = self.module.globals.get(blas["set_threads"]) or ir.Function(
-                    self.module, ir.FunctionType(ir.VoidType(), [I32]), blas["set_threads"])
-                get_fn = self.module.globals.get(blas["get_threads"]) or ir.Function(
-                    self.module, ir.FunctionType(I32, []), blas["get_threads"])
-                old_threads = b.call(get_fn, [])
-                b.call(set_fn, [ir.Constant(I32, 1)])
-            fty = reg_type(dt)
-            fn = self.module.globals.get(blas[key]) or ir.Function(
-                self.module, ir.FunctionType(ir.VoidType(), [I32, I32, I32, I64, I64, I64, fty,
-                                                             PTR, I64, PTR, I64, fty, PTR, I64]),
-                blas[key])
-            b.call(fn, [ir.Constant(I32, 101), ir.Constant(I32, ta), ir.Constant(I32, tb),
-                        ir.Constant(I64, m), ir.Constant(I64, n), ir.Constant(I64, k),
-                        ir.Constant(fty, 1.0), a.ptr, ir.Constant(I64, lda), bm.ptr,
-                        ir.Constant(I64, ldb), ir.Constant(fty, 0.0), dest.ptr,
-                        ir.Constant(I64, n)])
-            if one_thread:
-                b.call(set_fn, [old_threads])
-            return dest
-        # loop kernel: i, p, j with the j loop innermost (vectorizes)
-        self.assign(b, dest, 0)
-        with loop(b, m, name="mi") as i:
-            with loop(b, k, name="mp") as p:
-                av = cast(b, load_mem(b, a, b.add(b.mul(i, ir.Constant(I64, a.strides[0])),
-                                                  b.mul(p, ir.Constant(I64, a.strides[1])))),
-                          a.dtype, dt)
-                with loop(b, n, name="mj") as j:
-                    bv = cast(b, load_mem(b, bm, b.add(
-                        b.mul(p, ir.Constant(I64, bm.strides[0])),
-                        b.mul(j, ir.Constant(I64, bm.strides[1])))), bm.dtype, dt)
-                    off = b.add(b.mul(i, ir.Constant(I64, n)), j)
-                    old = load_mem(b, dest, off)
-                    prod = scalar_op(b, self.math, "multiply", [av, bv], dt)
-                    store_mem(b, dest, off, scalar_op(b, self.math, "add", [old, prod], dt))
-        return dest
+        """dest(m,n) = a(m,k) @ bm(k,n): 2-D Arrays with any strides"""
+        from .llvm_gemm import emit_gemm
+        return emit_gemm(self, b, a, bm, dest, blas)
 
 
 F64_ = ir.DoubleType()
-
-
-def const_node(v):
-    return v
-
-
-def _blas_layout(a):
-    """(CblasNoTrans=111 / CblasTrans=112, leading dimension) for a 2-D view
-    BLAS can read in place, or None."""
-    r, c = a.shape
-    sr, sc = a.strides
-    if (sc == 1 or c == 1) and sr >= max(1, c):
-        return 111, max(sr, c, 1) if r > 1 else max(c, 1)
-    if (sr == 1 or r == 1) and sc >= max(1, r):
-        return 112, max(sc, r, 1) if c > 1 else max(r, 1)
-    return None
-
-
-def _unravel(b, r, shape):
-    idx = []
-    for s in c_strides(shape):
-        idx.append(b.sdiv(r, ir.Constant(I64, s)))
-        r = b.srem(r, ir.Constant(I64, s))
-    return idx
-
-
-def _identity(kind, dt):
-    dt = np.dtype(dt)
-    if kind == "sum":
-        return 0
-    if kind == "prod":
-        return 1
-    if kind == "any":
-        return False
-    if kind == "all":
-        return True
-    if kind == "max":
-        return -np.inf if dt.kind == "f" else (np.iinfo(dt).min if dt.kind in "iu" else False)
-    if kind == "min":
-        return np.inf if dt.kind == "f" else (np.iinfo(dt).max if dt.kind in "iu" else True)
-    raise MissingRuleError(kind, "llvm")
-
-
-def _combine(b, math, kind, acc, v, dt, fast=True):
-    dt = np.dtype(dt)
-    if kind == "sum":
-        if dt.kind == "f":
-            return b.fadd(acc, v, flags=["reassoc", "nsz"] if fast else [])
-        return b.add(acc, v) if dt.kind != "b" else b.or_(acc, v)
-    if kind == "prod":
-        if dt.kind == "f":
-            return b.fmul(acc, v, flags=["reassoc", "nsz"] if fast else [])
-        return b.mul(acc, v) if dt.kind != "b" else b.and_(acc, v)
-    if kind in ("max", "min"):
-        return scalar_op(b, math, "maximum" if kind == "max" else "minimum", [acc, v], dt)
-    if kind == "any":
-        return b.or_(acc, v)
-    if kind == "all":
-        return b.and_(acc, v)
-    raise MissingRuleError(kind, "llvm")
 
 
 def _rebuild(node, remap, memo):

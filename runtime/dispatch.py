@@ -310,8 +310,9 @@ class JitFunction(_Base):
     def _compile(self, key, avals):
         from ..codegen import llvm_binding
         from ..codegen.llvm_backend import lower_cpu
-        dkey = self._disk_key(avals)
-        hit = disk_cache.load(dkey)
+        use_disk = disk_cache.cache_dir() is not None
+        dkey = self._disk_key(avals) if use_disk else None
+        hit = disk_cache.load(dkey) if use_disk else None
         entry = None
         if hit is not None:
             try:
@@ -334,10 +335,12 @@ class JitFunction(_Base):
             native = lowered.compile()
             entry = _Compiled(native.address, native.out_aval, native.n_inputs,
                               native.n_outputs, native)
-            disk_cache.store(dkey, {"ir": str(lowered.optimized()),
-                                    "obj": getattr(native.native, "object_code", None),
-                                    "out_aval": native.out_aval,
-                                    "n_in": native.n_inputs, "n_out": native.n_outputs})
+            if use_disk:
+                obj = getattr(native.native, "object_code", None)
+                # the IR text is only the fallback when there is no object code
+                disk_cache.store(dkey, {"ir": None if obj else str(lowered.optimized()),
+                                        "obj": obj, "out_aval": native.out_aval,
+                                        "n_in": native.n_inputs, "n_out": native.n_outputs})
         self._cache[key] = entry
         return entry
 
