@@ -14,7 +14,7 @@ second-order gradients go through them.  Must not import the stages.
 
 import numpy as np
 
-from ..codegen.abstract import ShapedArray, shape_of, dtype_of
+from ..codegen.abstract import ShapedArray, shape_of, dtype_of, result_dtype
 from ..errors import NonDifferentiableError
 from .adjoint_helpers import _add_any
 from .numeric_rules import any_abstract, by_running, tree_map
@@ -514,8 +514,25 @@ def _matmul_grad_b(g, a, b):
     return _reduce_to(out, b_shape)
 
 
-matmul_grad_a = primitive("matmul_grad_a", abstract_eval=by_running(_matmul_grad_a))(_matmul_grad_a)
-matmul_grad_b = primitive("matmul_grad_b", abstract_eval=by_running(_matmul_grad_b))(_matmul_grad_b)
+def _product_adjoint_rule(impl):
+    """Shape rule of `impl(g, other, x)`: the adjoint has x's shape and the
+    product's dtype.  (Running the product on stand-ins would cost a full
+    matmul at every compile.)"""
+    def rule(g, other, x):
+        if not any_abstract((g, other, x)):
+            return impl(g, other, x)
+        dt = result_dtype(g, other)
+        if not np.issubdtype(dt, np.inexact):
+            dt = np.dtype(np.float64)
+        return ShapedArray(shape_of(x), dt)
+    rule.__name__ = f"product_adjoint_rule({impl.__name__})"
+    return rule
+
+
+matmul_grad_a = primitive("matmul_grad_a",
+                          abstract_eval=_product_adjoint_rule(_matmul_grad_a))(_matmul_grad_a)
+matmul_grad_b = primitive("matmul_grad_b",
+                          abstract_eval=_product_adjoint_rule(_matmul_grad_b))(_matmul_grad_b)
 
 
 def _dot_grad_a(g, b, a):
@@ -532,8 +549,8 @@ def _dot_grad_b(g, a, b):
     return _matmul_grad_b(g, a, b)
 
 
-dot_grad_a = primitive("dot_grad_a", abstract_eval=by_running(_dot_grad_a))(_dot_grad_a)
-dot_grad_b = primitive("dot_grad_b", abstract_eval=by_running(_dot_grad_b))(_dot_grad_b)
+dot_grad_a = primitive("dot_grad_a", abstract_eval=_product_adjoint_rule(_dot_grad_a))(_dot_grad_a)
+dot_grad_b = primitive("dot_grad_b", abstract_eval=_product_adjoint_rule(_dot_grad_b))(_dot_grad_b)
 
 
 @primitive("inverse_axes", differentiable=False,
