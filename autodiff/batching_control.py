@@ -34,29 +34,17 @@ from collections import Counter
 import gast
 
 from .batching import Assign, Call, Const, Name, any_batched, join_states
+from .syntax import core_assigned, core_read_counts
 
 
 # ---------------------------------------------------------------- analyses
 
 
 def read_counts(stmts):
-    c = Counter()
-    for s in stmts:
-        for node in gast.walk(s):
-            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
-                c[node.id] += 1
-    return c
+    return Counter(core_read_counts(stmts))
 
 
-def assigned(stmts):
-    out = set()
-    for s in stmts:
-        for node in gast.walk(s):
-            if isinstance(node, gast.Assign):
-                out.add(node.targets[0].id)
-            elif isinstance(node, gast.For):
-                out.add(node.target.id)
-    return out
+assigned = core_assigned
 
 
 def reads_outside(b, stmt):

@@ -17,7 +17,7 @@ import gast
 
 from .names import NameScope
 from .normalize import CoreFunction
-from .syntax import Assign, Name
+from .syntax import Assign, Name, core_assigned, core_read_counts
 
 
 def version_names(core):
@@ -56,15 +56,6 @@ def _rewrite_reads(stmt_value, current):
     return v
 
 
-def _assigned(stmts):
-    names = set()
-    for s in stmts:
-        for n in gast.walk(s):
-            if isinstance(n, gast.Assign):
-                names.add(n.targets[0].id)
-            elif isinstance(n, gast.For):
-                names.add(n.target.id)
-    return names
 
 
 def _new_version(name, defined, scope):
@@ -154,11 +145,7 @@ _root = None
 
 
 def _reads(node):
-    counts = {}
-    for n in gast.walk(node):
-        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
-            counts[n.id] = counts.get(n.id, 0) + 1
-    return counts
+    return core_read_counts([node])
 
 
 def _exposed(stmts, assigned):
@@ -196,7 +183,7 @@ def _definitely(stmts, assigned):
 def _loop(s, current, defined, scope, sure):
     """Loop-carried variables keep one name: the body reads it at the top
     and writes it last."""
-    assigned = _assigned(s.body)
+    assigned = core_assigned(s.body)
     inside = _reads(s)
     everywhere = _reads(_root)
     read_outside = {k for k, n in everywhere.items() if n > inside.get(k, 0)}

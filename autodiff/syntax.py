@@ -114,3 +114,24 @@ def _origin_table(parsed):
             table[i] = current
     return table
 
+
+def core_assigned(stmts):
+    """Names that core-form `stmts` assign (loop targets included)."""
+    out = set()
+    for s in stmts:
+        for node in gast.walk(s):
+            if isinstance(node, gast.Assign):
+                out.add(node.targets[0].id)
+            elif isinstance(node, gast.For):
+                out.add(node.target.id)
+    return out
+
+
+def core_read_counts(stmts):
+    """How many times core-form `stmts` read each name."""
+    counts = {}
+    for s in stmts:
+        for node in gast.walk(s):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
+                counts[node.id] = counts.get(node.id, 0) + 1
+    return counts
