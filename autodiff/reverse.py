@@ -21,7 +21,10 @@ How control flow is reversed (the design card's recipe, as in Tangent):
   add; an adjoint is zero-initialised only where control flow needs it
   (a contribution inside a loop or in one branch), never otherwise.
 * Activity analysis: only values that depend on the differentiated
-  arguments get adjoints.
+  arguments get adjoints (the analyses live in reverse_analysis.py).
+* The function is first put in versioned names (ssa.py), so only values
+  carried around loops are ever overwritten; a reversed `while` counts
+  down, so under vmap lanes with fewer iterations pop their own values.
 
 Must not hold derivative rules (vjp_rules.py) or the public API.
 """
