@@ -28,6 +28,8 @@ from ..runtime.table import PRIMITIVES
 from .abstract import ShapedArray, abstractify
 
 MAX_UNROLL = 4096
+#: statement visits type inference may make for one signature
+MAX_INFER_WORK = 2_000_000
 
 
 class NeedsUnroll(Exception):
@@ -340,6 +342,16 @@ class Inferencer:
         return Arg(None, const_value(node))
 
     def block(self, stmts, env):
+        # nested loops each iterate to a fixed point (and compile-time loops
+        # unroll): bound the total work so a program whose types do not
+        # settle fails with a message instead of running for ever
+        self.work = getattr(self, "work", 0) + len(stmts)
+        if self.work > MAX_INFER_WORK:
+            raise TypeInferenceError(
+                f"in {self.fname!r}: inferring types took more than {MAX_INFER_WORK} "
+                "statement visits (nested loops whose types keep changing, or a very long "
+                "compile-time loop); run it without jit, or make the loop's values keep "
+                "their types")
         out = []
         for s in stmts:
             origin = getattr(s, "cotan_origin", None) or ""

@@ -39,22 +39,16 @@ def test_jit_of_vmap_matches_eager(fn, args, in_axes):
     _close(_run(cotan.jit(vf), args), want)
 
 
-#: programs whose jit(vmap(grad)) inference does not terminate in reasonable
-#: time/memory (batched while loop with reverse-mode stacks): a known bug
-_INFERENCE_BLOWUP = {"while_value_dependent", "while_with_break"}
-
-
 @pytest.mark.parametrize("prog", GRAD_PROGRAMS, ids=[p.name for p in GRAD_PROGRAMS])
 def test_jit_of_per_example_gradients(prog):
     """vmap(grad(f)) over a batch of 3 copies of the first argument
-    (perturbed), the others shared."""
-    if prog.name in _INFERENCE_BLOWUP:
-        pytest.xfail("type inference of the batched reverse-mode while loop blows up")
+    (slightly perturbed, so value-dependent loops still end on every lane),
+    the others shared."""
     args = prog.make_args(np.random.default_rng(0))
     first = np.asarray(args[0])
     if first.dtype.kind != "f":
         pytest.skip("first argument is not a float array")
-    batch = np.stack([first, first * 0.5 + 0.1, first - 0.25])
+    batch = np.stack([first, first * 1.05 + 0.01, first * 0.95])
     g = cotan.grad(prog.fn, argnums=0)
     try:
         pg = cotan.vmap(g, in_axes=(0,) + (None,) * (len(args) - 1))
