@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import ShapeError, CotanError
 from ..codegen.abstract import ShapedArray
+from ..codegen.llvm_emit import leaves_of
 from . import disk_cache, fastcall
 
 #: the C extension of the fast call path (runtime/fastcall.py), or None
@@ -65,7 +66,7 @@ class _Compiled:
         self.fn = _PROTO(address)
         self.out_aval = out_aval
         self.out_leaves = []
-        _collect_out(out_aval, self.out_leaves)
+        leaves_of(out_aval, self.out_leaves)
         self.n_in = n_in
         self.in_ptrs = (ctypes.c_void_p * max(1, n_in))()
         self.out_ptrs = (ctypes.c_void_p * max(1, len(self.out_leaves)))()
@@ -103,17 +104,6 @@ def _raise(status, msg):
     if status == 3:
         raise AssertionError(msg)
     raise ShapeError(msg)
-
-
-def _collect_out(aval, out):
-    if isinstance(aval, (tuple, list)):
-        for a in aval:
-            _collect_out(a, out)
-    elif isinstance(aval, dict):
-        for a in aval.values():
-            _collect_out(a, out)
-    elif isinstance(aval, ShapedArray):
-        out.append(aval)
 
 
 def _rebuild(aval, it):
