@@ -21,10 +21,10 @@ Must not differentiate or compile, and must not touch other
 transformations' rules.
 """
 
-import copy
 
 import gast
 
+from .syntax import clone, walk
 from ..errors import ShapeError
 from ..runtime.table import PRIMITIVES
 from .names import NameScope
@@ -183,14 +183,14 @@ class BatchCall:
         mapping.update(extra)
         stmts = template_statements(rule, self.args if args is None else args, params, mapping)
         for s in stmts:
-            for node in gast.walk(s):
+            for node in walk(s):
                 if isinstance(node, gast.Call) and isinstance(node.func, gast.Name) \
                         and node.func.id == "PRIM":
                     node.func.id = self.prim
                     have = {k.arg for k in node.keywords}
                     for k, v in self.kwargs.items():
                         if k not in have:
-                            node.keywords.append(gast.keyword(arg=k, value=copy.deepcopy(v)))
+                            node.keywords.append(gast.keyword(arg=k, value=clone(v)))
             self.emit(s)
 
     def map_lanes(self):
@@ -297,7 +297,7 @@ class Batcher:
         v = s.value
         self.consts.pop(target, None)
         if not isinstance(v, gast.Call):
-            self.emit(copy.deepcopy(s))
+            self.emit(clone(s))
             self.set_state(target, self.state_of(v))
             return
         prim = v.func.id
@@ -306,12 +306,12 @@ class Batcher:
         p = PRIMITIVES[prim]
         if not any(any_batched(x) for x in states) and \
                 not any(any_batched(x) for x in kw_states.values()):
-            self.emit(copy.deepcopy(s))
+            self.emit(clone(s))
             self.set_state(target, self._unbatched_state(prim, v, states))
             return
         rule = p.rule("batching")
-        call = BatchCall(self, prim, target, [copy.deepcopy(a) for a in v.args],
-                         {k.arg: copy.deepcopy(k.value) for k in v.keywords}, states, kw_states)
+        call = BatchCall(self, prim, target, [clone(a) for a in v.args],
+                         {k.arg: clone(k.value) for k in v.keywords}, states, kw_states)
         state = rule(call)
         self.set_state(target, state)
 
@@ -340,7 +340,7 @@ def batch_function(core, in_specs, out_spec, label="vmap"):
     _load_rules()
     params = core.params
     reserved = set(PRIMITIVES) | {"range", "_"} | set(params) | set(core.captured)
-    for node in gast.walk(core.node):
+    for node in walk(core.node):
         if isinstance(node, gast.Name):
             reserved.add(node.id)
     scope = NameScope(reserved)

@@ -28,11 +28,11 @@ an error that is not a NumPy warning or an index (e.g. `linalg.inv` of a
 singular matrix computed for a lane that did not take the branch).
 """
 
-import copy
 from collections import Counter
 
 import gast
 
+from .syntax import clone
 from .batching import Assign, Call, Const, Name, any_batched, join_states
 from .syntax import core_assigned, core_read_counts
 
@@ -274,7 +274,7 @@ def batch_for(b, s):
         b.defined = defined_before
         b.states = {**entry, **{k: v for k, v in b.states.items() if k not in entry}}
         b.origin = origin
-        b.emit(gast.For(target=Name(target, store=True), iter=copy.deepcopy(s.iter),
+        b.emit(gast.For(target=Name(target, store=True), iter=clone(s.iter),
                         body=body_out, orelse=[], type_comment=None))
         return
     # a trip count that differs per lane: a masked while over a batched counter

@@ -15,6 +15,7 @@ import types
 import gast
 import numpy
 
+from .syntax import clone, walk
 from ..errors import TransformError
 from ..runtime.table import Primitive
 from . import resolve
@@ -338,7 +339,7 @@ class ExpressionFlattener:
         self.emit_call("make_list", [], target=result)
         # the comprehension's own variables must not leak into the function
         shadow = {}
-        for n in gast.walk(gen.target):
+        for n in walk(gen.target):
             if isinstance(n, gast.Name):
                 shadow[n.id] = self.rename.get(n.id)
                 self.rename[n.id] = Name(self.fresh(n.id))
@@ -349,7 +350,7 @@ class ExpressionFlattener:
         for cond in reversed(gen.ifs):
             body = [gast.If(test=cond, body=body, orelse=[])]
         loop = gast.For(target=gen.target, iter=gen.iter, body=body, orelse=[], type_comment=None)
-        for n in gast.walk(loop):
+        for n in walk(loop):
             gast.copy_location(n, node) if not hasattr(n, "lineno") else None
         self.rename.setdefault(result, Name(result))
         self.stmt_For(loop)
@@ -570,7 +571,7 @@ class ExpressionFlattener:
             override = self.origin
         child = type(self)(parsed, self.scope, self.captured, self.out,
                            self.inline_stack + (fn,), parent=self, origin_override=override)
-        return child.inline_body(copy.deepcopy(parsed.node), args, kws, target, node,
+        return child.inline_body(clone(parsed.node), args, kws, target, node,
                                  defaults=fn.__defaults__, kwdefaults=fn.__kwdefaults__)
 
     def inline_local(self, lf, args, kws, target, node):
@@ -593,7 +594,7 @@ class ExpressionFlattener:
                 if not isinstance(d, gast.Constant):
                     raise self.error("defaults of local functions must be constants", d)
                 kwdefaults[k.id] = d.value
-        return child.inline_body(copy.deepcopy(fdef), args, kws, target, node,
+        return child.inline_body(clone(fdef), args, kws, target, node,
                                  defaults=tuple(defaults), kwdefaults=kwdefaults)
 
     def inline_body(self, fdef, args, kws, target, call_node, defaults, kwdefaults):

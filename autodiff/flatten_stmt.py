@@ -8,11 +8,11 @@ every target form, subscript and augmented assignment as functional
 not differentiate, batch or compile.
 """
 
-import copy
 
 import gast
 import numpy
 
+from .syntax import clone
 from ..runtime.table import PRIMITIVES
 from . import resolve
 from .core_form import is_constant_value
@@ -366,7 +366,7 @@ class Flattener(ExpressionFlattener):
                 continue
             kind, _, stmt, reads = self.views.of[dep]
             if kind in ("alias", "slice", "other"):
-                new = copy.deepcopy(stmt)
+                new = clone(stmt)
                 self.emit(new)
                 self.views.record(dep, kind, name, new, reads)
                 self._propagate_update(dep, node, came_from=name)

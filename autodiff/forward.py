@@ -25,6 +25,7 @@ import copy
 
 import gast
 
+from .syntax import clone, walk
 from ..errors import TransformError
 from ..runtime.table import PRIMITIVES
 from . import jvp_rules
@@ -64,7 +65,7 @@ def materialize_zero(node):
     primal = node.cotan_primal
     if isinstance(primal, gast.Constant) and isinstance(primal.value, (int, float, bool)):
         return Const(0.0)
-    return Call("tangent_zeros", [copy.deepcopy(primal)])
+    return Call("tangent_zeros", [clone(primal)])
 
 
 def simplify_zeros(node):
@@ -168,7 +169,7 @@ class _RuleInfo:
         self.uses_out = False
         self.locals = set()
         for s in body:
-            for n in gast.walk(s):
+            for n in walk(s):
                 if _is_d(n) and isinstance(n.slice, gast.Name) and isinstance(n.ctx, gast.Load):
                     self.diff_params.add(n.slice.id)
             if isinstance(s, gast.Assign):
@@ -232,7 +233,7 @@ class _Splice(gast.NodeTransformer):
             return Name(self.local_names[node.id], store=isinstance(node.ctx, gast.Store))
         rep = self.mapping.get(node.id)
         if rep is not None:
-            return copy.deepcopy(rep)
+            return clone(rep)
         return node
 
     def visit_Call(self, node):
@@ -244,7 +245,7 @@ class _Splice(gast.NodeTransformer):
         for a in node.args:
             if isinstance(a, gast.Starred) and isinstance(a.value, gast.Name) \
                     and a.value.id == self.vararg:
-                args.extend(copy.deepcopy(r) for r in self.rest)
+                args.extend(clone(r) for r in self.rest)
             else:
                 args.append(a)
         node.args = args
@@ -274,8 +275,8 @@ class RuleContext:
     @staticmethod
     def call(prim, args, keywords=None):
         kws = keywords or {}
-        return gast.Call(func=Name(prim), args=[copy.deepcopy(a) for a in args],
-                         keywords=[gast.keyword(arg=k, value=copy.deepcopy(v))
+        return gast.Call(func=Name(prim), args=[clone(a) for a in args],
+                         keywords=[gast.keyword(arg=k, value=clone(v))
                                    for k, v in kws.items()])
 
     def capture(self, value, base):
@@ -292,7 +293,7 @@ class RuleContext:
 class _Forward:
     def __init__(self, core, active_params):
         self.core = core
-        used = {n.id for n in gast.walk(core.node) if isinstance(n, gast.Name)}
+        used = {n.id for n in walk(core.node) if isinstance(n, gast.Name)}
         used |= {a.id for a in core.node.args.args}
         self.namespace = rule_namespace(jvp_rules)
         self.namespace.update(core.captured)
@@ -317,7 +318,7 @@ class _Forward:
         origin = getattr(s, "cotan_origin", None)
         target = s.targets[0].id
         if fname == "new_stack" and target in self.tangent_stacks:
-            out.append(copy.deepcopy(s))
+            out.append(clone(s))
             out.append(self._mark(Assign(self.tangent_name(target), Call("new_stack", [])),
                                   origin))
             active.add(target)
@@ -328,7 +329,7 @@ class _Forward:
             if isinstance(stack, gast.Name) and stack.id in active:
                 dv = Name(self.tangent_name(value.id)) if value_active else \
                     materialize_zero(_zero(value))
-                out.append(copy.deepcopy(s))
+                out.append(clone(s))
                 out.append(self._mark(Assign("_", Call("push", [
                     Name(self.tangent_name(stack.id)), dv])), origin))
                 return True
@@ -338,7 +339,7 @@ class _Forward:
         if fname == "pop" and len(call.args) == 1:
             stack = call.args[0]
             if isinstance(stack, gast.Name) and stack.id in active:
-                out.append(copy.deepcopy(s))
+                out.append(clone(s))
                 out.append(self._mark(Assign(self.tangent_name(target), Call("pop", [
                     Name(self.tangent_name(stack.id))])), origin))
                 active.add(target)
@@ -379,7 +380,7 @@ class _Forward:
         value = s.value
         origin = getattr(s, "cotan_origin", None)
         if not isinstance(value, gast.Call):
-            out.append(copy.deepcopy(s))
+            out.append(clone(s))
             if isinstance(value, gast.Name) and value.id in active:
                 t = Assign(self.tangent_name(target), Name(self.tangent_name(value.id)))
                 out.append(self._mark(t, origin))
@@ -395,7 +396,7 @@ class _Forward:
         arg_atoms = list(value.args) + [k.value for k in value.keywords]
         has_active = any(isinstance(a, gast.Name) and a.id in active for a in arg_atoms)
         if not prim.differentiable or not has_active:
-            out.append(copy.deepcopy(s))
+            out.append(clone(s))
             active.discard(target)
             defined.add(target)
             return
@@ -403,21 +404,21 @@ class _Forward:
         stmts = self.instantiate(rule, s, active)
         defined.add(target)
         if stmts is None:
-            out.append(copy.deepcopy(s))
+            out.append(clone(s))
             active.discard(target)
             return
         tangent_stmts, order = stmts
         for t in tangent_stmts:
             self._mark(t, origin)
         if order == "after":
-            out.append(copy.deepcopy(s))
+            out.append(clone(s))
             out.extend(tangent_stmts)
         elif order == "before":
             out.extend(tangent_stmts)
-            out.append(copy.deepcopy(s))
+            out.append(clone(s))
         else:  # the output rebinds an input and the rule reads the output
             tmp = order
-            primal = copy.deepcopy(s)
+            primal = clone(s)
             primal.targets = [Name(tmp, store=True)]
             out.append(primal)
             out.extend(tangent_stmts)
@@ -472,7 +473,7 @@ class _Forward:
             if k in given:
                 mapping[k] = given[k]
             else:
-                mapping[k] = copy.deepcopy(default) if default is not None else Const(None)
+                mapping[k] = clone(default) if default is not None else Const(None)
         unknown = set(given) - set(info.kwonly)
         if unknown:
             raise TransformError(f"jvp rule of {call.func.id!r} does not take keyword(s) "
@@ -482,7 +483,7 @@ class _Forward:
                          omit=set(info.kwonly) - set(given))
         stmts = []
         for stmt in info.body:
-            stmts.append(splice.visit(copy.deepcopy(stmt)))
+            stmts.append(splice.visit(clone(stmt)))
         final = stmts[-1]
         final.value = simplify_zeros(final.value)
         if is_zero(final.value):
@@ -501,7 +502,7 @@ class _Forward:
         merged = body_act | else_act
         body += self._zero_fill(sorted(merged - body_act), body_def)
         orelse += self._zero_fill(sorted(merged - else_act), else_def)
-        node = gast.If(test=copy.deepcopy(s.test), body=body or [gast.Pass()], orelse=orelse)
+        node = gast.If(test=clone(s.test), body=body or [gast.Pass()], orelse=orelse)
         node.cotan_origin = getattr(s, "cotan_origin", None)
         out.append(node)
         active.clear()
@@ -558,7 +559,7 @@ class _Forward:
             dret = Name(self.tangent_name(ret.id))
         else:
             dret = materialize_zero(_zero(ret if ret is not None else Const(None)))
-        ret_stmt = gast.Return(value=gast.Tuple(elts=[copy.deepcopy(ret), dret],
+        ret_stmt = gast.Return(value=gast.Tuple(elts=[clone(ret), dret],
                                                 ctx=gast.Load()))
         ret_stmt.cotan_origin = getattr(fdef.body[-1], "cotan_origin", None)
         body.append(ret_stmt)

@@ -24,6 +24,7 @@ import copy
 
 import gast
 
+from .syntax import clone, walk
 from .core_form import validate
 from .forward import jvp_core
 from .materialize import materialize
@@ -45,7 +46,7 @@ def _reads(node):
         for a in list(node.args) + [k.value for k in node.keywords]:
             out += _reads(a)
         return out
-    return [n.id for n in gast.walk(node) if isinstance(n, gast.Name)
+    return [n.id for n in walk(node) if isinstance(n, gast.Name)
             and isinstance(n.ctx, gast.Load)]
 
 
@@ -74,7 +75,7 @@ def _assign_counts(fdef):
 
 def _tangent_names(fdef, tangent_params):
     tan = set(tangent_params)
-    assigns = [n for n in gast.walk(fdef) if isinstance(n, gast.Assign)]
+    assigns = [n for n in walk(fdef) if isinstance(n, gast.Assign)]
     changed = True
     while changed:
         changed = False
@@ -95,7 +96,7 @@ class _Split:
         self.tangent_params = params[len(params) - n_tangent:]
         self.tan = _tangent_names(fdef, self.tangent_params)
         self.counts, self.in_loop = _assign_counts(fdef)
-        used = {n.id for n in gast.walk(fdef) if isinstance(n, gast.Name)}
+        used = {n.id for n in walk(fdef) if isinstance(n, gast.Name)}
         self.scope = NameScope(used | set(params))
         self.residuals = []          # names the primal returns / tangent takes
         self.primal_init = []
@@ -140,7 +141,7 @@ class _Split:
                 if s.targets[0].id not in self.tan:
                     primal.append(s)
                     continue
-                s = copy.deepcopy(s)
+                s = clone(s)
                 renames = {}
                 for r in sorted(set(_reads(s.value))):
                     p, t, atom = self.read(r, depth, loop_targets)
@@ -148,7 +149,7 @@ class _Split:
                     tangent += t
                     if atom != r:
                         renames[r] = atom
-                for n in gast.walk(s.value):
+                for n in walk(s.value):
                     if isinstance(n, gast.Name) and n.id in renames:
                         n.id = renames[n.id]
                 tangent.append(s)
@@ -175,7 +176,7 @@ class _Split:
                             tangent += t
                             new_bounds.append(Name(atom))
                         else:
-                            new_bounds.append(copy.deepcopy(b))
+                            new_bounds.append(clone(b))
                     node = copy.copy(s)
                     node.iter = gast.Call(func=Name("range"), args=new_bounds, keywords=[])
                     node.body = tb
@@ -237,8 +238,8 @@ class _Split:
         self.primal_init = unset + self.primal_init
         res = gast.Tuple(elts=[Name(r) for r in self.residuals], ctx=gast.Load())
         primal = self.primal_init + primal + [gast.Return(
-            value=gast.Tuple(elts=[copy.deepcopy(out), res], ctx=gast.Load()))]
-        tangent = self.tangent_init + tangent + [gast.Return(value=copy.deepcopy(dout))]
+            value=gast.Tuple(elts=[clone(out), res], ctx=gast.Load()))]
+        tangent = self.tangent_init + tangent + [gast.Return(value=clone(dout))]
         name = self.core.name[len("jvp_"):] if self.core.name.startswith("jvp_") \
             else self.core.name
         return (_fdef(f"linearized_{name}", self.primal_params, primal),

@@ -13,12 +13,12 @@ into functional updates that keep NumPy's aliasing semantics (see `views.Views`)
 Must not differentiate, batch or compile.
 """
 
-import copy
 import inspect
 import types
 
 import gast
 
+from .syntax import clone
 from ..runtime.table import PRIMITIVES, Primitive
 from . import resolve
 from .desugar import desugar_control_flow
@@ -97,7 +97,7 @@ def _callable_as_function(obj):
 
 
 def _normalize_parsed(parsed):
-    node = copy.deepcopy(parsed.node)
+    node = clone(parsed.node)
     reserved = set(PRIMITIVES) | {"range", "_"}
     scope = NameScope(reserved)
     fl = Flattener(parsed, scope, captured={}, out=[], inline_stack=(parsed.fn,))

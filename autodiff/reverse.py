@@ -29,11 +29,11 @@ How control flow is reversed (the design card's recipe, as in Tangent):
 Must not hold derivative rules (vjp_rules.py) or the public API.
 """
 
-import copy
 import inspect
 
 import gast
 
+from .syntax import clone, walk
 from ..errors import MissingRuleError
 from ..runtime.table import PRIMITIVES
 from . import vjp_rules
@@ -64,7 +64,7 @@ class _RuleContext:
         self.rev, self.prim, self.D, self.out = rev, prim, D, out
 
     def call(self, fn, args):
-        return Call(fn, [copy.deepcopy(a) if isinstance(a, gast.AST) else Name(a) for a in args])
+        return Call(fn, [clone(a) if isinstance(a, gast.AST) else Name(a) for a in args])
 
     def contribute(self, atom, expr):
         self.rev.contribute(atom, expr, self.D, self.out)
@@ -84,7 +84,7 @@ class Reverser(ReverseAnalysis):
         self.core = core
         self.kind = kind
         self.has_aux = has_aux
-        fdef = copy.deepcopy(core.node)
+        fdef = clone(core.node)
         self.fdef = fdef
         self.params = [a.id for a in fdef.args.args]
         self.argnums = argnums
@@ -92,7 +92,7 @@ class Reverser(ReverseAnalysis):
         ret = fdef.body[-1]
         self.body = fdef.body[:-1]
         self.ret = ret.value if ret.value is not None else Const(None)
-        used = {n.id for n in gast.walk(fdef) if isinstance(n, gast.Name)}
+        used = {n.id for n in walk(fdef) if isinstance(n, gast.Name)}
         self.scope = NameScope(used | set(namespace()) | {"range", "_"})
         self.adj = {}
         self.special = set()
@@ -229,7 +229,7 @@ class Reverser(ReverseAnalysis):
             v = call.args[1]
             out = []
             if isinstance(v, gast.Name) and v.id in self.active:
-                self.contribute(v, Call("stack_unpush", [copy.deepcopy(stack), v.id]), D, out)
+                self.contribute(v, Call("stack_unpush", [clone(stack), v.id]), D, out)
             return out
         y = s.targets[0].id
         if y not in self.active:
@@ -237,7 +237,7 @@ class Reverser(ReverseAnalysis):
         g = Name(self.adj_name(y)) if y in D and y not in self.pending else Const(None)
         self.pending.pop(y, None)
         D.discard(y)
-        out = [self.mark(Expr(Call("stack_unpop", [copy.deepcopy(stack), g])))]
+        out = [self.mark(Expr(Call("stack_unpop", [clone(stack), g])))]
         if y in keep:
             self.set_zero(y, D)
         return out
@@ -275,10 +275,10 @@ class Reverser(ReverseAnalysis):
                 target = mapping[p]
                 if not isinstance(target, gast.Name) or target.id not in self.active:
                     continue
-                expr = _Substitute(mapping).visit(copy.deepcopy(st.value))
+                expr = _Substitute(mapping).visit(clone(st.value))
                 self.contribute(target, expr, D, out)
             else:
-                out.append(self.mark(_Substitute(mapping).visit(copy.deepcopy(st))))
+                out.append(self.mark(_Substitute(mapping).visit(clone(st))))
 
     def _zero_inits(self, names):
         out = []
@@ -444,7 +444,7 @@ class Reverser(ReverseAnalysis):
             if p in self.saved:
                 head.append(Expr(Call("push", [self.stacks[p], p])))
         if self.kind != "vjp" and not active_out:
-            seed_stmts.append(Expr(Call("grad_seed", [copy.deepcopy(out_atom), Const(self.what)])))
+            seed_stmts.append(Expr(Call("grad_seed", [clone(out_atom), Const(self.what)])))
         # results
         tail = []
         grads = []
@@ -467,15 +467,15 @@ class Reverser(ReverseAnalysis):
             result = grads[0] if isinstance(self.argnums_spec, int) else \
                 gast.Tuple(elts=grads, ctx=gast.Load())
             if self.kind == "value_and_grad":
-                value = copy.deepcopy(out_atom) if aux_atom is None else gast.Tuple(
-                    elts=[copy.deepcopy(out_atom), copy.deepcopy(aux_atom)], ctx=gast.Load())
+                value = clone(out_atom) if aux_atom is None else gast.Tuple(
+                    elts=[clone(out_atom), clone(aux_atom)], ctx=gast.Load())
                 result = gast.Tuple(elts=[value, result], ctx=gast.Load())
             elif aux_atom is not None:
-                result = gast.Tuple(elts=[result, copy.deepcopy(aux_atom)], ctx=gast.Load())
+                result = gast.Tuple(elts=[result, clone(aux_atom)], ctx=gast.Load())
         grads_only = result
         if self.kind == "vjp":
-            outv = copy.deepcopy(out_atom) if aux_atom is None else gast.Tuple(
-                elts=[copy.deepcopy(out_atom), copy.deepcopy(aux_atom)], ctx=gast.Load())
+            outv = clone(out_atom) if aux_atom is None else gast.Tuple(
+                elts=[clone(out_atom), clone(aux_atom)], ctx=gast.Load())
             result = gast.Tuple(elts=[outv, result], ctx=gast.Load())
         adjoint = _drop_final_restores(adjoint, result)
         self.pieces = {"forward": head + parts_head + primal, "backward": seed_stmts + adjoint,
@@ -515,8 +515,8 @@ class Reverser(ReverseAnalysis):
         residuals = sorted(_free_reads(backward + [result]) & defined - {g})
         stacks = set(self.stacks.values())
         copies = [Assign(r, Call("copy_stack", [r])) for r in residuals if r in stacks]
-        outv = copy.deepcopy(p["out"]) if p["aux"] is None else gast.Tuple(
-            elts=[copy.deepcopy(p["out"]), copy.deepcopy(p["aux"])], ctx=gast.Load())
+        outv = clone(p["out"]) if p["aux"] is None else gast.Tuple(
+            elts=[clone(p["out"]), clone(p["aux"])], ctx=gast.Load())
         fwd_ret = gast.Return(value=gast.Tuple(elts=[outv, gast.Tuple(
             elts=[Name(r) for r in residuals], ctx=gast.Load())], ctx=gast.Load()))
         fwd_ret.cotan_comment = getattr(self.fdef.body[-1], "cotan_origin", None) or "result"
@@ -536,8 +536,8 @@ class Reverser(ReverseAnalysis):
                         sum(1 for a in _walk_assigns(body) if a.targets[0].id == r.id) == 1:
                     return s.value.args[0], s.value.args[1], []
         o, a = self.scope.fresh("out"), self.scope.fresh("aux")
-        extra = [Assign(o, Call("getitem", [copy.deepcopy(r), Const(0)])),
-                 Assign(a, Call("getitem", [copy.deepcopy(r), Const(1)]))]
+        extra = [Assign(o, Call("getitem", [clone(r), Const(0)])),
+                 Assign(a, Call("getitem", [clone(r), Const(1)]))]
         if isinstance(r, gast.Name) and r.id in self.active:
             self.active.add(o)
         return Name(o), Name(a), extra
@@ -569,7 +569,7 @@ def _function(name, params, body):
 def _drop_final_restores(stmts, result):
     """Top-level `y = pop_restore(...)` statements after which nothing reads
     `y` (the sweep's way back past a first assignment): not needed."""
-    reads = {n.id for n in gast.walk(result) if isinstance(n, gast.Name)}
+    reads = {n.id for n in walk(result) if isinstance(n, gast.Name)}
     out = []
     for st in reversed(stmts):
         if isinstance(st, gast.Assign) and isinstance(st.value, gast.Call) \

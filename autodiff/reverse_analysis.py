@@ -9,10 +9,10 @@ copied predicates).  Also the small gast helpers reverse mode writes with.
 Must not write the adjoint sweep (reverse.py) or hold rules (vjp_rules.py).
 """
 
-import copy
 
 import gast
 
+from .syntax import clone, walk
 from ..runtime.table import PRIMITIVES
 from .syntax import Const, Name  # noqa: F401  (shared node constructors)
 
@@ -63,7 +63,7 @@ def _assigned(stmts):
 def _reads(stmts):
     out = set()
     for s in stmts:
-        for n in gast.walk(s):
+        for n in walk(s):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
                 out.add(n.id)
     return out
@@ -94,15 +94,15 @@ class ReverseAnalysis:
         head = []
         assigned = _assigned(self.body)
         in_if = set()
-        for s in gast.walk(gast.Module(body=self.body, type_ignores=[])):
+        for s in walk(gast.Module(body=self.body, type_ignores=[])):
             if isinstance(s, gast.If):
                 in_if |= {id(a) for a in _walk_assigns(s.body + s.orelse)}
-        ret_reads = {n.id for n in gast.walk(self.ret) if isinstance(n, gast.Name)}
+        ret_reads = {n.id for n in walk(self.ret) if isinstance(n, gast.Name)}
         for i in self.wrt:
             p = self.params[i]
             if p in assigned or p in ret_reads:
                 continue
-            reads = sum(1 for s in self.body for n in gast.walk(s)
+            reads = sum(1 for s in self.body for n in walk(s)
                         if isinstance(n, gast.Name) and n.id == p)
             gets = [a for a in _walk_assigns(self.body) if isinstance(a.value, gast.Call)
                     and a.value.func.id == "getitem" and not a.value.keywords
@@ -239,7 +239,7 @@ class ReverseAnalysis:
         counts = count(self.body, False)
         for p in self.params:
             counts[p] = counts.get(p, 0) + 1
-        self.for_targets = {s.target.id for s in gast.walk(gast.Module(body=self.body, type_ignores=[]))
+        self.for_targets = {s.target.id for s in walk(gast.Module(body=self.body, type_ignores=[]))
                             if isinstance(s, gast.For)}
         return {n for n, c in counts.items() if c >= 2 or n in in_loop} - self.for_targets
 
@@ -263,8 +263,8 @@ class ReverseAnalysis:
                 start, stop, step = s.iter.args
                 inside = _assigned(s.body)
                 n = self.scope.fresh("n_" + s.target.id)
-                a = Assign(n, Call("trip_count", [copy.deepcopy(start), copy.deepcopy(stop),
-                                                  copy.deepcopy(step)]))
+                a = Assign(n, Call("trip_count", [clone(start), clone(stop),
+                                                  clone(step)]))
                 a.cotan_origin = getattr(s, "cotan_origin", None)
                 out.append(a)
                 s.cotan_trips = n
@@ -275,7 +275,7 @@ class ReverseAnalysis:
                         out.append(Assign(c, Name(atom.id)))
                         kept.append(Name(c))
                     else:
-                        kept.append(copy.deepcopy(atom))
+                        kept.append(clone(atom))
                 s.cotan_start, s.cotan_step = kept
                 s.body = self.prepare(s.body)
             elif isinstance(s, gast.While):

@@ -12,29 +12,40 @@ import math
 import gast
 import numpy
 
+from .syntax import walk
 from ..runtime.table import PRIMITIVES
 from .core_form import is_constant_value
 
 
-def _assigned_counts(fdef):
-    counts = {}
-    for n in gast.walk(fdef):
-        if isinstance(n, gast.Assign):
+def _scan(fdef):
+    """One walk over `fdef`: (assignment counts, read counts, names
+    assigned a constant, names read as loop predicates)."""
+    counts, reads, consts, protected = {}, {}, {}, set()
+    Name_, Load, Assign_, For_, While_, Constant = (gast.Name, gast.Load, gast.Assign,
+                                                    gast.For, gast.While, gast.Constant)
+    for n in walk(fdef):
+        cls = type(n)
+        if cls is Name_:
+            if type(n.ctx) is Load:
+                reads[n.id] = reads.get(n.id, 0) + 1
+        elif cls is Assign_:
             t = n.targets[0].id
             counts[t] = counts.get(t, 0) + 1
-        elif isinstance(n, gast.For):
+            if type(n.value) is Constant:
+                consts[t] = n.value.value
+        elif cls is For_:
             counts[n.target.id] = counts.get(n.target.id, 0) + 2
+        elif cls is While_ and type(n.test) is Name_:
+            protected.add(n.test.id)
     for a in fdef.args.args:
         counts[a.id] = counts.get(a.id, 0) + 2
-    return counts
+    return counts, reads, consts, protected
+
+
 
 
 def _reads(fdef):
-    reads = {}
-    for n in gast.walk(fdef):
-        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
-            reads[n.id] = reads.get(n.id, 0) + 1
-    return reads
+    return _scan(fdef)[1]
 
 
 def _foldable_constant(v):
@@ -62,8 +73,12 @@ def simplify(fdef, captured=None, keep=()):
     for _ in range(20):
         changed = _propagate_constants(fdef, keep)
         changed |= _fold_block(fdef.body)
-        changed |= _eliminate_dead(fdef, keep)
-        changed |= _coalesce(fdef, keep)
+        counts, reads, _, _ = _scan(fdef)
+        changed |= _dce_block(fdef.body, reads, keep, fdef)
+        # counts from before dead-code elimination, which only removes
+        # statements: a stale count is never lower, so a coalesce it allows
+        # is still right (and one it misses is found next round)
+        changed |= _coalesce_block(fdef.body, reads, counts, keep)
         if not changed:
             break
     if captured is not None:
@@ -74,26 +89,14 @@ def simplify(fdef, captured=None, keep=()):
 
 
 def _propagate_constants(fdef, keep):
-    counts = _assigned_counts(fdef)
-    consts = {}
-    for n in gast.walk(fdef):
-        if isinstance(n, gast.Assign) and isinstance(n.value, gast.Constant) \
-                and counts.get(n.targets[0].id) == 1 and n.targets[0].id not in keep:
-            consts[n.targets[0].id] = n.value.value
-    if not consts:
-        return False
-    # loop and branch predicates must stay names
-    protected = set()
-    for n in gast.walk(fdef):
-        if isinstance(n, (gast.If, gast.While)) and isinstance(n.test, gast.Name):
-            if not isinstance(n, gast.If):
-                protected.add(n.test.id)
-    for k in protected:
-        consts.pop(k, None)
+    counts, _, assigned_consts, protected = _scan(fdef)
+    # loop predicates must stay names
+    consts = {t: v for t, v in assigned_consts.items()
+              if counts.get(t) == 1 and t not in keep and t not in protected}
     if not consts:
         return False
     _Substitute(consts).visit(fdef)
-    # the assignments themselves are now dead; _eliminate_dead removes them
+    # the assignments themselves are now dead; dead-code elimination removes them
     return True
 
 
@@ -131,9 +134,6 @@ def _fold_block(stmts):
     return changed
 
 
-def _eliminate_dead(fdef, keep):
-    reads = _reads(fdef)
-    return _dce_block(fdef.body, reads, keep, fdef)
 
 
 def _dce_block(stmts, reads, keep, fdef):
@@ -181,7 +181,7 @@ def _dce_block(stmts, reads, keep, fdef):
 
 
 def _fresh_name(fdef, base):
-    used = {n.id for n in gast.walk(fdef) if isinstance(n, gast.Name)} | set(PRIMITIVES)
+    used = {n.id for n in walk(fdef) if isinstance(n, gast.Name)} | set(PRIMITIVES)
     if base not in used:
         return base
     k = 1
@@ -190,11 +190,6 @@ def _fresh_name(fdef, base):
     return f"{base}_{k}"
 
 
-def _coalesce(fdef, keep):
-    """`t = f(a); v = t` with `t` used only there  →  `v = f(a)`."""
-    reads = _reads(fdef)
-    counts = _assigned_counts(fdef)
-    return _coalesce_block(fdef.body, reads, counts, keep)
 
 
 def _coalesce_block(stmts, reads, counts, keep):
@@ -221,4 +216,4 @@ def _coalesce_block(stmts, reads, counts, keep):
 
 
 def _reads_name(node, name):
-    return any(isinstance(n, gast.Name) and n.id == name for n in gast.walk(node))
+    return any(isinstance(n, gast.Name) and n.id == name for n in walk(node))

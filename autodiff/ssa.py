@@ -11,10 +11,10 @@ stacks hold only the loop-carried values.  Must not change what the
 function computes.
 """
 
-import copy
 
 import gast
 
+from .syntax import clone, walk
 from .names import NameScope
 from .normalize import CoreFunction
 from .syntax import Assign, Name, core_assigned, core_read_counts
@@ -22,8 +22,8 @@ from .syntax import Assign, Name, core_assigned, core_read_counts
 
 def version_names(core):
     """A CoreFunction computing the same as `core`, with versioned names."""
-    node = copy.deepcopy(core.node)
-    used = {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}
+    node = clone(core.node)
+    used = {n.id for n in walk(node) if isinstance(n, gast.Name)}
     from ..runtime.table import PRIMITIVES
     scope = NameScope(used | set(PRIMITIVES) | set(core.captured) | {"range", "_"})
     defined = set(a.id for a in node.args.args)
@@ -155,7 +155,7 @@ def _exposed(stmts, assigned):
     assigned = set(assigned)
     for st in stmts:
         if isinstance(st, gast.Assign):
-            out |= {n.id for n in gast.walk(st.value) if isinstance(n, gast.Name)} - assigned
+            out |= {n.id for n in walk(st.value) if isinstance(n, gast.Name)} - assigned
             assigned.add(st.targets[0].id)
         elif isinstance(st, gast.If):
             if st.test.id not in assigned:
@@ -235,17 +235,17 @@ def _rename_last_def(body, last, want):
         if isinstance(s, gast.Assign) and s.targets[0].id == last:
             after = body[i + 1:]
             if any(isinstance(n, gast.Name) and n.id == want for st in after
-                   for n in gast.walk(st)):
+                   for n in walk(st)):
                 return False
             # later statements of the block read `last`: they read `want` now
             for st in after:
-                for n in gast.walk(st):
+                for n in walk(st):
                     if isinstance(n, gast.Name) and n.id == last:
                         n.id = want
             s.targets[0].id = want
             return True
         if isinstance(s, (gast.If, gast.For, gast.While)) and any(
-                isinstance(n, gast.Assign) and n.targets[0].id == last for n in gast.walk(s)):
+                isinstance(n, gast.Assign) and n.targets[0].id == last for n in walk(s)):
             return False
     return False
 

@@ -8,6 +8,7 @@ Must not normalize.
 
 import gast
 
+from .syntax import walk
 from .parse import parse_function
 
 
@@ -40,7 +41,7 @@ _HINTS = {
 
 def check_supported(parsed):
     """Raise TransformError at the first construct cotan cannot transform."""
-    for node in gast.walk(parsed.node):
+    for node in walk(parsed.node):
         for kind, what in _UNSUPPORTED.items():
             if isinstance(node, kind):
                 raise parsed.error(f"{what} is not supported", node,

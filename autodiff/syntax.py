@@ -6,9 +6,52 @@ statements (which names a block assigns or mutates, where generated code
 says a statement came from).  Must not transform anything.
 """
 
+import collections
 import types
 
 import gast
+
+
+def walk(node):
+    """Every node under `node` (itself included), breadth first like
+    `ast.walk`, about three times faster: transformations walk whole
+    functions many times, and this was a tenth of `jit(grad(f))`'s
+    compile time."""
+    AST = gast.AST
+    todo = collections.deque([node])
+    pop, push = todo.popleft, todo.append
+    while todo:
+        n = pop()
+        for f in n._fields:
+            v = getattr(n, f, None)
+            if isinstance(v, AST):
+                push(v)
+            elif type(v) is list:
+                for x in v:
+                    if isinstance(x, AST):
+                        push(x)
+        yield n
+
+
+def clone(node):
+    """A deep copy of a gast tree (or list of trees), like
+    `copy.deepcopy` but several times faster; leaf values (constants,
+    names) are immutable and shared."""
+    if type(node) is list:
+        return [clone(x) for x in node]
+    if not isinstance(node, gast.AST):
+        return node
+    cls = type(node)
+    new = cls.__new__(cls)
+    d = new.__dict__
+    d.update(node.__dict__)
+    for f in node._fields:
+        v = d.get(f)
+        if type(v) is list:
+            d[f] = [clone(x) for x in v]
+        elif isinstance(v, gast.AST):
+            d[f] = clone(v)
+    return new
 
 
 def Name(id_, store=False):
@@ -49,7 +92,7 @@ _CMPOPS = {gast.Lt: "less", gast.LtE: "less_equal", gast.Gt: "greater",
 def _stored_names(stmts):
     names = set()
     for s in stmts:
-        for n in gast.walk(s):
+        for n in walk(s):
             if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Param)):
                 names.add(n.id)
             elif isinstance(n, (gast.FunctionDef,)) and n is not s:
@@ -63,7 +106,7 @@ def _mutated_names(stmts):
     """Names assigned, aug-assigned or subscript-assigned anywhere in stmts."""
     names = _stored_names(stmts)
     for s in stmts:
-        for n in gast.walk(s):
+        for n in walk(s):
             if isinstance(n, (gast.Assign, gast.AugAssign, gast.AnnAssign)):
                 targets = n.targets if isinstance(n, gast.Assign) else [n.target]
                 for t in targets:
@@ -119,7 +162,7 @@ def core_assigned(stmts):
     """Names that core-form `stmts` assign (loop targets included)."""
     out = set()
     for s in stmts:
-        for node in gast.walk(s):
+        for node in walk(s):
             if isinstance(node, gast.Assign):
                 out.add(node.targets[0].id)
             elif isinstance(node, gast.For):
@@ -131,7 +174,7 @@ def core_read_counts(stmts):
     """How many times core-form `stmts` read each name."""
     counts = {}
     for s in stmts:
-        for node in gast.walk(s):
+        for node in walk(s):
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
                 counts[node.id] = counts.get(node.id, 0) + 1
     return counts

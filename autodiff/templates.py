@@ -20,25 +20,51 @@ Must not know about any particular transformation.
 """
 
 import ast
-import copy
 import hashlib
 import inspect
 import textwrap
 
 import gast
 
+from .syntax import clone
 from ..runtime.table import PRIMITIVES
 from .parse import GENERATED_PREFIX, register_source
 
 _template_cache = {}
 
 
+_module_functions = {}
+
+
+def _function_node(fn):
+    """The gast FunctionDef of `fn`: its module's file is parsed once and
+    the definition found by name and first line (inspect.getsource would
+    tokenize the file again for each of the many rules a gradient uses)."""
+    code = fn.__code__
+    path = code.co_filename
+    defs = _module_functions.get(path)
+    if defs is None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+        except (OSError, SyntaxError, ValueError):
+            tree = None
+        defs = _module_functions[path] = {}
+        for n in tree.body if tree is not None else ():     # rules are module-level
+            if isinstance(n, ast.FunctionDef):
+                first = min([n.lineno] + [d.lineno for d in n.decorator_list])
+                defs[(n.name, first)] = n
+    node = defs.get((fn.__name__, code.co_firstlineno))
+    if node is None:    # not in a readable file (generated, edited since import)
+        return gast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+    return gast.ast_to_gast(ast.Module(body=[node], type_ignores=[])).body[0]
+
+
 def template_ast(rule):
     """(parameter names, keyword-only names with defaults, body) of `rule`."""
     got = _template_cache.get(rule)
     if got is None:
-        src = textwrap.dedent(inspect.getsource(rule))
-        fdef = gast.parse(src).body[0]
+        fdef = _function_node(rule)
         params = [a.id for a in fdef.args.args]
         kwonly = {}
         for a, d in zip(fdef.args.kwonlyargs, fdef.args.kw_defaults):
@@ -59,7 +85,7 @@ class _Substitute(gast.NodeTransformer):
         rep = self.mapping.get(node.id)
         if rep is None:
             return node
-        rep = copy.deepcopy(rep)
+        rep = clone(rep)
         if isinstance(rep, gast.Name):
             rep.ctx = node.ctx
         return gast.copy_location(rep, node)
@@ -68,7 +94,7 @@ class _Substitute(gast.NodeTransformer):
 def as_expr(value):
     """A gast expression for a name (str), an existing gast node or a constant."""
     if isinstance(value, gast.AST):
-        return copy.deepcopy(value)
+        return clone(value)
     if isinstance(value, str):
         return gast.Name(id=value, ctx=gast.Load(), annotation=None, type_comment=None)
     return gast.Constant(value=value, kind=None)
@@ -94,14 +120,14 @@ def template_statements(rule, args, params=None, extra=None):
         if k in params:
             mapping[k] = as_expr(params[k])
         elif default is not None:
-            mapping[k] = copy.deepcopy(default)
+            mapping[k] = clone(default)
         else:
             mapping[k] = gast.Constant(value=None, kind=None)
     for k, v in (extra or {}).items():
         mapping[k] = as_expr(v)
     out = []
     for s in body:
-        s = _Substitute(mapping).visit(copy.deepcopy(s))
+        s = _Substitute(mapping).visit(clone(s))
         out.append(s)
     return out
 

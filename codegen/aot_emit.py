@@ -29,6 +29,7 @@ from . import aot_binding, llvm_binding
 from .abstract import ShapedArray
 from .llvm_backend import lower_cpu
 from .llvm_emit import ENTRY, emit_module
+from .llvm_kernels import llvm_text
 from .plan import plan_function
 
 _env_lock = threading.Lock()
@@ -149,7 +150,7 @@ def build_module(core, in_avals, name, tgt, threads=1):
     with _threads(threads):
         module, _, _ = emit_module(tf, plan, env)
     define_math_forwarders(module)
-    mod = aot_binding.optimize(str(module), tgt)
+    mod = aot_binding.optimize(llvm_text(module), tgt)
     aot_binding.hide_symbols(mod, ENTRY, entry_symbol(name))
     # what the object still needs must come from libc/libm/libmvec: a
     # symbol only the jit's process provides (BLAS) would fail at load time

@@ -17,6 +17,7 @@ from ..autodiff.materialize import to_source
 from . import llvm_binding
 from .infer import infer_function, typed_text
 from .llvm_emit import ENTRY, emit_module
+from .llvm_kernels import llvm_text
 from .plan import plan_function
 from . import llvm_lowerings  # noqa: F401  (registers the lowerings)
 
@@ -58,7 +59,7 @@ class Lowered:
             self._plan = plan_function(tf)
             mod, self.n_inputs, self.n_outputs = emit_module(tf, self._plan,
                                                              llvm_binding.initialize())
-            self._ir = str(mod)
+            self._ir = llvm_text(mod)
         return self._ir
 
     def optimized(self):

@@ -30,7 +30,7 @@ from llvmlite import ir
 from ..errors import MissingRuleError
 from .abstract import ShapedArray
 from .infer import STACK_PRIMS, TAssign, TFor, TIf, TWhile, is_static, Undefined
-from .llvm_kernels import KernelEmitter, loop, store_mem, load_mem, elem_ptr
+from .llvm_kernels import KernelEmitter, hot, loop, store_mem, load_mem, elem_ptr
 from .llvm_values import (I1, I8, I32, I64, PTR, Array, Lazy, MathCalls, Scalar, c_strides,
                           cast, const, mem_type, reg_type, size_of)
 
@@ -544,7 +544,8 @@ class FunctionEmitter:
         b.position_at_end(body)
         e = dict(env)
         e[s.var] = Scalar(i, np.int64, weak=True)
-        self.block(s.body, e)
+        with hot(b):
+            self.block(s.body, e)
         for n, aval in s.carried.items():
             if n in e and n != s.var:
                 self.spill(n, e[n], aval)
@@ -569,7 +570,8 @@ class FunctionEmitter:
         b.cbranch(pred, body, end)
         b.position_at_end(body)
         e = dict(env)
-        self.block(s.body, e)
+        with hot(b):
+            self.block(s.body, e)
         for n, aval in s.carried.items():
             if n in e:
                 self.spill(n, e[n], aval)
