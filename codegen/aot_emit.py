@@ -148,7 +148,7 @@ def build_module(core, in_avals, name, tgt, threads=1):
     env["gemm"] = {}
     env["vector_math"] = tgt.vector_math
     with _threads(threads):
-        module, _, _ = emit_module(tf, plan, env)
+        (module,), _, _ = emit_module(tf, plan, env)
     define_math_forwarders(module)
     mod = aot_binding.optimize(llvm_text(module), tgt)
     aot_binding.hide_symbols(mod, ENTRY, entry_symbol(name))

@@ -5,7 +5,7 @@ printable (`as_text("python" | "typed" | "llvm" | "asm")`) and whose
 `compile()` gives a `NativeEntry` (the native function's address plus what
 the caller needs: output abstract values).  `COTAN_DUMP=<folder>` writes
 every stage there.  The disk cache (runtime/disk_cache.py) stores the
-object code and optimized IR keyed on the core-form source, signature and target.  Must
+object code (one per part) keyed on the core-form source, signature and target.  Must
 not know about Python-level calling (runtime/dispatch.py).
 """
 
@@ -53,19 +53,27 @@ class Lowered:
             self.out_aval = self._typed.out_aval
         return self._typed
 
-    def llvm_ir(self):
+    def part_texts(self):
+        """The unoptimized IR of each part (the entry's module first)."""
         if self._ir is None:
             tf = self.typed
             self._plan = plan_function(tf)
-            mod, self.n_inputs, self.n_outputs = emit_module(tf, self._plan,
-                                                             llvm_binding.initialize())
-            self._ir = llvm_text(mod)
+            mods, self.n_inputs, self.n_outputs = emit_module(
+                tf, self._plan, llvm_binding.initialize(), parts=llvm_binding.compile_threads())
+            self._ir = [llvm_text(m) for m in mods]
         return self._ir
 
-    def optimized(self):
+    def llvm_ir(self):
+        return "\n".join(self.part_texts())
+
+    def _compiled(self):
         if self._opt is None:
-            self._opt = llvm_binding.optimize(self.llvm_ir())
+            self._opt = llvm_binding.compile_parts(self.part_texts())
         return self._opt
+
+    def optimized(self):
+        """The optimized modules (one, or one per part of a big program)."""
+        return self._compiled()[0]
 
     def as_text(self, stage="llvm"):
         text = self._text(stage)
@@ -78,17 +86,21 @@ class Lowered:
         if stage == "typed":
             return typed_text(self.typed)
         if stage == "llvm":
-            return str(self.optimized())
+            return "\n".join(str(m) for m in self.optimized())
         if stage == "llvm-unoptimized":
             return self.llvm_ir()
         if stage == "asm":
-            return llvm_binding.assembly(self.optimized())
+            return "\n".join(llvm_binding.assembly(m) for m in self.optimized())
         raise ValueError(f"unknown stage {stage!r}: use 'python', 'typed', 'llvm' or 'asm'")
 
     def compile(self):
-        mod = self.optimized()
+        mods, objects = self._compiled()
         self.dump()
-        native = llvm_binding.NativeModule(mod)
+        if objects is None:
+            native = llvm_binding.NativeModule(mods[0])
+        else:
+            native = llvm_binding.NativeModule(llvm_binding.empty_module_for_objects(),
+                                               object_codes=objects)
         return NativeEntry(native, self.out_aval, self.n_inputs, self.n_outputs)
 
     def dump(self):

@@ -10,6 +10,7 @@ in llvm_emit.py / llvm_kernels.py (llvmlite.ir only); this module must not
 build IR.
 """
 
+import contextlib
 import ctypes
 import ctypes.util
 import glob
@@ -39,6 +40,7 @@ def initialize():
                       data_layout=str(tm.target_data))
         _state["vector_math"] = _load_vector_math(features)
         _state["gemm"] = _load_blas()
+        _state["lapack"] = _load_lapack()
         _register_libm()
         return _state
 
@@ -100,6 +102,31 @@ def _load_blas():
     return {}
 
 
+def _load_lapack():
+    """{routine: {"d": symbol, "s": symbol}} of the `LAPACKE_?<routine>_work`
+    entry points (64-bit integers) of NumPy's bundled OpenBLAS, or {}.
+    The `_work` variants: the caller passes the workspace, and no NaN
+    check refuses inputs NumPy (which calls LAPACK directly) accepts."""
+    found = {}
+    try:
+        import numpy
+        libs = glob.glob(os.path.join(os.path.dirname(numpy.__file__), os.pardir,
+                                      "numpy.libs", "libscipy_openblas*"))
+        for path in libs:
+            llvm.load_library_permanently(path)
+            # the routines codegen/llvm_lapack.py calls
+            for routine in ("potrf", "geqrf", "orgqr", "syevd", "gesdd"):
+                for key in ("d", "s"):
+                    name = f"scipy_LAPACKE_{key}{routine}_work64_"
+                    if llvm.address_of_symbol(name):
+                        found.setdefault(routine, {})[key] = name
+            if found:
+                return found
+    except Exception:  # no bundled LAPACK: the lowerings raise CompileError
+        pass
+    return found
+
+
 def _register_libm():
     libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
     # `cotan.<fn>` aliases: LLVM would turn a call of `exp` into the
@@ -145,17 +172,117 @@ def _pass_builder(s, big):
     return s[key]
 
 
+@contextlib.contextmanager
+def _code_generation(big):
+    """Code generation settings: for big modules, no loop strength
+    reduction.  On jit(grad(mlp_loss)) it was the costliest pass of all
+    (30 ms of 150), with no run-time difference measured on the MLP, the
+    2M-element expression, the recurrence or an RNN gradient: big modules
+    spend their time in BLAS, vector math and memory-bound loops.  LLVM's
+    switch is process-wide, so it is set only around our own code
+    generation, under the lock."""
+    if not big:
+        yield
+        return
+    with _lock:
+        llvm.set_option("", "-disable-lsr=true")
+        try:
+            yield
+        finally:
+            llvm.set_option("", "-disable-lsr=false")
+
+
+def compile_threads():
+    """How many modules a big program is split into, each optimized and
+    compiled on a thread of its own (`COTAN_COMPILE_THREADS`, default:
+    the cores, at most 4)."""
+    try:
+        n = int(os.environ.get("COTAN_COMPILE_THREADS", "") or min(4, os.cpu_count() or 1))
+    except ValueError:
+        n = 1
+    return max(1, n)
+
+
+_workers = {}
+_local = threading.local()
+
+
+def _compile_part(text, s):
+    """Optimize one part (its own LLVM context: contexts are not shared
+    between threads) and generate its object code."""
+    if not hasattr(_local, "pb"):
+        # one pass builder and target machine per worker thread, kept
+        _local.pto = llvm.create_pipeline_tuning_options(speed_level=2)
+        _local.pto.loop_vectorization = True
+        _local.pto.slp_vectorization = False
+        _local.pto.loop_unrolling = False
+        # static relocations: MCJIT resolved a second object's
+        # position-independent constant-pool loads against the first
+        # object's GOT (wrong numbers; tests/test_jit_parts.py)
+        _local.tm = s["target"].create_target_machine(cpu=s["cpu"], features=s["features"],
+                                                      opt=3, reloc="static",
+                                                      codemodel="jitdefault")
+        _local.pb = llvm.create_pass_builder(_local.tm, _local.pto)
+    mod = llvm.parse_assembly(text, context=llvm.create_context())
+    mod.triple = s["triple"]
+    mod.data_layout = s["data_layout"]
+    mod.verify()
+    _local.pb.getModulePassManager().run(mod, _local.pb)
+    return mod, _local.tm.emit_object(mod)
+
+
+def compile_parts(texts):
+    """(optimized ModuleRefs, object codes or None) of a program's parts.
+
+    A small program's parts are linked into one module and optimized as
+    before (MCJIT generates its code: objects None).  A big one's parts
+    are optimized and compiled side by side, one thread each (LLVM
+    releases the GIL): jit(grad(mlp_loss)) spends most of its compile
+    time there."""
+    s = initialize()
+    big = sum(len(t) for t in texts) > BIG_IR
+    if len(texts) == 1 or not big:
+        mod = _parse(texts[0])
+        for t in texts[1:]:
+            mod.link_in(_parse(t))
+        _run_pipeline(mod, s, big)
+        return [mod], None
+    with _lock:
+        pool = _workers.get(len(texts))
+        if pool is None:
+            import concurrent.futures
+            pool = _workers[len(texts)] = concurrent.futures.ThreadPoolExecutor(
+                len(texts), thread_name_prefix="cotan-llvm")
+        llvm.set_option("", "-disable-lsr=true")     # see _code_generation
+        try:
+            done = list(pool.map(lambda t: _compile_part(t, s), texts))
+        finally:
+            llvm.set_option("", "-disable-lsr=false")
+    return [m for m, _ in done], [o for _, o in done]
+
+
+def _parse(text):
+    s = initialize()
+    mod = llvm.parse_assembly(text)
+    mod.triple = s["triple"]
+    mod.data_layout = s["data_layout"]
+    mod.verify()
+    return mod
+
+
+def _run_pipeline(mod, s, big):
+    with _lock:
+        pb = _pass_builder(s, big)
+        pb.getModulePassManager().run(mod, pb)
+    mod.cotan_big = big
+
+
 def optimize(ir_text):
     """Parse and optimize LLVM IR text (O3, or the cheaper pipeline when
     it is big); returns the ModuleRef."""
     s = initialize()
-    mod = llvm.parse_assembly(ir_text)
-    mod.triple = s["triple"]
-    mod.data_layout = s["data_layout"]
-    mod.verify()
-    with _lock:
-        pb = _pass_builder(s, len(ir_text) > BIG_IR)
-        pb.getModulePassManager().run(mod, pb)
+    mod = _parse(ir_text)
+    _run_pipeline(mod, s, len(ir_text) > BIG_IR)
     return mod
 
 
@@ -164,26 +291,33 @@ def assembly(mod):
 
 
 class NativeModule:
-    """A JIT-compiled module; keeps the engine (and so the code) alive."""
+    """A JIT-compiled program; keeps the engine (and so the code) alive.
 
-    def __init__(self, mod, object_code=None):
+    Built from one optimized module (MCJIT generates its code, which is
+    kept as `object_codes` for the disk cache) or from object code
+    (`object_codes`: one per part, from the disk cache or from
+    `compile_parts`), linked into one engine."""
+
+    def __init__(self, mod, object_codes=None):
         s = initialize()
         self.mod = mod
         # the engine takes ownership of its target machine: give it its own
         tm = s["target"].create_target_machine(cpu=s["cpu"], features=s["features"], opt=3,
                                                reloc="pic", codemodel="jitdefault")
         self.engine = llvm.create_mcjit_compiler(mod, tm)
-        # keep the object code MCJIT produces, for the disk cache (no second
-        # code generation pass)
-        self.object_code = object_code
+        self.object_codes = list(object_codes) if object_codes is not None else None
 
         def notify(module, buffer):
-            if self.object_code is None:
-                self.object_code = bytes(buffer)
+            if self.object_codes is None:
+                self.object_codes = [bytes(buffer)]
         self.engine.set_object_cache(notify, None)
-        if object_code is not None:
-            self.engine.add_object_file(llvm.ObjectFileRef.from_data(object_code))
-        self.engine.finalize_object()
+        if object_codes is not None:
+            for code in object_codes:
+                self.engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+            self.engine.finalize_object()
+        else:
+            with _code_generation(big=getattr(mod, "cotan_big", False)):
+                self.engine.finalize_object()
 
     def address(self, name):
         addr = self.engine.get_function_address(name)

@@ -30,7 +30,7 @@ from llvmlite import ir
 from ..errors import MissingRuleError
 from .abstract import ShapedArray
 from .infer import STACK_PRIMS, TAssign, TFor, TIf, TWhile, is_static, Undefined
-from .llvm_kernels import KernelEmitter, hot, loop, store_mem, load_mem, elem_ptr
+from .llvm_kernels import KernelEmitter, Part, hot, loop, store_mem, load_mem, elem_ptr
 from .llvm_values import (I1, I8, I32, I64, PTR, Array, Lazy, MathCalls, Scalar, c_strides,
                           cast, const, mem_type, reg_type, size_of)
 
@@ -53,11 +53,12 @@ def leaves_of(v, out=None):
 
 
 class FunctionEmitter:
-    def __init__(self, tf, plan, env_info):
+    def __init__(self, tf, plan, env_info, parts=1):
         self.tf, self.plan = tf, plan
         self.module = ir.Module(name="cotan")
         self.math = MathCalls(self.module, env_info["vector_math"])
         self.blas = env_info["gemm"]
+        self.lapack = env_info.get("lapack", {})
         self.kern = KernelEmitter(self.module, self.math, [0])
         self.buffers = {}       # key -> buffer id
         self.buffer_sizes = []  # buffer id -> bytes
@@ -84,6 +85,16 @@ class FunctionEmitter:
                                      "memcpy")
         from .llvm_stacks import Stacks
         self.stacks = Stacks(self, getattr(tf, "stacks", None))
+        self.modules = [self.module]
+        if parts > 1:
+            # loop nests go to `parts` modules compiled side by side
+            shared = [Part(self.module, self.kern, fixed=self.fn)]
+            for k in range(1, parts):
+                m = ir.Module(name=f"cotan.part{k}")
+                self.modules.append(m)
+                shared.append(Part(m, KernelEmitter(m, MathCalls(m, env_info["vector_math"]),
+                                                    self.kern.counter)))
+            self.kern.enable_outlining(shared)
 
     # ------------------------------------------------------------ utilities
     def cstring(self, text):
@@ -592,8 +603,10 @@ def _pointwise_safe(value, target, dest):
     return True
 
 
-def emit_module(tf, plan, env_info):
-    """(llvmlite.ir.Module, n_inputs, n_outputs) for typed function `tf`."""
-    em = FunctionEmitter(tf, plan, env_info)
-    mod = em.emit(tf.in_avals)
-    return mod, em.n_inputs, em.n_outputs
+def emit_module(tf, plan, env_info, parts=1):
+    """([llvmlite.ir.Module], n_inputs, n_outputs) for typed function `tf`:
+    the first module holds the entry; with `parts` > 1, the loop nests of
+    straight-line code are spread over that many modules."""
+    em = FunctionEmitter(tf, plan, env_info, parts)
+    em.emit(tf.in_avals)
+    return em.modules, em.n_inputs, em.n_outputs

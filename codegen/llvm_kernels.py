@@ -319,6 +319,7 @@ class KernelEmitter:
         self.module = module
         self.math = math
         self.counter = counter
+        self.parts = None
         self._pfor = None
 
     # ------------------------------------------------------------ elementwise
@@ -327,6 +328,9 @@ class KernelEmitter:
         shape = dest.shape
         n = size_of(shape)
         if n == 0:
+            return
+        if self._outline_here(b, shape):
+            self._outlined(b, [dest, node], lambda kern, kb, d, x: kern.assign(kb, d, x))
             return
         if isinstance(node, (bool, int, float, np.generic)) or isinstance(node, Scalar):
             if dest.contiguous and n > 1:
@@ -402,13 +406,7 @@ class KernelEmitter:
         """Outline `body(b, dest, node, start, stop, lanes)` (a loop over
         [start, stop)) into kernel(ctx, start, stop) and run chunks of
         [0, n) on `nthreads` threads."""
-        vals = []
-        seen = set()
-        for leaf in leaves(node) + [dest]:
-            v = leaf.ptr if isinstance(leaf, Array) else leaf.value
-            if id(v) not in seen and not isinstance(v, ir.Constant):
-                seen.add(id(v))
-                vals.append(v)
+        vals = _captured([node, dest], keep_constants=True)
         self.counter[0] += 1
         kname = f"cotan.kernel.{self.counter[0]}"
         kfn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64]), kname)
@@ -418,36 +416,47 @@ class KernelEmitter:
         kfn.attributes.add("noinline")
         kb = ir.IRBuilder(kfn.append_basic_block("entry"))
         ctx, start, stop = kfn.args
-        slots = kb.bitcast(ctx, ir.PointerType(I64))
-        remap = {}
-        for k, v in enumerate(vals):
-            raw = kb.load(kb.gep(slots, [ir.Constant(I64, k)]))
-            if isinstance(v.type, ir.PointerType):
-                remap[id(v)] = kb.inttoptr(raw, v.type)
-            elif isinstance(v.type, ir.IntType):
-                remap[id(v)] = kb.trunc(raw, v.type) if v.type.width < 64 else raw
-            else:
-                remap[id(v)] = kb.bitcast(raw, F64_) if v.type == F64_ else \
-                    kb.bitcast(kb.trunc(raw, I32), v.type)
-        new_node = _rebuild(node, remap, {})
-        new_dest = _rebuild(dest, remap, {})
+        new_node, new_dest = _unpack(kb, ctx, vals, [node, dest])
         body(kb, new_dest, new_node, start, stop, lanes)
         kb.ret_void()
-        # marshal the captured values into ctx
-        arr = b.alloca(I64, ir.Constant(I64, max(1, len(vals))))
-        for k, v in enumerate(vals):
-            if isinstance(v.type, ir.PointerType):
-                raw = b.ptrtoint(v, I64)
-            elif isinstance(v.type, ir.IntType):
-                raw = b.zext(v, I64) if v.type.width < 64 else v
-            elif v.type == F64_:
-                raw = b.bitcast(v, I64)
-            else:
-                raw = b.zext(b.bitcast(v, I32), I64)
-            b.store(raw, b.gep(arr, [ir.Constant(I64, k)]))
-        b.call(self.parallel_for(), [kfn, b.bitcast(arr, PTR), ir.Constant(I64, n),
+        b.call(self.parallel_for(), [kfn, _pack(b, vals), ir.Constant(I64, n),
                                      ir.Constant(I64, nthreads),
                                      ir.Constant(I64, align)])
+
+    # ------------------------------------------------------------- outlining
+    def enable_outlining(self, parts):
+        """Emit each loop nest of the program's straight-line code (not
+        inside a loop of the user's program) as a function of its own in
+        one of `parts`, a list of `Part` (its own module and kernel
+        emitter): the backend optimizes and generates code for the parts
+        on separate threads, as many as there are cores."""
+        self.parts = parts
+
+    def _outline_here(self, b, shape):
+        # only straight-line code: not in a user loop, nor in a loop of
+        # another kernel (a call per trip, and its loops would look small)
+        return self.parts and not getattr(b, "cotan_hot", 0) \
+            and not getattr(b, "cotan_nest", None) and not getattr(b, "cotan_kernel", False) \
+            and size_of(shape) >= OUTLINE_MIN
+
+    def _outlined(self, b, objs, body):
+        """Run `body(kernel_emitter, builder, *objs)` in a new function of
+        the least loaded part, called from here with the values `objs`
+        read packed in a context array."""
+        vals = _captured(objs, keep_constants=False)
+        part = min(self.parts, key=lambda p: p.load())
+        self.counter[0] += 1
+        name = f"cotan.kernel.{self.counter[0]}"
+        fnty = ir.FunctionType(ir.VoidType(), [PTR])
+        kfn = ir.Function(part.module, fnty, name)
+        kfn.attributes.add("noinline")
+        kb = ir.IRBuilder(kfn.append_basic_block("entry"))
+        kb.cotan_kernel = True
+        body(part.kern, kb, *_unpack(kb, kfn.args[0], vals, objs))
+        kb.ret_void()
+        part.kernels.append(kfn)
+        callee = kfn if part.module is self.module else ir.Function(self.module, fnty, name)
+        b.call(callee, [_pack(b, vals)])
 
     def parallel_for(self):
         """`cotan.parallel_for(kernel, ctx, n, nthreads, align)`: chunk [0, n)
@@ -504,6 +513,10 @@ class KernelEmitter:
     # ------------------------------------------------------------- reductions
     def reduce(self, b, kind, src, axes, keepdims, out_dtype, dest=None):
         from .llvm_reductions import emit_reduce
+        if dest is not None and self._outline_here(b, src.shape):
+            self._outlined(b, [dest, src], lambda kern, kb, d, x: emit_reduce(
+                kern, kb, kind, x, axes, keepdims, out_dtype, d))
+            return dest
         return emit_reduce(self, b, kind, src, axes, keepdims, out_dtype, dest)
 
     def cumulative(self, b, kind, src, axis, dest):
@@ -518,6 +531,93 @@ class KernelEmitter:
 
 
 F64_ = ir.DoubleType()
+
+
+#: loop nests with fewer elements stay inline (their function would cost
+#: more to compile than their loop)
+OUTLINE_MIN = 16
+
+
+class Part:
+    """One module of a compiled program: its kernel emitter, the kernels
+    outlined into it, and a size estimate to balance the parts."""
+
+    def __init__(self, module, kern, fixed=None):
+        self.module, self.kern, self.kernels = module, kern, []
+        self.fixed = fixed      # a function whose size counts too (the entry)
+
+    def load(self):
+        fns = self.kernels + ([self.fixed] if self.fixed is not None else [])
+        return sum(len(bb.instructions) for f in fns for bb in f.blocks)
+
+
+def _captured(objs, keep_constants):
+    """The distinct run-time IR values the leaves of `objs` read (pointers
+    and scalars); constants stay in place when `keep_constants` (same
+    module), else only plain numbers do."""
+    vals, seen = [], set()
+    for obj in objs:
+        for leaf in leaves(obj):
+            v = leaf.ptr if isinstance(leaf, Array) else leaf.value
+            if id(v) in seen:
+                continue
+            if isinstance(v, ir.Constant) and (keep_constants or
+                                               not isinstance(v.type, ir.PointerType)):
+                continue
+            seen.add(id(v))
+            vals.append(v)
+    return vals
+
+
+def _pack(b, vals):
+    """A context array (i64 slots) holding `vals`, as an i8*."""
+    # the slot array in the entry block: an alloca where the call is might
+    # be in a loop, and grow the stack on every trip
+    entry = b.function.entry_basic_block
+    if b.block is entry:
+        # (a second builder inserting into b's block would shift b's place)
+        arr = b.alloca(I64, ir.Constant(I64, max(1, len(vals))))
+    else:
+        eb = ir.IRBuilder(entry)
+        eb.position_at_start(entry)
+        arr = eb.alloca(I64, ir.Constant(I64, max(1, len(vals))))
+    for k, v in enumerate(vals):
+        if isinstance(v.type, ir.PointerType):
+            # stored as a pointer, not ptrtoint: a pointer stored into
+            # memory the call can read has escaped, so the optimizer keeps
+            # the caller's loads and stores of that memory around the call
+            # (an integer carries no provenance: with the kernel in another
+            # module it forwarded stale values across the call)
+            slot = b.bitcast(b.gep(arr, [ir.Constant(I64, k)]), ir.PointerType(v.type))
+            b.store(v, slot)
+            continue
+        if isinstance(v.type, ir.IntType):
+            raw = b.zext(v, I64) if v.type.width < 64 else v
+        elif v.type == F64_:
+            raw = b.bitcast(v, I64)
+        else:
+            raw = b.zext(b.bitcast(v, I32), I64)
+        b.store(raw, b.gep(arr, [ir.Constant(I64, k)]))
+    return b.bitcast(arr, PTR)
+
+
+def _unpack(kb, ctx, vals, objs):
+    """`objs` rebuilt inside a kernel over the values read back from ctx."""
+    slots = kb.bitcast(ctx, ir.PointerType(I64))
+    remap = {}
+    for k, v in enumerate(vals):
+        slot = kb.gep(slots, [ir.Constant(I64, k)])
+        if isinstance(v.type, ir.PointerType):
+            remap[id(v)] = kb.load(kb.bitcast(slot, ir.PointerType(v.type)))
+            continue
+        raw = kb.load(slot)
+        if isinstance(v.type, ir.IntType):
+            remap[id(v)] = kb.trunc(raw, v.type) if v.type.width < 64 else raw
+        else:
+            remap[id(v)] = kb.bitcast(raw, F64_) if v.type == F64_ else \
+                kb.bitcast(kb.trunc(raw, I32), v.type)
+    memo = {}
+    return [_rebuild(o, remap, memo) for o in objs]
 
 
 def _rebuild(node, remap, memo):

@@ -25,11 +25,6 @@ UNLOWERED = {
     "nonzero": "output shape depends on the input's values",
     "print": "printing from compiled code is not supported; print outside jit",
     "strformat": "strings do not exist in compiled code",
-    "searchsorted": "no search kernel yet",
-    "cholesky": "LAPACK kernels are not lowered",
-    "qr": "LAPACK kernels are not lowered",
-    "eigh": "LAPACK kernels are not lowered",
-    "svd": "LAPACK kernels are not lowered",
     "take": "gathers are not lowered yet",
     "diagonal": "not lowered yet",
     "flip": "not lowered yet",
@@ -653,3 +648,5 @@ from . import llvm_reverse  # noqa: E402,F401
 from . import llvm_batching  # noqa: E402,F401
 # einsum and LU-based linear algebra; sorting, take_along_axis and array
 from . import llvm_linalg, llvm_sort  # noqa: E402,F401
+# LAPACK factorizations: cholesky, qr, eigh, svd
+from . import llvm_lapack  # noqa: E402,F401

@@ -2,8 +2,9 @@
 
 Owns the `llvm` lowerings of `sort` and `argsort` (a stable bottom-up merge
 sort of (key, index) pairs per row along the axis, NaNs last as NumPy puts
-them), `take_along_axis` and its adjoint `take_along_axis_adjoint` (a
-scatter-add), `array` (an array built from a nested list/tuple of scalars
+them), `searchsorted` (a binary search of each query value in the 1-D sorted
+`a`, in the same order: NaNs last), `take_along_axis` and its adjoint
+`take_along_axis_adjoint` (a scatter-add), `array` (an array built from a nested list/tuple of scalars
 or arrays of equal shape, or a copy of one array) and its adjoint
 `unstack_like`.  Adds its rules to llvm_lowerings.LOWERINGS and drops them
 from UNLOWERED.  Must not walk programs nor bind LLVM.
@@ -126,6 +127,65 @@ def _sort_rule(em, s, args, kwargs):
 
 LOWERINGS["sort"] = _sort_rule
 LOWERINGS["argsort"] = _sort_rule
+
+
+# ----------------------------------------------------------- searchsorted
+
+def _binary_search(em, a, x, dt, side):
+    """Number of elements of the sorted 1-D `a` before which `x` (a register
+    of dtype dt, a's values compared in dt) is inserted: those < x (left)
+    or <= x (right), in NumPy's sort order."""
+    b = em.b
+    n = a.shape[0]
+    lo, hi = entry_alloca(em, I64), entry_alloca(em, I64)
+    b.store(_c(0), lo)
+    b.store(_c(n), hi)
+    # a fixed trip count: each step halves [lo, hi); finished steps keep it
+    with loop(b, n.bit_length(), name="bs") as _:
+        low, high = b.load(lo), b.load(hi)
+        active = b.icmp_signed("<", low, high)
+        mid = b.select(active, b.lshr(b.add(low, high), _c(1)), _c(0))
+        am = cast(b, load_mem(b, a, b.mul(mid, _c(a.strides[0]))), a.dtype, dt)
+        if side == "left":
+            right = _less(b, am, x, dt)
+        else:
+            right = b.not_(_less(b, x, am, dt))
+        go_right = b.and_(active, right)
+        b.store(b.select(go_right, b.add(mid, _c(1)), low), lo)
+        b.store(b.select(b.and_(active, b.not_(right)), mid, high), hi)
+    return b.load(lo)
+
+
+@lowering("searchsorted")
+def _searchsorted(em, s, args, kwargs):
+    a = _as_viewable(em, args[0])
+    v = em.runtime(args[1])
+    side = kwargs.get("side", args[2] if len(args) > 2 else "left")
+    if len(a.shape) != 1:
+        raise MissingRuleError("searchsorted", "llvm", f"`a` of shape {a.shape}: NumPy "
+                               "searches a 1-D array")
+    if side not in ("left", "right"):
+        raise MissingRuleError("searchsorted", "llvm", f"side={side!r}: use 'left' or 'right'")
+    # NumPy compares in the common dtype of a and v (a Python number
+    # counts as int64 / float64 here)
+    dt = np.result_type(a.dtype, v.dtype)
+    out = s.out
+    b = em.b
+    if len(v.shape) == 0:
+        x = cast(b, em.scalar(v).value, v.dtype, dt)
+        return Scalar(cast(b, _binary_search(em, a, x, dt, side), np.int64, out.dtype),
+                      out.dtype)
+    v = _as_viewable(em, v)
+    dest = em.result_buffer(s, out)
+    dstr = c_strides(out.shape)
+    with loop_nest(b, out.shape, name="sq") as idx:
+        x = cast(b, load_mem(b, v, offset_of(b, v, idx, out.shape)), v.dtype, dt)
+        off = _c(0)
+        for i, st in zip(idx, dstr):
+            off = b.add(off, b.mul(i, _c(st)))
+        store_mem(b, dest, off, cast(b, _binary_search(em, a, x, dt, side), np.int64,
+                                     out.dtype))
+    return dest
 
 
 # ------------------------------------------------------- take_along_axis

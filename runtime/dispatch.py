@@ -308,10 +308,10 @@ class JitFunction(_Base):
             try:
                 import llvmlite.binding as llvm
                 llvm_binding.initialize()
-                if hit.get("obj"):
+                if hit.get("objs"):
                     # object code: no optimization, no code generation
                     native = llvm_binding.NativeModule(
-                        llvm_binding.empty_module_for_objects(), object_code=hit["obj"])
+                        llvm_binding.empty_module_for_objects(), object_codes=hit["objs"])
                 else:
                     mod = llvm.parse_assembly(hit["ir"])
                     native = llvm_binding.NativeModule(mod)
@@ -326,10 +326,10 @@ class JitFunction(_Base):
             entry = _Compiled(native.address, native.out_aval, native.n_inputs,
                               native.n_outputs, native)
             if use_disk:
-                obj = getattr(native.native, "object_code", None)
+                objs = getattr(native.native, "object_codes", None)
                 # the IR text is only the fallback when there is no object code
-                disk_cache.store(dkey, {"ir": None if obj else str(lowered.optimized()),
-                                        "obj": obj, "out_aval": native.out_aval,
+                disk_cache.store(dkey, {"ir": None if objs else str(lowered.optimized()[0]),
+                                        "objs": objs, "out_aval": native.out_aval,
                                         "n_in": native.n_inputs, "n_out": native.n_outputs})
         self._cache[key] = entry
         return entry

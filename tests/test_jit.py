@@ -279,7 +279,7 @@ def test_disk_cache_keeps_object_code(tmp_path, monkeypatch):
     cotan.jit(fused)(x)
     data = next(tmp_path.rglob("*.bin")).read_bytes()
     entry = pickle.loads(data[len(disk_cache.MAGIC) + 64:])
-    assert entry["obj"]             # a second process loads this, no codegen
+    assert entry["objs"]            # a second process loads this, no codegen
     np.testing.assert_allclose(cotan.jit(fused)(x), fused(x))
 
 
