@@ -146,6 +146,7 @@ def build_module(core, in_avals, name, tgt, threads=1):
     plan = plan_function(tf)
     env = dict(llvm_binding.initialize())
     env["gemm"] = {}
+    env["lapack"] = {}      # AOT libraries link no BLAS/LAPACK: the lowerings say so
     env["vector_math"] = tgt.vector_math
     with _threads(threads):
         (module,), _, _ = emit_module(tf, plan, env)

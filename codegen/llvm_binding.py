@@ -227,8 +227,38 @@ def _compile_part(text, s):
     mod.triple = s["triple"]
     mod.data_layout = s["data_layout"]
     mod.verify()
-    _local.pb.getModulePassManager().run(mod, _local.pb)
-    return mod, _local.tm.emit_object(mod)
+    mpm = _local.pb.getModulePassManager()
+    run, emit = _unlocked("LLVMPY_RunNewModulePassManager"), \
+        _unlocked("LLVMPY_TargetMachineEmitToMemory")
+    if run is None or emit is None:
+        mpm.run(mod, _local.pb)
+        return mod, _local.tm.emit_object(mod)
+    run(mpm, mod, _local.pb)
+    from llvmlite.binding import ffi
+    with ffi.OutputString() as err:
+        buf = emit(_local.tm, mod, 1, err)
+        if not buf:
+            raise RuntimeError(str(err))
+    try:
+        return mod, ctypes.string_at(ffi.lib.LLVMPY_GetBufferStart(buf),
+                                     ffi.lib.LLVMPY_GetBufferSize(buf))
+    finally:
+        ffi.lib.LLVMPY_DisposeMemoryBuffer(buf)
+
+
+def _unlocked(name):
+    """The C function behind llvmlite's `ffi.lib.<name>` without the lock
+    llvmlite puts around every LLVM call (it serializes all threads, so
+    parts would compile one after the other).  Safe for the two calls that
+    take the time, optimizing and generating code: each part has its own
+    LLVM context, pass builder and target machine.  None when this
+    llvmlite is built differently (the locked calls are used instead)."""
+    try:
+        from llvmlite.binding import ffi
+        fn = getattr(ffi.lib, name)
+        return getattr(fn, "_cfn", None)
+    except Exception:
+        return None
 
 
 def compile_parts(texts):

@@ -1,7 +1,8 @@
-"""Typed program → one LLVM function (llvmlite.ir), the CPU backend's emitter.
+"""Typed program → one LLVM entry function (llvmlite.ir), the CPU backend's
+emitter.
 
-Owns `emit_module(tf, plan)`, which turns a whole typed program into ONE
-native function with the C ABI
+Owns `emit_module(tf, plan, env_info, parts)`, which turns a whole typed
+program into ONE native entry with the C ABI
 
     int32 cotan_entry(void **in_ptrs, int64 *in_shapes, void **out_ptrs,
                       const char **err)
@@ -19,9 +20,12 @@ callers get them too.  Python control flow becomes LLVM control flow
 (values crossing blocks go through stack slots that mem2reg promotes);
 arrays live in one arena allocated at entry and freed at exit; each
 (name, dtype, shape) owns one buffer, so `x = setitem(x, v, i)` writes in
-place when `x` already owns its buffer.  Per-primitive lowering lives in
-llvm_lowerings.py; loops and kernels in llvm_kernels.py.  Must not bind
-LLVM.
+place when `x` already owns its buffer.  With `parts` > 1 the loop nests
+of straight-line code become kernel functions spread over that many
+modules (the entry's module first), which the backend compiles side by
+side; loops of the user's program stay inline.  Per-primitive lowering
+lives in llvm_lowerings.py; loops and kernels in llvm_kernels.py.  Must
+not bind LLVM.
 """
 
 import numpy as np
@@ -30,9 +34,9 @@ from llvmlite import ir
 from ..errors import MissingRuleError
 from .abstract import ShapedArray
 from .infer import STACK_PRIMS, TAssign, TFor, TIf, TWhile, is_static, Undefined
-from .llvm_kernels import KernelEmitter, Part, hot, loop, store_mem, load_mem, elem_ptr
-from .llvm_values import (I1, I8, I32, I64, PTR, Array, Lazy, MathCalls, Scalar, c_strides,
-                          cast, const, mem_type, reg_type, size_of)
+from .llvm_kernels import KernelEmitter, Part, hot, store_mem, load_mem
+from .llvm_values import (I8, I32, I64, PTR, Array, Lazy, MathCalls, Scalar, cast, const,
+                          reg_type, size_of)
 
 ENTRY = "cotan_entry"
 ALIGN = 64
@@ -94,9 +98,44 @@ class FunctionEmitter:
                 self.modules.append(m)
                 shared.append(Part(m, KernelEmitter(m, MathCalls(m, env_info["vector_math"]),
                                                     self.kern.counter)))
-            self.kern.enable_outlining(shared)
+            self.kern.enable_outlining(shared, self._disjoint)
 
     # ------------------------------------------------------------ utilities
+    def _root(self, v):
+        """Where pointer `v` comes from: ("buffer", slot) for an address
+        read from an arena/output buffer slot, ("input",) for an argument's
+        data, ("constant",) for a global, None when unknown (a loop-carried
+        spill slot, a stack, a phi...)."""
+        while True:
+            if isinstance(v, ir.GEPInstr) or (isinstance(v, ir.CastInstr) and
+                                              v.opname == "bitcast"):
+                v = v.operands[0]
+            elif isinstance(v, ir.LoadInstr):
+                src = v.operands[0]
+                if any(src is slot for slot in self.buffer_slots):
+                    return ("buffer", id(src))
+                if isinstance(src, ir.GEPInstr) and src.operands[0] is self.in_ptrs:
+                    return ("input",)
+                return None
+            elif isinstance(v, ir.GlobalVariable):
+                return ("constant",)
+            else:
+                return None
+
+    def _disjoint(self, dest, others):
+        """True when the buffer `dest` points into is none of the buffers
+        `others` point into: distinct buffer slots are distinct arena
+        regions (or distinct outputs); inputs and constants are never
+        written."""
+        d = self._root(dest)
+        if d is None or d[0] != "buffer":
+            return False
+        for o in others:
+            r = self._root(o)
+            if r is None or r == d:
+                return False
+        return True
+
     def cstring(self, text):
         g = self.strings.get(text)
         if g is None:

@@ -301,15 +301,10 @@ def vector_lanes(node, dtype, math):
         return None
     dts = {np.dtype(dtype)} | {leaf.dtype for leaf in leaves(node)}
     if dts <= {np.dtype(np.float64), np.dtype(np.bool_)} | {np.dtype(np.int64)}:
-        lanes = 4
-        calc_f = np.float64
-    elif dts <= {np.dtype(np.float32), np.dtype(np.bool_)}:
-        lanes, calc_f = 8, np.float32
-    else:
-        return None
-    for (name, bits), (_, n) in math.vector_math.items():
-        pass
-    return lanes
+        return 4
+    if dts <= {np.dtype(np.float32), np.dtype(np.bool_)}:
+        return 8
+    return None
 
 
 class KernelEmitter:
@@ -424,13 +419,18 @@ class KernelEmitter:
                                      ir.Constant(I64, align)])
 
     # ------------------------------------------------------------- outlining
-    def enable_outlining(self, parts):
+    def enable_outlining(self, parts, disjoint):
         """Emit each loop nest of the program's straight-line code (not
         inside a loop of the user's program) as a function of its own in
         one of `parts`, a list of `Part` (its own module and kernel
         emitter): the backend optimizes and generates code for the parts
-        on separate threads, as many as there are cores."""
+        on separate threads, as many as there are cores.
+        `disjoint(dest_ptr, other_ptrs)` tells when the memory a kernel
+        writes cannot overlap what it reads: its pointer is then `noalias`,
+        as LLVM knew inline (buffers at distinct offsets of one arena);
+        without it every loop would carry run-time overlap checks."""
         self.parts = parts
+        self.disjoint = disjoint
 
     def _outline_here(self, b, shape):
         # only straight-line code: not in a user loop, nor in a loop of
@@ -441,22 +441,29 @@ class KernelEmitter:
 
     def _outlined(self, b, objs, body):
         """Run `body(kernel_emitter, builder, *objs)` in a new function of
-        the least loaded part, called from here with the values `objs`
-        read packed in a context array."""
+        the least loaded part, called from here with the run-time values
+        `objs` read as arguments (`objs[0]` the Array written)."""
         vals = _captured(objs, keep_constants=False)
         part = min(self.parts, key=lambda p: p.load())
         self.counter[0] += 1
         name = f"cotan.kernel.{self.counter[0]}"
-        fnty = ir.FunctionType(ir.VoidType(), [PTR])
+        fnty = ir.FunctionType(ir.VoidType(), [v.type for v in vals])
         kfn = ir.Function(part.module, fnty, name)
         kfn.attributes.add("noinline")
+        kfn.attributes.add("nounwind")
+        dest = objs[0].ptr
+        others = [v for v in vals if v is not dest and isinstance(v.type, ir.PointerType)]
+        if any(v is dest for v in vals) and self.disjoint(dest, others):
+            kfn.args[[k for k, v in enumerate(vals) if v is dest][0]].add_attribute("noalias")
         kb = ir.IRBuilder(kfn.append_basic_block("entry"))
         kb.cotan_kernel = True
-        body(part.kern, kb, *_unpack(kb, kfn.args[0], vals, objs))
+        remap = {id(v): a for v, a in zip(vals, kfn.args)}
+        memo = {}
+        body(part.kern, kb, *[_rebuild(o, remap, memo) for o in objs])
         kb.ret_void()
-        part.kernels.append(kfn)
+        part.add(kfn)
         callee = kfn if part.module is self.module else ir.Function(self.module, fnty, name)
-        b.call(callee, [_pack(b, vals)])
+        b.call(callee, vals)
 
     def parallel_for(self):
         """`cotan.parallel_for(kernel, ctx, n, nthreads, align)`: chunk [0, n)
@@ -545,10 +552,16 @@ class Part:
     def __init__(self, module, kern, fixed=None):
         self.module, self.kern, self.kernels = module, kern, []
         self.fixed = fixed      # a function whose size counts too (the entry)
+        self.kernel_size = 0
+
+    def add(self, fn):
+        self.kernels.append(fn)
+        self.kernel_size += sum(len(bb.instructions) for bb in fn.blocks)
 
     def load(self):
-        fns = self.kernels + ([self.fixed] if self.fixed is not None else [])
-        return sum(len(bb.instructions) for f in fns for bb in f.blocks)
+        fixed = 0 if self.fixed is None else sum(len(bb.instructions)
+                                                 for bb in self.fixed.blocks)
+        return self.kernel_size + fixed
 
 
 def _captured(objs, keep_constants):

@@ -22,7 +22,7 @@ resolves them.
 import numpy as np
 from llvmlite import ir
 
-from ..errors import CompileError, ShapeError
+from ..errors import CompileError, MissingRuleError, ShapeError
 from .llvm_kernels import load_mem, loop, loop_nest, store_mem
 from .llvm_linalg import _sub_view, entry_alloca
 from .llvm_lowerings import LOWERINGS, UNLOWERED, _as_viewable, lowering, register
@@ -321,6 +321,10 @@ def _svd(em, s, args, kwargs):
     flags = dict(zip(names, (True, True, False)))
     flags.update(zip(names, args[1:]))
     flags.update({k: v for k, v in kwargs.items() if k in names})
+    for k, v in flags.items():
+        if not isinstance(v, (bool, int, np.bool_, np.integer)):
+            raise MissingRuleError("svd", "llvm", f"{k} computed at run time: the output "
+                                   "shapes depend on it, pass a constant")
     a = _as_viewable(em, args[0])
     if flags["hermitian"]:
         return _svd_hermitian(em, s, a, bool(flags["compute_uv"]))
@@ -330,8 +334,9 @@ def _svd(em, s, args, kwargs):
     k = min(m, n)
     jobz = "N" if not compute_uv else "A" if full else "S"
     u_cols, vt_rows = (m, n) if jobz == "A" else (k, k)
+    _routine(em, "svd", "gesdd")
     if k == 0:
-        _, outs = _routine(em, "svd", "gesdd"), _svd_outputs(em, s, compute_uv)
+        outs = _svd_outputs(em, s, compute_uv)
         if compute_uv:
             # gesdd returns at once, leaving U and V^T unset; NumPy gives
             # identities (empty in the reduced case)

@@ -29,8 +29,6 @@ UNLOWERED = {
     "diagonal": "not lowered yet",
     "flip": "not lowered yet",
     "tri": "not lowered yet",
-    "to_tuple": "not lowered yet",
-    "to_list": "not lowered yet",
     "is_": "identity of run-time values is not defined in compiled code",
     "is_not": "identity of run-time values is not defined in compiled code",
     "linspace": "not lowered yet",
@@ -328,6 +326,19 @@ def _make_dict(em, s, args, kwargs):
     return dict(zip(kwargs["keys"], [_captured(em, a, v) for a, v in zip(s.args, args)]))
 
 
+@lowering("to_tuple", "to_list")
+def _to_sequence(em, s, args, kwargs):
+    """tuple(x) / list(x): an array's rows as views (scalars for a 1-D
+    array), copied when x's buffer is reused later."""
+    x = args[0]
+    if isinstance(x, (tuple, list)):
+        items = [_captured(em, s.args[0], v) for v in x]
+    else:
+        x = _as_viewable(em, em.runtime(x))
+        items = [_captured(em, s.args[0], _index_view(em, x, (i,))) for i in range(x.shape[0])]
+    return tuple(items) if s.prim == "to_tuple" else items
+
+
 @lowering("list_append")
 def _list_append(em, s, args, kwargs):
     return list(args[0]) + [_captured(em, s.args[1], args[1])]
@@ -568,6 +579,22 @@ def _zero_adjoint(em, s, args, kwargs):
         em.kern.assign(em.b, dest, 0)
         return dest
     return zero(s.out, s.target)
+
+
+# forward mode's zero tangent: zeros of its output's structure (the shape
+# rule already made integer leaves float)
+LOWERINGS["tangent_zeros"] = _zero_adjoint
+
+
+@lowering("inverse_axes")
+def _inverse_axes(em, s, args, kwargs):
+    axes = args[0]
+    if axes is None:
+        return None
+    if not all(isinstance(a, (int, np.integer)) for a in axes):
+        raise MissingRuleError("inverse_axes", "llvm", "transpose axes must be known at "
+                               "compile time under jit")
+    return tuple(int(i) for i in np.argsort(axes))
 
 
 @lowering("eye")

@@ -221,7 +221,17 @@ def jacfwd(fun, argnums=0, has_aux=False):
         out_def, blocks = _assemble(out, trees, leaves, columns, rows_first=False)
         jac = _jacobian_result(out_def, blocks, single)
         return (jac, aux) if has_aux else jac
-    return jacobian
+    return _driver(jacobian, f"jacfwd({_fname(fun)})")
+
+
+def _driver(fn, what):
+    """Mark a Python driver (jacfwd, jacrev): transforming it further is
+    refused by name.  functools.wraps pointed `__wrapped__` at the user's
+    function, and a transformation reading the source through it compiled
+    that function instead of the Jacobian (a silently wrong result)."""
+    del fn.__wrapped__
+    fn.__cotan_driver__ = what
+    return fn
 
 
 #: how jacfwd pushes its basis vectors: all at once through `vmap` of the
@@ -343,7 +353,7 @@ def jacrev(fun, argnums=0, has_aux=False):
         out_def, blocks = _assemble(out, trees, leaves, rows, rows_first=True)
         jac = _jacobian_result(out_def, blocks, single)
         return (jac, aux) if has_aux else jac
-    return jacobian
+    return _driver(jacobian, f"jacrev({_fname(fun)})")
 
 
 def _jacrev_rows_batched(fun, args, nums, out_leaves, out_def, leaves, has_aux):

@@ -1,6 +1,8 @@
 """The public forward-mode API: jvp, linearize, jacfwd, jacrev, hessian,
 custom_jvp, and what the generated forward code looks like."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -256,3 +258,19 @@ def test_jacrev_pulls_back_all_basis_vectors_in_one_vmapped_call():
     rows = fa._jacrev_rows_batched(f, (x,), (0,), out_leaves, out_def, [[x]], False)
     assert rows is not None, "jacrev fell back to one pullback per output element"
     np.testing.assert_allclose(cotan.jacrev(f)(x), cotan.jacfwd(f)(x), rtol=1e-12, atol=1e-14)
+
+
+def test_transforming_a_jacobian_driver_is_refused_by_name():
+    # jacfwd/jacrev return Python drivers; jit once compiled the wrapped
+    # user function instead (functools.wraps' __wrapped__): wrong shape,
+    # no error
+    def f(a):
+        return np.sum(np.sin(a) * a, axis=1)
+
+    x = np.arange(6.0).reshape(2, 3) / 7
+    for jac, name in ((cotan.jacfwd(f), "jacfwd("), (cotan.jacrev(f), "jacrev(")):
+        assert jac(x).shape == (2, 2, 3)
+        assert not hasattr(jac, "__wrapped__")
+        for transform in (cotan.jit, cotan.vmap):
+            with pytest.raises(cotan.errors.CotanError, match=re.escape(name)):
+                transform(jac)(x)
