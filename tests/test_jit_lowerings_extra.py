@@ -256,3 +256,49 @@ def test_grad_through_array(rng):
         v = np.array([x[0] * x[1], np.sin(x[2]), 2.0])
         return np.sum(v ** 2)
     _check_grad(f, x)
+
+
+# ----------------------------------------- sequences, forward-mode helpers
+
+def test_tuple_and_list_of_an_array():
+    def unpack(x):
+        a, b, c = x
+        return a * 2.0 + b - c
+
+    def rows(m):
+        rs = list(m)
+        s = rs[0]
+        for r in rs[1:]:
+            s = s + r * r
+        return s
+
+    def of_expression(x):
+        t = tuple(x * 2.0)
+        return t[1] + t[2]
+
+    x = np.arange(3.0)
+    m = np.arange(12.0).reshape(4, 3)
+    _check(unpack, x)
+    _check(rows, m)
+    _check(of_expression, x)
+    assert "to_tuple" in LOWERINGS and "to_list" in LOWERINGS
+
+
+def test_jvp_and_transpose_inverse_under_jit():
+    def f(a):
+        y = a * 1.0
+        for i in range(3):
+            y = np.sin(y) + a
+        return np.transpose(y, (1, 0)).sum(axis=0)
+
+    def tangent(x, v):
+        return cotan.jvp(f, (x,), (v,))
+
+    def h(a):
+        return np.sum(np.transpose(a, (2, 0, 1)) * np.arange(4.0)[:, None, None])
+
+    x = np.arange(6.0).reshape(2, 3) / 7
+    v = np.ones_like(x)
+    _check(tangent, x, v)
+    a = np.arange(24.0).reshape(2, 3, 4) / 10
+    np.testing.assert_allclose(cotan.jit(cotan.grad(h))(a), cotan.grad(h)(a), rtol=1e-12)
