@@ -147,6 +147,7 @@ def build_module(core, in_avals, name, tgt, threads=1):
     env = dict(llvm_binding.initialize())
     env["gemm"] = {}
     env["lapack"] = {}      # AOT libraries link no BLAS/LAPACK: the lowerings say so
+    env["print"] = False    # nor Python to print with
     env["vector_math"] = tgt.vector_math
     with _threads(threads):
         (module,), _, _ = emit_module(tf, plan, env)

@@ -385,7 +385,8 @@ class Inferencer:
         out = self.eval_prim(prim, args, kwargs, origin)
         env[target] = out
         static = all(is_static(a.aval) for a in args) and \
-            all(is_static(a.aval) for a in kwargs.values()) and is_static(out)
+            all(is_static(a.aval) for a in kwargs.values()) and is_static(out) and \
+            not prim.effectful
         return TAssign(target, pname, args, kwargs, out, origin, static)
 
     def stack_op(self, target, pname, args, origin):

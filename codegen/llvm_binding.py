@@ -42,6 +42,7 @@ def initialize():
         _state["gemm"] = _load_blas()
         _state["lapack"] = _load_lapack()
         _register_libm()
+        _register_print()
         return _state
 
 
@@ -147,6 +148,51 @@ def _register_libm():
             llvm.add_symbol(fn, ctypes.cast(getattr(libc, fn), ctypes.c_void_p).value)
         except AttributeError:
             pass
+
+
+def _register_print():
+    """`cotan.print(spec, data)`, which compiled `print` calls
+    (llvm_print.py): decode the spec, rebuild the arguments from `data` and
+    run the primitive's own Python implementation."""
+    proto = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p))
+    callback = _state["print_callback"] = proto(_print_from_native)   # kept alive
+    llvm.add_symbol("cotan.print", ctypes.cast(callback, ctypes.c_void_p).value)
+    _state["print"] = True
+
+
+_print_specs = {}
+
+
+def _print_from_native(spec, data):
+    import ast
+    import json
+
+    import numpy as np
+    from ..runtime.table import PRIMITIVES
+    got = _print_specs.get(spec)
+    if got is None:
+        got = _print_specs[spec] = json.loads(spec.decode())
+
+    def build(a):
+        if "static" in a:
+            return ast.literal_eval(a["static"])
+        if "seq" in a:
+            items = [build(x) for x in a["items"]]
+            return tuple(items) if a["seq"] == "tuple" else items
+        if "keys" in a:
+            return dict(zip([ast.literal_eval(k) for k in a["keys"]],
+                            [build(x) for x in a["items"]]))
+        dt, shape = np.dtype(a["array"]), tuple(a["shape"])
+        count = int(np.prod(shape, dtype=np.int64))
+        if count == 0:
+            return np.zeros(shape, dt)
+        raw = (ctypes.c_char * (count * dt.itemsize)).from_address(data[a["at"]])
+        arr = np.frombuffer(raw, dtype=dt, count=count).reshape(shape).copy()
+        if shape == ():
+            return arr.item() if a.get("python") else arr[()]
+        return arr
+    PRIMITIVES[got["prim"]].impl(*[build(a) for a in got["args"]],
+                                 **{k: ast.literal_eval(v) for k, v in got["kwargs"].items()})
 
 
 #: unoptimized IR (characters) above which the cheaper pipeline is used

@@ -32,6 +32,7 @@ import numpy as np
 from llvmlite import ir
 
 from ..errors import MissingRuleError
+from ..runtime.table import PRIMITIVES
 from .abstract import ShapedArray
 from .infer import STACK_PRIMS, TAssign, TFor, TIf, TWhile, is_static, Undefined
 from .llvm_kernels import KernelEmitter, Part, hot, store_mem, load_mem
@@ -63,6 +64,7 @@ class FunctionEmitter:
         self.math = MathCalls(self.module, env_info["vector_math"])
         self.blas = env_info["gemm"]
         self.lapack = env_info.get("lapack", {})
+        self.printing = env_info.get("print", False)    # a Python to call back
         self.kern = KernelEmitter(self.module, self.math, [0])
         self.buffers = {}       # key -> buffer id
         self.buffer_sizes = []  # buffer id -> bytes
@@ -490,11 +492,22 @@ class FunctionEmitter:
                 value = self.stacks.pop(s, args, s.prim == "pop_restore")
             env[s.target] = s.out if is_static(s.out) else self.bind(s.target, value, s.out)
             return
-        if s.static or is_static(s.out):
+        effectful = s.prim is not None and getattr(PRIMITIVES.get(s.prim), "effectful", False)
+        if (s.static or is_static(s.out)) and not effectful:
             env[s.target] = s.out
             return
         args = [self.value_of(a, env) for a in s.args]
         kwargs = {k: self.value_of(a, env) for k, a in s.kwargs.items()}
+        if effectful and is_static(s.out):
+            # print, assert: nothing to bind, but they must run (their
+            # result, None, is static, and was taken for "nothing to do")
+            from .llvm_lowerings import LOWERINGS
+            rule = LOWERINGS.get(s.prim)
+            if rule is None:
+                raise MissingRuleError(s.prim, "llvm")
+            rule(self, s, args, kwargs)
+            env[s.target] = s.out
+            return
         if s.prim is None:
             value = args[0]
             if isinstance(value, Array) and s.args[0].name not in self.plan.stable:

@@ -23,7 +23,6 @@ LOWERINGS = {}
 
 UNLOWERED = {
     "nonzero": "output shape depends on the input's values",
-    "print": "printing from compiled code is not supported; print outside jit",
     "strformat": "strings do not exist in compiled code",
     "take": "gathers are not lowered yet",
     "diagonal": "not lowered yet",
@@ -677,3 +676,5 @@ from . import llvm_batching  # noqa: E402,F401
 from . import llvm_linalg, llvm_sort  # noqa: E402,F401
 # LAPACK factorizations: cholesky, qr, eigh, svd
 from . import llvm_lapack  # noqa: E402,F401
+# print and vmap's per-lane print: a call back into Python
+from . import llvm_print  # noqa: E402,F401
