@@ -56,6 +56,20 @@ _SHORT = {"float64": "f64", "float32": "f32", "float16": "f16", "int64": "i64",
           "complex128": "c128", "complex64": "c64"}
 
 
+class RuntimeText:
+    """A string built at run time (an f-string of array values): compiled
+    code has no strings, so it can only be printed (`print` formats it in
+    Python); anything else is refused by name."""
+
+    __slots__ = ("fmt",)
+
+    def __init__(self, fmt):
+        self.fmt = fmt
+
+    def __repr__(self):
+        return f"str[{self.fmt!r}]"
+
+
 def _short(dtype):
     return _SHORT.get(np.dtype(dtype).name, np.dtype(dtype).name)
 

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ShapeError, TypeInferenceError, MissingRuleError
 from ..runtime.numeric_rules import tree_map
 from ..runtime.table import PRIMITIVES
-from .abstract import ShapedArray, abstractify
+from .abstract import RuntimeText, ShapedArray, abstractify
 
 MAX_UNROLL = 4096
 #: statement visits type inference may make for one signature
@@ -159,7 +159,7 @@ def _text_block(stmts, depth, lines):
 # ------------------------------------------------------------------ joining
 
 def is_static(v):
-    if isinstance(v, ShapedArray):
+    if isinstance(v, (ShapedArray, RuntimeText)):
         return False
     if isinstance(v, (tuple, list)):
         return all(is_static(e) for e in v)
@@ -458,6 +458,14 @@ class Inferencer:
         if prim.abstract_eval is None:
             raise MissingRuleError(prim.name, "abstract evaluation")
         all_static = all(is_static(a) for a in avals) and all(is_static(a) for a in kw.values())
+        if prim.name == "strformat" and not all_static:
+            return RuntimeText(avals[0])
+        if any(isinstance(a, RuntimeText) for a in _leaves_of(avals + list(kw.values()))) \
+                and prim.name not in ("print", "print_lanes", "make_tuple", "make_list",
+                                      "make_dict"):
+            raise MissingRuleError(prim.name, "llvm", f"`{origin}` uses a string built from "
+                                   "run-time values; under jit such strings can only be "
+                                   "printed (compiled code has no strings)")
         try:
             if all_static and prim.name not in _NEVER_FOLD:
                 with np.errstate(all="ignore"):
@@ -651,6 +659,10 @@ def _infer(inf, in_avals):
     body = inf.block(core.node.body, env)
     ret = core.node.body[-1]
     result = inf.atom(ret.value, env) if ret.value is not None else Arg(None, None)
+    if any(isinstance(a, RuntimeText) for a in _leaves_of([result.aval])):
+        raise MissingRuleError("strformat", "llvm", f"{core.name} returns a string built from "
+                               "run-time values; compiled code has no strings (return the "
+                               "values and format them outside jit)")
     return TypedFunction(core.name, core.params, list(in_avals), body, result, result.aval)
 
 
@@ -682,3 +694,15 @@ def infer_function(core, in_avals):
     tf.stacks = {n: ("static", None) if n in static else ("native", inf.stack_elem.get(n))
                  for n in inf.stack_vals}
     return tf
+
+
+def _leaves_of(vals):
+    out = []
+    for v in vals:
+        if isinstance(v, (tuple, list)):
+            out += _leaves_of(list(v))
+        elif isinstance(v, dict):
+            out += _leaves_of(list(v.values()))
+        else:
+            out.append(v)
+    return out

@@ -179,6 +179,8 @@ def _print_from_native(spec, data):
         if "seq" in a:
             items = [build(x) for x in a["items"]]
             return tuple(items) if a["seq"] == "tuple" else items
+        if "format" in a:
+            return a["format"].format(*[build(x) for x in a["items"]])
         if "keys" in a:
             return dict(zip([ast.literal_eval(k) for k in a["keys"]],
                             [build(x) for x in a["items"]]))

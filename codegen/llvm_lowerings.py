@@ -23,7 +23,6 @@ LOWERINGS = {}
 
 UNLOWERED = {
     "nonzero": "output shape depends on the input's values",
-    "strformat": "strings do not exist in compiled code",
     "take": "gathers are not lowered yet",
     "diagonal": "not lowered yet",
     "flip": "not lowered yet",

@@ -1,6 +1,7 @@
 """LLVM lowerings of `print` and `print_lanes`: printing from compiled code.
 
-Owns the `llvm` lowerings of the two effectful print primitives.  Compiled
+Owns the `llvm` lowerings of the two effectful print primitives and of
+`strformat` (f-strings), whose run-time result only print can use.  Compiled
 code cannot format NumPy values the way Python does, so it calls back into
 Python: `void cotan.print(const char *spec, void **data)`, where `spec` is
 a JSON text compiled into the object (so a disk-cache hit in another
@@ -52,6 +53,8 @@ def _spec(em, prim, v, data):
     if isinstance(v, dict):
         return {"keys": [_static(prim, k) for k in v],
                 "items": [_spec(em, prim, x, data) for x in v.values()]}
+    if isinstance(v, Formatted):
+        return {"format": v.fmt, "items": [_spec(em, prim, x, data) for x in v.args]}
     if isinstance(v, (Array, Scalar, Lazy)):
         arr = em.contiguous(v)
         data.append(arr.ptr)
@@ -60,6 +63,20 @@ def _spec(em, prim, v, data):
             out["python"] = True        # a Python number where eager code has one
         return out
     return {"static": _static(prim, v)}
+
+
+class Formatted:
+    """The run-time value of `strformat(fmt, *args)` (an f-string of array
+    values): kept unformatted until a print formats it in Python."""
+
+    def __init__(self, fmt, args):
+        self.fmt, self.args = fmt, list(args)
+
+
+@lowering("strformat")
+def _strformat(em, s, args, kwargs):
+    # inference refuses every other use of the result (abstract.RuntimeText)
+    return Formatted(args[0], args[1:])
 
 
 @lowering("print", "print_lanes")
@@ -83,6 +100,6 @@ def _print(em, s, args, kwargs):
     return None
 
 
-for _n in ("print", "print_lanes"):
+for _n in ("print", "print_lanes", "strformat"):
     UNLOWERED.pop(_n, None)
 register()

@@ -83,3 +83,34 @@ def test_aot_refuses_print(tmp_path):
 
     with pytest.raises(CotanError, match="print"):
         cotan.aot.compile(f, (cotan.ShapeDtype((3,)),), output=str(tmp_path / "libf.so"))
+
+
+def formatted(x):
+    loss = np.sum(x ** 2)
+    for i in range(2):
+        print(f"loss {loss * i:.3f} of {x.shape}", "and", f"{x[0]!r} {i}")
+    return loss
+
+
+def test_f_strings_of_run_time_values_print_like_eager(capsys):
+    x = np.arange(3.0)
+    _, want = _printed(capsys, formatted, x)
+    _, got = _printed(capsys, cotan.jit(formatted), x)
+    assert got == want and "loss 5.000 of (3,) and np.float64(0.0) 1" in got
+    _, got = _printed(capsys, cotan.jit(cotan.grad(formatted)), x)
+    assert got == want
+
+
+def test_run_time_strings_other_than_printed_are_refused():
+    def returned(x):
+        return f"{x[0]}"
+
+    def measured(x):
+        s = f"{x[0]}"
+        return len(s)
+
+    x = np.arange(3.0)
+    with pytest.raises(CotanError, match="returns a string built from run-time values"):
+        cotan.jit(returned)(x)
+    with pytest.raises(CotanError, match="can only be printed"):
+        cotan.jit(measured)(x)
