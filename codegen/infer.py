@@ -250,8 +250,26 @@ def join_envs(e1, e2, names, origin):
     out = dict(e1)
     for n in names:
         a, b = e1.get(n, UNDEFINED), e2.get(n, UNDEFINED)
-        out[n] = join(a, b, n, origin)
+        out[n] = join_name(a, b, n, origin)
     return out
+
+
+#: the name normalization gives the results of effectful calls
+DISCARD = "_"
+
+
+def join_name(a, b, name, origin):
+    """`join` for variable `name`.  `_` is the normalizer's name for every
+    effectful call's result, and each use of it directly follows its
+    assignment (a second reverse pass reads `_ = stack_unpush(...)` once,
+    right away): where its types differ it is left undefined at the join
+    instead of refused."""
+    try:
+        return join(a, b, name, origin)
+    except (TypeInferenceError, StructureChange):
+        if name == DISCARD:
+            return UNDEFINED
+        raise
 
 
 # ----------------------------------------------------------------- inference
@@ -281,36 +299,12 @@ def const_value(node):
     raise TypeError(node)
 
 
-#: primitives of reverse mode's per-variable stacks (see `Inferencer.stack_op`)
-STACK_PRIMS = {"new_stack", "push", "pop", "pop_restore"}
+# reverse-mode stacks are typed in infer_stacks.py (it imports this module,
+# whose names above are all it needs); STACK_PRIMS is re-exported for the emitter
+from .infer_stacks import STACK_PRIMS, StackTyping, find_static_stacks  # noqa: E402
 
 
-class _Hetero:
-    """A stack whose pushed values have no common type."""
-
-
-HETERO = _Hetero()
-
-
-def runtime_aval(v):
-    """The abstract value `v` has once it went through a run-time stack:
-    numbers become 0-d ShapedArrays (weak for Python scalars), arrays keep
-    shape and dtype; None, strings and slices stay static."""
-    if isinstance(v, ShapedArray) or v is None or isinstance(v, (str, slice)):
-        return v
-    if isinstance(v, (tuple, list)):
-        return type(v)(runtime_aval(e) for e in v)
-    if isinstance(v, dict):
-        return {k: runtime_aval(e) for k, e in v.items()}
-    if isinstance(v, (bool, int, float)):
-        return ShapedArray((), np.dtype({bool: np.bool_, int: np.int64, float: np.float64}
-                                        [type(v)]), weak_type=not isinstance(v, bool))
-    if isinstance(v, (np.ndarray, np.generic)):
-        return ShapedArray(np.shape(v), np.asarray(v).dtype)
-    return v
-
-
-class Inferencer:
+class Inferencer(StackTyping):
     def __init__(self, core, static_stacks=frozenset()):
         # static_stacks None: the discovery pass (every stack assumed native)
         self.core = core
@@ -326,6 +320,8 @@ class Inferencer:
         self.touched_rt = set()     # stacks used inside run-time control flow
         self.depth = 0              # nesting of run-time control flow
         self.bad_stacks = {}        # (discovery pass) stack -> why it has no type
+        self.stack_adj = {}         # static stack -> its adjoint stack (cotangent types)
+        self.stack_links = []       # (copy, original): copy_stack pairs, static together
 
     def atom(self, node, env):
         if isinstance(node, gast.Name):
@@ -389,57 +385,6 @@ class Inferencer:
             not prim.effectful
         return TAssign(target, pname, args, kwargs, out, origin, static)
 
-    def stack_op(self, target, pname, args, origin):
-        """Type of a stack primitive; pushes are recorded, never folded."""
-        if pname == "new_stack":
-            if self.depth:
-                self.touched_rt.add(target)
-            self.stack_vals[target] = []
-            return []
-        st = args[0].name
-        if self.depth:
-            self.touched_rt.add(st)
-        static = st in (self.static_stacks or ())
-        if static and self.depth:
-            # only a loop the discovery pass unrolled gets here: unroll it again
-            raise NeedsUnroll()
-        if pname == "push":
-            v = args[1].aval
-            if static:
-                self.stack_vals[st].append(v)
-            old = self.stack_elem.get(st, UNDEFINED)
-            if old is not HETERO:
-                try:
-                    self.stack_elem[st] = join(old, runtime_aval(v), st, origin)
-                except (StructureChange, TypeInferenceError):
-                    self.stack_elem[st] = HETERO
-            return None
-        if static:
-            vals = self.stack_vals[st]
-            if not vals:
-                raise ShapeError(f"in {self.fname!r}: `{origin}` pops an empty stack")
-            top = vals.pop()
-            if pname == "pop":
-                return top
-            return vals[-1] if vals else args[1].aval
-        elem = self.stack_elem.get(st, UNDEFINED)
-        if elem is HETERO or isinstance(elem, Undefined):
-            msg = (f"in {self.fname!r}: the values saved for `{origin}` change structure "
-                   "from one loop trip to the next; under jit a variable overwritten in a "
-                   "run-time loop must keep its type")
-            if self.static_stacks is None:
-                # discovery pass: the stack may still turn out static
-                self.bad_stacks[st] = msg
-                return runtime_aval(args[1].aval)
-            raise TypeInferenceError(msg)
-        if pname == "pop":
-            return elem
-        try:
-            return join(elem, runtime_aval(args[1].aval), st, origin)
-        except StructureChange:
-            raise TypeInferenceError(f"in {self.fname!r}: `{origin}`: saved values and the "
-                                     "current value have different structures") from None
-
     def eval_prim(self, prim, args, kwargs, origin):
         avals = [a.aval for a in args]
         kw = {k: a.aval for k, a in kwargs.items()}
@@ -499,7 +444,11 @@ class Inferencer:
         for n in names:
             a, b = e1.get(n, UNDEFINED), e2.get(n, UNDEFINED)
             try:
-                merged[n] = join(a, b, n, origin)
+                joined = join_name(a, b, n, origin)
+                if isinstance(joined, Undefined):
+                    env[n] = joined
+                    continue
+                merged[n] = joined
             except StructureChange:
                 raise TypeInferenceError(
                     f"in {self.fname!r}: variable {n!r} holds {fmt_value(a)} on one branch "
@@ -672,7 +621,10 @@ def infer_function(core, in_avals):
     `tf.stacks` maps each reverse-mode stack to ("static", None) (emulated
     at compile time) or ("native", element type) (a growable buffer).  A
     first pass finds which stacks meet run-time control flow; when some do
-    not, a second pass types the function with those emulated."""
+    not, a second pass types the function with those emulated.
+    Checkpointed calls are expanded first (expand_checkpoints.py)."""
+    from .expand_checkpoints import expand_checkpoints
+    core = expand_checkpoints(core)
     inf = Inferencer(core, None)
     try:
         tf = _infer(inf, in_avals)
@@ -681,7 +633,7 @@ def infer_function(core, in_avals):
         # a popped value typed as a run-time value may break inference where
         # the exact static value would not: retry if some stack may be static
         failure = e
-    static = frozenset(inf.stack_vals) - inf.touched_rt
+    static = find_static_stacks(inf)
     if failure is not None and not static:
         raise failure
     if failure is None:
@@ -693,6 +645,12 @@ def infer_function(core, in_avals):
         tf = _infer(inf, in_avals)
     tf.stacks = {n: ("static", None) if n in static else ("native", inf.stack_elem.get(n))
                  for n in inf.stack_vals}
+    for copy, orig in inf.stack_links:
+        if copy not in static and not _avals_equal(tf.stacks[copy][1], tf.stacks[orig][1]):
+            raise TypeInferenceError(
+                f"in {core.name!r}: stack {copy!r}, a copy of {orig!r}, gets values of "
+                f"another type ({fmt_value(tf.stacks[copy][1])} and "
+                f"{fmt_value(tf.stacks[orig][1])})")
     return tf
 
 

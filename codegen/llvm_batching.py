@@ -2,12 +2,16 @@
 
 Owns the lowerings of runtime/batching_support.py's primitives: moving
 batch axes (views), broadcasting unbatched values to the batch (zero-stride
-views), lifting ranks, per-lane select / any / range checks, per-lane
-indexing and updates, `matmul_lanes` and its adjoint, `unbroadcast_lanes`,
-`batch_sum_unbatched`, and `map_lanes` (one native loop over the lanes that
-runs the mapped primitive's own lowering on each lane's view).  Every
-output shape here is known at compile time; only `print_lanes` stays
-unlowered (printing is not compiled).  Registers into
+views), lifting ranks, per-lane select / any / range checks, `matmul_lanes` and
+its adjoint, `unbroadcast_lanes`, `batch_sum_unbatched`, and `map_lanes`
+(one native loop over the lanes that runs the mapped primitive's own
+lowering on each lane's view, writing each leaf of a container result
+into its own (n, ...) buffer; primitives in MAP_LANES_CASES get a
+dedicated lowering instead).  Per-lane indexing and updates
+(`getitem_lanes`, `setitem_lanes`, their adjoint) live in
+llvm_lane_indexing.py, imported at the end.  Every output shape here is
+known at compile time; only `print_lanes` stays unlowered (printing is
+not compiled).  Registers into
 llvm_lowerings.LOWERINGS and drops the names from UNLOWERED.  Must not
 walk programs (llvm_emit.py does) nor touch the batching transformation.
 """
@@ -20,7 +24,7 @@ from ..runtime.batching_support import _NON_DATA, _map_coded, _move_out
 from .abstract import ShapedArray
 from .infer import Arg, TAssign
 from .llvm_kernels import elem_ptr, load_mem, loop
-from .llvm_lowerings import LOWERINGS, UNLOWERED, _as_viewable, _index_view, lowering, register
+from .llvm_lowerings import LOWERINGS, UNLOWERED, _as_viewable, lowering, register
 from .llvm_reverse import _arr, _expand, _product, _swap
 from .llvm_values import I64, Array, Lazy, Scalar, const, size_of
 
@@ -229,9 +233,6 @@ def _check_lanes(em, s, args, kwargs):
     return None
 
 
-# reverse mode's newer stack helpers (other engineers' primitives)
-UNLOWERED.setdefault("copy_stack", "copies of reverse-mode stacks (checkpointing) are not "
-                     "lowered yet; the native stacks have no copy operation")
 UNLOWERED["print_lanes"] = "printing from compiled code is not supported; print outside jit"
 
 
@@ -271,21 +272,47 @@ def _lane_aval(aval, batched):
     return ShapedArray(aval.shape[1:], aval.dtype, aval.weak_type)
 
 
-def _per_lane(em, s, n, dest, body):
-    """for i in range(n): dest[i] = body(i), with dest an Array (n, ...)."""
+#: map_lanes of these primitives has a dedicated lowering (prim -> rule(em,
+#: s, args, kwargs), returning None to fall back to the per-lane loop)
+MAP_LANES_CASES = {}
+
+
+def _lane_buffers(em, aval):
+    """Fresh buffers for the leaves of a container result of map_lanes."""
+    if isinstance(aval, dict):
+        return {k: _lane_buffers(em, a) for k, a in aval.items()}
+    if isinstance(aval, (tuple, list)):
+        return type(aval)(_lane_buffers(em, a) for a in aval)
+    if isinstance(aval, ShapedArray):
+        return em.buffer(None, aval.dtype, aval.shape)
+    return aval
+
+
+def _store_lanes(em, dest, i, val):
+    """dest[i] = val over matching trees (static leaves stay as they are)."""
+    if isinstance(dest, dict):
+        for k in dest:
+            _store_lanes(em, dest[k], i, val[k])
+    elif isinstance(dest, (tuple, list)):
+        for d, v in zip(dest, val):
+            _store_lanes(em, d, i, v)
+    elif isinstance(dest, Array):
+        if val is None:
+            raise MissingRuleError("map_lanes", "llvm", "a lane result without a value "
+                                   "where the shape rule expected an array")
+        _store_lane(em, dest, i, val)
+
+
+def _store_lane(em, dest, i, val):
+    from .llvm_kernels import store_mem
     b = em.b
-    with loop(b, n, name="lane") as i:
-        val = body(i)
-        d = _lane(em, dest, i) if len(dest.shape) > 1 else None
-        if d is None:
-            from .llvm_kernels import store_mem
-            sv = em.scalar(val, dest.dtype) if not isinstance(val, (bool, int, float)) else \
-                Scalar(const(dest.dtype, val), dest.dtype)
-            store_mem(b, dest, b.mul(i, ir.Constant(I64, dest.strides[0])), sv.value)
-        else:
-            em.kern.assign(b, d, val if isinstance(val, (bool, int, float)) else
-                           em.runtime(val))
-    return dest
+    if len(dest.shape) > 1:
+        em.kern.assign(b, _lane(em, dest, i),
+                       val if isinstance(val, (bool, int, float)) else em.runtime(val))
+        return
+    sv = Scalar(const(dest.dtype, val), dest.dtype) if isinstance(val, (bool, int, float)) \
+        else em.scalar(val, dest.dtype)
+    store_mem(b, dest, b.mul(i, ir.Constant(I64, dest.strides[0])), sv.value)
 
 
 @lowering("map_lanes")
@@ -293,10 +320,12 @@ def _map_lanes(em, s, args, kwargs):
     prim, batched, n = args[0], args[1], args[2]
     rest = list(args[3:])
     out = s.out
-    if not isinstance(out, ShapedArray):
-        raise MissingRuleError("map_lanes", "llvm", f"per-lane {prim!r} with a container "
-                               "result")
-    if prim == "grad_seed":
+    special = MAP_LANES_CASES.get(prim)
+    if special is not None:
+        value = special(em, s, args, kwargs)
+        if value is not None:
+            return value
+    if prim == "grad_seed" and isinstance(out, ShapedArray):
         # every lane's seed is 1: no loop needed
         return Lazy("positive", [Scalar(const(out.dtype, 1.0), out.dtype)], out.dtype,
                     out.shape, calc=out.dtype)
@@ -307,154 +336,11 @@ def _map_lanes(em, s, args, kwargs):
     lane_kwargs = {k: Arg(None, a.aval) for k, a in s.kwargs.items()}
     inner = TAssign(s.target + ".lane", prim, lane_args, lane_kwargs,
                     _lane_aval(out, True), s.origin, False)
-    dest = em.result_buffer(s, out)
-
-    def body(i):
+    # a container result gets one buffer per leaf (each (n, ...))
+    dest = em.result_buffer(s, out) if isinstance(out, ShapedArray) else _lane_buffers(em, out)
+    with loop(em.b, n, name="lane") as i:
         vals = [_lane_tree(em, v, f, i) for v, f in zip(rest, batched)]
-        return rule(em, inner, vals, kwargs)
-    return _per_lane(em, s, n, dest, body)
-
-
-# ------------------------------------------------------------- indexing
-
-def _lane_index_ok(idx, ib, x_rank):
-    """Each batched index part is a per-lane integer (its lane is 0-d)."""
-    for p, f in zip(idx, ib):
-        if f and not (_is_value(p) and len(p.shape) == 1 and p.dtype.kind in "iu"):
-            return False
-        if not f and _is_value(p) and not (isinstance(p, Scalar) and p.dtype.kind in "iu"):
-            return False
-    return True
-
-
-def _basic_part(p):
-    """An unbatched index part that basic (view) indexing handles."""
-    if isinstance(p, Scalar):
-        return p.dtype.kind in "iu"
-    return p is None or isinstance(p, slice) or (
-        isinstance(p, (int, np.integer)) and not isinstance(p, bool))
-
-
-def _clip_scalar(em, p, size):
-    """Clip a per-lane index into [-size, size - 1] (masked lanes)."""
-    b = em.b
-    v = p.value if p.dtype == np.dtype(np.int64) else b.sext(p.value, ir.IntType(64)) \
-        if p.dtype.itemsize < 8 and p.dtype.kind == "i" else p.value
-    lo, hi = ir.Constant(I64, -size), ir.Constant(I64, size - 1)
-    v = b.select(b.icmp_signed("<", v, lo), lo, v)
-    v = b.select(b.icmp_signed(">", v, hi), hi, v)
-    return Scalar(v, np.int64)
-
-
-def _lane_parts(em, idx, ib, i, clip, lane_shape):
-    parts = []
-    d = 0
-    for p, f in zip(idx, ib):
-        if f:
-            q = _lane(em, p, i)
-            if clip and d < len(lane_shape) and lane_shape[d]:
-                q = _clip_scalar(em, q, lane_shape[d])
-            parts.append(q)
-        elif clip and isinstance(p, Scalar) and d < len(lane_shape) and lane_shape[d]:
-            parts.append(_clip_scalar(em, p, lane_shape[d]))
-        elif clip and isinstance(p, (int, np.integer)) and not isinstance(p, bool) and \
-                d < len(lane_shape) and lane_shape[d]:
-            parts.append(int(np.clip(p, -lane_shape[d], lane_shape[d] - 1)))
-        else:
-            parts.append(p)
-        if p is not None:
-            d += 1
-    return parts
-
-
-@lowering("getitem_lanes")
-def _getitem_lanes(em, s, args, kwargs):
-    x, batched, idx = args[0], args[1], args[2]
-    clip = kwargs.get("clip", args[3] if len(args) > 3 else False)
-    xb, ib = batched[0], tuple(batched[1:])
-    if isinstance(x, (tuple, list, dict)) and not any(ib):
-        from .llvm_lowerings import _getitem
-        return _getitem(em, s, [x] + list(idx), {})
-    out = s.out
-    n = out.shape[0]
-    xv = _as_viewable(em, x)
-    if not xb:
-        xv = _view(xv, (n,) + xv.shape, (0,) + xv.strides)
-    if not any(ib) and all(_basic_part(p) for p in idx):
-        parts = _lane_parts(em, idx, ib, None, clip, xv.shape[1:])
-        return _index_view(em, xv, [slice(None)] + parts)
-    if not _lane_index_ok(idx, ib, len(xv.shape) - 1):
-        raise MissingRuleError("getitem_lanes", "llvm", "per-lane indexing with index "
-                               "arrays (a gather per lane) is not lowered yet")
-    dest = em.result_buffer(s, out)
-
-    def body(i):
-        lane = _lane(em, xv, i)
-        parts = _lane_parts(em, idx, ib, i, clip, xv.shape[1:])
-        if isinstance(lane, Scalar):
-            return lane
-        v = _index_view(em, lane, parts)
-        if v.shape == ():
-            return Scalar(load_mem(em.b, v, ir.Constant(I64, 0)), v.dtype)
-        return v
-    return _per_lane(em, s, n, dest, body)
-
-
-@lowering("setitem_lanes")
-def _setitem_lanes(em, s, args, kwargs):
-    x, value, batched, idx = args[0], args[1], args[2], args[3]
-    clip = kwargs.get("clip", args[4] if len(args) > 4 else False)
-    xb, vb, ib = batched[0], batched[1], tuple(batched[2:])
-    out = s.out
-    n = out.shape[0]
-    b = em.b
-    src = em.runtime(x)
-    if not xb:
-        src = _broadcast_lead(em, src, n)
-    dest = em.name_buffer(s.target, out.dtype, out.shape)
-    if not (isinstance(src, Array) and src.owner == dest.owner and dest.owner is not None):
-        if isinstance(src, Array) and src.contiguous and src.dtype == dest.dtype and xb:
-            differ = b.icmp_unsigned("!=", b.ptrtoint(src.ptr, I64), b.ptrtoint(dest.ptr, I64))
-            with b.if_then(differ):
-                em.copy_into(dest, src)
-        else:
-            em.kern.assign(b, dest, src)
-    v = value if isinstance(value, (bool, int, float)) else em.runtime(value)
-    if _is_value(v) and isinstance(v, Array) and v.owner == dest.owner and \
-            dest.owner is not None:
-        v = em.as_array(Lazy("positive", [v], v.dtype, v.shape, calc=v.dtype))
-    if not any(ib) and all(_basic_part(p) for p in idx):
-        parts = _lane_parts(em, idx, ib, None, clip, out.shape[1:])
-        view = _index_view(em, dest, [slice(None)] + parts)
-        if vb and _is_value(v):
-            v = _as_viewable(em, v)
-            k = len(view.shape) - len(v.shape)
-            if k > 0:
-                v = _view(v, v.shape[:1] + (1,) * k + v.shape[1:],
-                          v.strides[:1] + (0,) * k + v.strides[1:])
-        if view.shape == ():
-            from .llvm_kernels import store_mem
-            sv = em.scalar(v, dest.dtype) if _is_value(v) else \
-                Scalar(const(dest.dtype, v), dest.dtype)
-            store_mem(b, view, ir.Constant(I64, 0), sv.value)
-        else:
-            em.kern.assign(b, view, v)
-        return dest
-    if not _lane_index_ok(idx, ib, len(out.shape) - 1):
-        raise MissingRuleError("setitem_lanes", "llvm", "per-lane updates through index "
-                               "arrays (a scatter per lane) are not lowered yet")
-    from .llvm_kernels import store_mem
-    with loop(b, n, name="lane") as i:
-        lane = _lane(em, dest, i)
-        parts = _lane_parts(em, idx, ib, i, clip, out.shape[1:])
-        view = _index_view(em, lane, parts)
-        lv = _lane(em, v, i) if vb and _is_value(v) else v
-        if view.shape == ():
-            sv = em.scalar(lv, dest.dtype) if _is_value(lv) else \
-                Scalar(const(dest.dtype, lv), dest.dtype)
-            store_mem(b, view, ir.Constant(I64, 0), sv.value)
-        else:
-            em.kern.assign(b, view, lv)
+        _store_lanes(em, dest, i, rule(em, inner, vals, kwargs))
     return dest
 
 
@@ -580,6 +466,9 @@ def _batch_sum_unbatched(em, s, args, kwargs):
         return buf
     return _map_coded(leaf, g, state)
 
+
+# per-lane indexing: gathers, scatters and their adjoints
+from . import llvm_lane_indexing  # noqa: E402,F401
 
 for _n in list(LOWERINGS):
     UNLOWERED.pop(_n, None)

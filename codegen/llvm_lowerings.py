@@ -201,9 +201,10 @@ def _index_view(em, arr, index):
     parts = list(index)
     for p in parts:
         if not (p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer, Scalar))):
-            raise MissingRuleError("getitem", "llvm", "advanced (array) or boolean indexing "
-                                   "is not supported under jit yet; boolean masks give "
-                                   "value-dependent shapes, which cannot be compiled")
+            raise MissingRuleError("getitem", "llvm", "an index array where only basic "
+                                   "indexing (a view) is compiled; boolean masks computed at "
+                                   "run time give value-dependent shapes, which cannot be "
+                                   "compiled")
     n_real = sum(1 for p in parts if p is not None and p is not Ellipsis)
     if any(p is Ellipsis for p in parts):
         k = [i for i, p in enumerate(parts) if p is Ellipsis][0]
@@ -261,11 +262,10 @@ def _getitem(em, s, args, kwargs):
             raise MissingRuleError("getitem", "llvm", "a list indexed by a run-time value")
         return x[k]
     v = _as_viewable(em, x)
-    from .llvm_reverse import _is_advanced, gather
+    from .llvm_reverse import _is_advanced
     if _is_advanced(index):
-        if s.out.shape == ():
-            return em.scalar(gather(em, s, v, index, ShapedArray((1,), s.out.dtype)))
-        return gather(em, s, v, index, s.out)
+        from .llvm_gathers import advanced_getitem
+        return advanced_getitem(em, s, v, index)
     view = _index_view(em, v, index)
     if s.out.shape == ():
         return Scalar(load_mem(em.b, view, ir.Constant(I64, 0)), view.dtype)
@@ -288,10 +288,14 @@ def _setitem(em, s, args, kwargs):
                 em.copy_into(dest, src)
         else:
             em.kern.assign(b, dest, src)
-    view = _index_view(em, dest, index)
     v = em.runtime(value) if not isinstance(value, (bool, int, float)) else value
     if isinstance(v, Array) and v.owner == dest.owner and dest.owner is not None:
         v = em.as_array(Lazy("positive", [v], v.dtype, v.shape, calc=v.dtype))
+    from .llvm_reverse import _is_advanced
+    if _is_advanced(index):
+        from .llvm_gathers import advanced_setitem
+        return advanced_setitem(em, dest, index, v)
+    view = _index_view(em, dest, index)
     if view.shape == ():
         s_val = em.scalar(v, dest.dtype) if not isinstance(v, (bool, int, float)) else \
             Scalar(const(dest.dtype, v), dest.dtype)

@@ -1,10 +1,11 @@
 """LLVM lowerings of the primitives reverse mode emits, and of the gathers
 and views their adjoints need.
 
-Owns the lowerings of the stack primitives (dispatched to llvm_stacks.py by
-the emitter), `trip_count`, `check_grad_input` (a compile-time check: the
-dtypes are known), `getitem_adjoint`, `matmul_grad_a/b`, `dot_grad_a/b`,
-`split_like`, `diagonal`/`diagonal_adjoint`, `flip`, `take`/`take_adjoint`
+Owns the lowerings of the stack primitives (infer_stacks.STACK_PRIMS: the
+sweeps' stacks, their adjoint stacks for grad of grad, copy_stack;
+dispatched to llvm_stacks.py by the emitter), `trip_count`,
+`check_grad_input` (a compile-time check: the dtypes are known),
+`getitem_adjoint`, `matmul_grad_a/b`, `dot_grad_a/b`, `split_like`, `diagonal`/`diagonal_adjoint`, `flip`, `take`/`take_adjoint`
 and advanced integer indexing (`getitem` with integer arrays: a gather;
 its adjoint a scatter-add), `tri`, `linspace`.  Adds them to
 llvm_lowerings.LOWERINGS and drops them from UNLOWERED.  Must not walk
@@ -19,6 +20,7 @@ from .abstract import ShapedArray
 from .llvm_kernels import loop, loop_nest, load_mem, store_mem, elem_ptr, offset_of
 from .llvm_lowerings import (LOWERINGS, UNLOWERED, lowering, register, _as_viewable,
                              _index_view, _axes)
+from .infer_stacks import STACK_PRIMS
 from .llvm_stacks import trip_count
 from .llvm_values import I64, Array, Lazy, Scalar, c_strides, cast, const, size_of
 
@@ -27,7 +29,9 @@ def _stack_rule(em, s, args, kwargs):  # pragma: no cover - the emitter dispatch
     raise AssertionError("stack primitives are lowered by FunctionEmitter.assign")
 
 
-for _n in ("new_stack", "push", "pop", "pop_restore"):
+# the emitter lowers every stack primitive through llvm_stacks.Stacks (they
+# need the stacks' state); registered so the table sweep sees them lowered
+for _n in STACK_PRIMS:
     LOWERINGS[_n] = _stack_rule
 LOWERINGS["trip_count"] = trip_count
 
@@ -640,10 +644,6 @@ def _add_trees(em, a, b, aval):
     return _L["add_any"](em, _S, [a, b], {})
 
 
-# second-order reverse mode through stacks (grad of a gradient with loops):
-# they need adjoint stacks beside the native ones
-UNLOWERED.update({n: "adjoint stacks (grad of grad through loops) are not lowered yet"
-                  for n in ("stack_unpop", "stack_unpush")})
 for _n in list(LOWERINGS):
     UNLOWERED.pop(_n, None)
 register()

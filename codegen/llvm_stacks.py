@@ -1,7 +1,8 @@
 """Reverse mode's per-variable stacks in compiled code (llvmlite.ir).
 
-Owns the lowering of `new_stack`, `push`, `pop` and `pop_restore`.
-Inference (infer.py) decides per stack:
+Owns the lowering of `new_stack`, `push`, `pop`, `pop_restore`, the
+adjoint stacks of a second reverse pass (`stack_unpop`, `stack_unpush`)
+and `copy_stack`.  Inference (infer.py) decides per stack:
 - "static": every use is outside run-time control flow, so the stack is a
   Python list in the emitter holding the run-time values pushed (arrays
   copied when their name's buffer is reused later): no native code at all;
@@ -10,6 +11,12 @@ Inference (infer.py) decides per stack:
   element type's leaves (each padded to 8 bytes).  A popped array is a view
   of the record, valid until the next push on that stack (the primal sweep
   pushes, the adjoint sweep only pops).  The buffers are freed at exit.
+A stack's adjoint stack (grad of grad through loops) has the same two
+forms: a Python list of cotangents beside a static stack, or a second
+growable buffer of cotangent records (`infer_stacks.adjoint_aval` of the element
+type) beside a native one, plus a flag saying whether it exists yet: as
+in runtime/reverse_support.py it is created on first use with one zero
+cotangent per value then on the stack, and dropped when emptied.
 Must not walk programs (llvm_emit.py) nor bind LLVM.
 """
 
@@ -17,9 +24,11 @@ import numpy as np
 from llvmlite import ir
 
 from ..errors import MissingRuleError
+from ..runtime.table import PRIMITIVES
 from .abstract import ShapedArray
+from .infer_stacks import adjoint_aval, runtime_aval, stack_of
 from .llvm_kernels import load_mem, store_mem
-from .llvm_values import I64, PTR, Array, Lazy, Scalar, cast, const, size_of, reg_type
+from .llvm_values import I1, I8, I64, PTR, Array, Lazy, Scalar, cast, const, size_of, reg_type
 
 
 def _leaf_layout(aval):
@@ -60,6 +69,23 @@ def _rebuild(aval, leaf_values, path=()):
     return aval
 
 
+class _Native:
+    """The slots of one native stack and of its adjoint stack."""
+
+    def __init__(self, em, name, elem):
+        self.elem = elem
+        self.layout, self.nbytes = _leaf_layout(elem)
+        self.data = em._slot(("stack.data", name), PTR)
+        self.size = em._slot(("stack.size", name), I64)      # bytes in use
+        self.cap = em._slot(("stack.cap", name), I64)
+        self.adj_elem = adjoint_aval(elem)
+        self.adj_layout, self.adj_nbytes = _leaf_layout(self.adj_elem)
+        self.adata = em._slot(("stack.adata", name), PTR)
+        self.asize = em._slot(("stack.asize", name), I64)
+        self.acap = em._slot(("stack.acap", name), I64)
+        self.alive = em._slot(("stack.alive", name), I1)     # adjoint stack exists
+
+
 class Stacks:
     """The stacks of one emitted function."""
 
@@ -67,8 +93,29 @@ class Stacks:
         self.em = em
         self.info = info or {}
         self.static = {n: [] for n, (kind, _) in self.info.items() if kind == "static"}
-        self.native = {}        # name -> (data slot, size slot, cap slot, layout, nbytes)
-        self._realloc = None
+        self.static_adj = {}    # static stack -> [(cotangent value, aval) or None]
+        self.native = {}        # name -> _Native
+        self._libc = {}
+
+    def lower(self, s, args):
+        """The value of stack statement `s` (its arguments' values `args`)."""
+        if s.prim == "new_stack":
+            return self.new_stack(s)
+        if s.prim == "push":
+            return self.push(s, args)
+        if s.prim in ("pop", "pop_restore"):
+            return self._pop(s, args, s.prim == "pop_restore")
+        if s.prim == "copy_stack":
+            return self.copy_stack(s, args)
+        if s.prim == "stack_unpop":
+            return self.unpop(s, args)
+        if s.prim == "stack_unpush":
+            return self.unpush(s, args)
+        raise MissingRuleError(s.prim, "llvm", "not a stack primitive")
+
+    def pop(self, s, args, restore):
+        # the emitter sends every stack primitive but new_stack and push here
+        return self.lower(s, args)
 
     # ----------------------------------------------------------- native
     def _slots(self, name):
@@ -77,55 +124,39 @@ class Stacks:
             kind, elem = self.info.get(name, ("native", None))
             if elem is None:
                 raise MissingRuleError("push", "llvm", f"stack {name!r} has no element type")
-            em = self.em
-            layout, nbytes = _leaf_layout(elem)
-            hit = (em._slot(("stack.data", name), PTR), em._slot(("stack.size", name), I64),
-                   em._slot(("stack.cap", name), I64), layout, nbytes, elem)
-            self.native[name] = hit
+            hit = self.native[name] = _Native(self.em, name, elem)
         return hit
+
+    def _has_values(self, name):
+        """False for a native stack nothing is ever pushed to (no element type)."""
+        return self.info.get(name, ("native", None))[1] is not None
 
     def init_block(self, ab):
         """Stores in the entry block: every native stack starts empty."""
-        for data, size, cap, *_ in self.native.values():
-            ab.store(ir.Constant(PTR, None), data)
-            ab.store(ir.Constant(I64, 0), size)
-            ab.store(ir.Constant(I64, 0), cap)
+        for st in self.native.values():
+            for data, size, cap in ((st.data, st.size, st.cap), (st.adata, st.asize, st.acap)):
+                ab.store(ir.Constant(PTR, None), data)
+                ab.store(ir.Constant(I64, 0), size)
+                ab.store(ir.Constant(I64, 0), cap)
+            ab.store(ir.Constant(I1, 0), st.alive)
 
     def free_all(self, b):
-        for data, *_ in self.native.values():
-            b.call(self.em.free_fn, [b.load(data)])
+        for st in self.native.values():
+            b.call(self.em.free_fn, [b.load(st.data)])
+            b.call(self.em.free_fn, [b.load(st.adata)])
 
-    def _realloc_fn(self):
-        if self._realloc is None:
+    def _fn(self, name, ret, params):
+        fn = self._libc.get(name)
+        if fn is None:
             mod = self.em.module
-            self._realloc = mod.globals.get("realloc") or ir.Function(
-                mod, ir.FunctionType(PTR, [PTR, I64]), "realloc")
-        return self._realloc
+            fn = mod.globals.get(name) or ir.Function(mod, ir.FunctionType(ret, params), name)
+            self._libc[name] = fn
+        return fn
 
-    def new_stack(self, s):
-        name = s.target
-        if name in self.static:
-            self.static[name] = []
-            return []
-        if self.info.get(name, ("native", None))[1] is None:
-            return []       # never popped: pushes are dropped
-        _, size, *_ = self._slots(name)
-        self.em.b.store(ir.Constant(I64, 0), size)
-        return []
-
-    def push(self, s, args):
-        name = s.args[0].name
-        value = args[1]
-        em = self.em
-        if name in self.static:
-            self.static[name].append(self._capture(s.args[1], value))
-            return None
-        if self.info.get(name, ("native", None))[1] is None:
-            return None
-        data_s, size_s, cap_s, layout, nbytes, _ = self._slots(name)
-        b = em.b
-        size = b.load(size_s)
-        need = b.add(size, ir.Constant(I64, nbytes))
+    def _reserve(self, data_s, cap_s, need):
+        """Grow the buffer in `data_s` (capacity in `cap_s`) to hold `need`
+        bytes: at least doubling, at least 4 KiB."""
+        em, b = self.em, self.em.b
         grow = b.icmp_signed(">", need, b.load(cap_s))
         with b.if_then(grow, likely=False):
             cap = b.load(cap_s)
@@ -133,12 +164,53 @@ class Stacks:
             newcap = b.select(b.icmp_signed(">", twice, need), twice, need)
             newcap = b.select(b.icmp_signed("<", newcap, ir.Constant(I64, 4096)),
                               ir.Constant(I64, 4096), newcap)
-            mem = b.call(self._realloc_fn(), [b.load(data_s), newcap])
+            mem = b.call(self._fn("realloc", PTR, [PTR, I64]), [b.load(data_s), newcap])
             em.fail_if(b.icmp_unsigned("==", mem, ir.Constant(PTR, None)), 1,
                        "out of memory growing a reverse-mode stack")
             b.store(mem, data_s)
             b.store(newcap, cap_s)
-        base = b.gep(b.load(data_s), [size])
+
+    def _zero_bytes(self, ptr, nbytes):
+        b = self.em.b
+        memset = self.em.module.declare_intrinsic("llvm.memset", [PTR, I64])
+        b.call(memset, [ptr, ir.Constant(I8, 0), nbytes, ir.Constant(I1, 0)])
+
+    def new_stack(self, s):
+        name = s.target
+        if name in self.static:
+            self.static[name] = []
+            self.static_adj.pop(name, None)
+            return None
+        if not self._has_values(name):
+            return None     # never pushed to: pushes are dropped
+        st = self._slots(name)
+        b = self.em.b
+        b.store(ir.Constant(I64, 0), st.size)
+        b.store(ir.Constant(I1, 0), st.alive)
+        return None
+
+    def push(self, s, args):
+        name = stack_of(s.args[0])
+        value = args[1]
+        if name in self.static:
+            self.static[name].append(self._capture(s.args[1], value))
+            return None
+        if not self._has_values(name):
+            return None
+        self._push_native(self._slots(name), value)
+        return None
+
+    def _push_native(self, st, value):
+        b = self.em.b
+        size = b.load(st.size)
+        need = b.add(size, ir.Constant(I64, st.nbytes))
+        self._reserve(st.data, st.cap, need)
+        base = b.gep(b.load(st.data), [size])
+        self._write(base, st.layout, value)
+        b.store(need, st.size)
+
+    def _write(self, base, layout, value):
+        em, b = self.em, self.em.b
         for path, aval, off in layout:
             v = _at(value, path)
             if v is None:
@@ -149,8 +221,6 @@ class Stacks:
                 store_mem(b, dest, ir.Constant(I64, 0), sc.value)
             else:
                 em.kern.assign(b, dest, em.runtime(v, aval))
-        b.store(need, size_s)
-        return None
 
     def _capture(self, arg, v):
         """A value kept on a compile-time stack must not change when the
@@ -171,8 +241,8 @@ class Stacks:
             return {k: self._capture(arg, e) for k, e in v.items()}
         return v
 
-    def pop(self, s, args, restore):
-        name = s.args[0].name
+    def _pop(self, s, args, restore):
+        name = stack_of(s.args[0])
         em = self.em
         if name in self.static:
             vals = self.static[name]
@@ -180,13 +250,14 @@ class Stacks:
             if not restore:
                 return top
             return vals[-1] if vals else args[1]
-        data_s, size_s, cap_s, layout, nbytes, elem = self._slots(name)
+        st = self._slots(name)
+        layout, nbytes = st.layout, st.nbytes
         b = em.b
-        size = b.sub(b.load(size_s), ir.Constant(I64, nbytes))
-        b.store(size, size_s)
+        size = b.sub(b.load(st.size), ir.Constant(I64, nbytes))
+        b.store(size, st.size)
         if not restore:
-            base = b.gep(b.load(data_s), [size])
-            return _rebuild(elem, self._read(base, layout))
+            base = b.gep(b.load(st.data), [size])
+            return _rebuild(st.elem, self._read(base, layout))
         # the value below the popped one, or `current` when the stack is empty
         out = s.out
         has = b.icmp_signed(">=", size, ir.Constant(I64, nbytes))
@@ -196,7 +267,7 @@ class Stacks:
             slots[path] = em._slot(("stack.read", id(s), path), ty)
         with b.if_else(has) as (then, otherwise):
             with then:
-                base = b.gep(b.load(data_s), [b.sub(size, ir.Constant(I64, nbytes))])
+                base = b.gep(b.load(st.data), [b.sub(size, ir.Constant(I64, nbytes))])
                 for path, v in self._read(base, layout).items():
                     b.store(v.value if isinstance(v, Scalar) else v.ptr, slots[path])
             with otherwise:
@@ -235,6 +306,161 @@ class Stacks:
             else:
                 out[path] = arr
         return out
+
+    # ------------------------------------------------------------- copies
+    def copy_stack(self, s, args):
+        """`target = copy_stack(src)`: src a stack, or a list of values."""
+        name, src = s.target, stack_of(s.args[0])
+        from_stack = src is not None
+        if name in self.static:
+            self.static[name] = list(self.static[src]) if from_stack else list(args[0])
+            self.static_adj.pop(name, None)
+            return None
+        if not self._has_values(name):
+            return None
+        st = self._slots(name)
+        b = self.em.b
+        b.store(ir.Constant(I1, 0), st.alive)
+        if from_stack and src in self.static:
+            values = self.static[src]
+        elif from_stack:
+            if not self._has_values(src):
+                b.store(ir.Constant(I64, 0), st.size)
+                return None
+            orig = self._slots(src)
+            if orig.nbytes != st.nbytes:
+                raise MissingRuleError("copy_stack", "llvm",
+                                       f"stacks {name!r} and {src!r} have different layouts")
+            size = b.load(orig.size)
+            self._reserve(st.data, st.cap, size)
+            with b.if_then(b.icmp_signed(">", size, ir.Constant(I64, 0))):
+                b.call(self.em.memcpy_fn, [b.load(st.data), b.load(orig.data), size])
+            b.store(size, st.size)
+            return None
+        else:
+            values = list(args[0])
+        b.store(ir.Constant(I64, 0), st.size)
+        for v in values:
+            self._push_native(st, v)
+        return None
+
+    # ----------------------------------------------------- adjoint stacks
+    def unpop(self, s, args):
+        """stack_unpop(st, g): add `g` to the top cotangent, push a zero."""
+        name, g = stack_of(s.args[0]), args[1]
+        if name in self.static:
+            adj = self._static_adjoint(name)
+            if adj and g is not None:
+                aval = runtime_aval(s.args[1].aval)
+                value = self._capture(s.args[1], g)
+                if adj[-1] is None:
+                    adj[-1] = (value, aval)
+                else:
+                    adj[-1] = self._add(adj[-1], (value, aval))
+            adj.append(None)
+            return None
+        if not self._has_values(name):
+            return None         # an empty stack: the cotangent is dropped
+        st = self._slots(name)
+        b = self.em.b
+        self._ensure_adjoint(st)
+        size = b.load(st.asize)
+        if g is not None:
+            with b.if_then(b.icmp_signed(">", size, ir.Constant(I64, 0))):
+                top = b.gep(b.load(st.adata), [b.sub(size, ir.Constant(I64, st.adj_nbytes))])
+                self._accumulate(top, st.adj_layout, g)
+        need = b.add(size, ir.Constant(I64, st.adj_nbytes))
+        self._reserve(st.adata, st.acap, need)
+        self._zero_bytes(b.gep(b.load(st.adata), [size]), ir.Constant(I64, st.adj_nbytes))
+        b.store(need, st.asize)
+        return None
+
+    def unpush(self, s, args):
+        """stack_unpush(st, v): take the top cotangent off (zeros if none)."""
+        name = stack_of(s.args[0])
+        if name in self.static:
+            adj = self._static_adjoint(name)
+            top = adj.pop() if adj else None
+            if not adj:
+                del self.static_adj[name]
+            if top is None:
+                return _zeros(self.em, s.out, s.target)
+            return top[0]
+        if not self._has_values(name):
+            return _zeros(self.em, s.out, s.target)
+        st = self._slots(name)
+        em, b = self.em, self.em.b
+        self._ensure_adjoint(st)
+        size = b.load(st.asize)
+        has = b.icmp_signed(">", size, ir.Constant(I64, 0))
+        left = b.select(has, b.sub(size, ir.Constant(I64, st.adj_nbytes)), ir.Constant(I64, 0))
+        b.store(left, st.asize)
+        # emptied, the adjoint stack is dropped (made again, zeroed, on next use)
+        b.store(b.icmp_signed("!=", left, ir.Constant(I64, 0)), st.alive)
+        zero = em.buffer(("stack.zero", name), np.uint8, (st.adj_nbytes,)).ptr
+        with b.if_then(b.not_(has), likely=False):
+            self._zero_bytes(zero, ir.Constant(I64, st.adj_nbytes))
+        base = b.select(has, b.gep(b.load(st.adata), [left]), zero)
+        return _rebuild(s.out, self._read(base, st.adj_layout))
+
+    def _static_adjoint(self, name):
+        adj = self.static_adj.get(name)
+        if adj is None:
+            adj = self.static_adj[name] = [None] * len(self.static[name])
+        return adj
+
+    def _add(self, a, b):
+        """(value, aval) of the sum of two (value, aval) cotangents."""
+        from .llvm_lowerings import LOWERINGS
+        aval = PRIMITIVES["add_any"].abstract_eval(a[1], b[1])
+
+        class _Sum:
+            out = aval
+        return LOWERINGS["add_any"](self.em, _Sum, [a[0], b[0]], {}), aval
+
+    def _ensure_adjoint(self, st):
+        """Make the adjoint stack on first use: one zero cotangent per
+        value then on the stack."""
+        b = self.em.b
+        with b.if_then(b.not_(b.load(st.alive))):
+            b.store(ir.Constant(I1, 1), st.alive)
+            count = b.sdiv(b.load(st.size), ir.Constant(I64, st.nbytes))
+            nbytes = b.mul(count, ir.Constant(I64, st.adj_nbytes))
+            self._reserve(st.adata, st.acap, nbytes)
+            self._zero_bytes(b.load(st.adata), nbytes)
+            b.store(nbytes, st.asize)
+
+    def _accumulate(self, base, layout, g):
+        """record += g, leaf by leaf (None leaves of `g` are zeros)."""
+        em, b = self.em, self.em.b
+        for path, aval, off in layout:
+            v = _at(g, path)
+            if v is None:
+                continue
+            dest = Array(b.gep(base, [ir.Constant(I64, off)]), aval.dtype, aval.shape)
+            if aval.shape == ():
+                old = Scalar(load_mem(b, dest, ir.Constant(I64, 0)), aval.dtype)
+                total = em.bind(None, Lazy("add", [old, em.runtime(v)], aval.dtype, (),
+                                           calc=aval.dtype), aval)
+                store_mem(b, dest, ir.Constant(I64, 0), total.value)
+            else:
+                em.kern.assign(b, dest, Lazy("add", [dest, em.runtime(v)], aval.dtype,
+                                             aval.shape, calc=aval.dtype))
+
+
+def _zeros(em, aval, key):
+    """Zeros of type `aval` (a cotangent nobody contributed to)."""
+    if isinstance(aval, (tuple, list)):
+        return type(aval)(_zeros(em, a, f"{key}.{i}") for i, a in enumerate(aval))
+    if isinstance(aval, dict):
+        return {k: _zeros(em, a, f"{key}.{k}") for k, a in aval.items()}
+    if not isinstance(aval, ShapedArray):
+        return aval
+    if aval.shape == ():
+        return Scalar(const(aval.dtype, 0), aval.dtype, aval.weak_type)
+    dest = em.name_buffer(key, aval.dtype, aval.shape)
+    em.kern.assign(em.b, dest, 0)
+    return dest
 
 
 def trip_count(em, s, args, kwargs):

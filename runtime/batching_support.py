@@ -627,10 +627,50 @@ def matmul_lanes_adjoint(g, a, b, batched, wrt, keep_lanes=False):
 # Every helper's output shape follows from its inputs' shapes (lanes_any's
 # value is a run-time bool), so running it on stand-ins gives the rule.
 
+def _map_lanes_rule(running):
+    """map_lanes' shape rule: the mapped primitive's own rule on one lane's
+    abstract values, its results given the batch axis.  A primitive whose rule
+    runs its kernel on stand-ins (or batched arguments known at compile time,
+    whose lanes differ) keeps `running`, which maps the kernel itself:
+    explicit rules exist precisely where stand-ins fail (`solve` of a
+    singular stand-in) or cost a full computation."""
+    from ..codegen.abstract import ShapedArray
+    from .numeric_rules import any_abstract, tree_leaves, tree_map
+
+    def lane_aval(v):
+        if isinstance(v, ShapedArray) and v.shape:
+            return ShapedArray(v.shape[1:], v.dtype, v.weak_type)
+        raise TypeError("not a batched abstract value")
+
+    def batched_aval(v, n):
+        if isinstance(v, ShapedArray):
+            return ShapedArray((n,) + tuple(v.shape), v.dtype)
+        if v is None or isinstance(v, _NON_DATA):
+            return v
+        a = np.asarray(v)   # the same on every lane, as the kernel would stack it
+        return np.broadcast_to(a, (n,) + a.shape)
+
+    def rule(prim, batched, n, *args, **params):
+        p = PRIMITIVES.get(prim)
+        own = getattr(p, "abstract_eval", None)
+        if own is None or getattr(own, "__name__", "").startswith("by_running") or \
+                not isinstance(n, (int, np.integer)) or not any_abstract(args, params) or \
+                any(f and not all(isinstance(v, ShapedArray) for v in tree_leaves(a))
+                    for a, f in zip(args, batched)):
+            return running(prim, batched, n, *args, **params)
+        try:
+            lanes = [tree_map(lane_aval, a) if f else a for a, f in zip(args, batched)]
+        except TypeError:
+            return running(prim, batched, n, *args, **params)
+        return tree_map(lambda v: batched_aval(v, int(n)), own(*lanes, **params))
+    return rule
+
+
 def _attach_rules():
     from ..codegen.abstract import ShapedArray
     from .numeric_rules import by_running
     special = {
+        "map_lanes": _map_lanes_rule(by_running(map_lanes.impl)),
         "lanes_any": lambda mask: ShapedArray((), np.bool_),
         # the previous settings: a dict of the four error kinds, whose
         # values ('warn', 'ignore', ...) are only known at run time
