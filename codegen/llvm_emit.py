@@ -364,8 +364,12 @@ class FunctionEmitter:
         if aval.shape == ():
             return Scalar(self.b.load(self._slot(key, reg_type(aval.dtype))), aval.dtype,
                           aval.weak_type)
+        # a loop-carried array may live in any name's buffer: ("carried",
+        # name) makes a value that aliases it be copied before `name` is
+        # assigned again (with None, `dt = unbroadcast(ds, t)` kept ds's
+        # buffer and the next `ds = ...` changed dt: wrong gradients)
         return Array(self.b.load(self._slot(key, PTR)), aval.dtype, aval.shape,
-                     owner=None)
+                     owner=("carried", name))
 
     # ------------------------------------------------------------- program
     def emit(self, in_avals):
@@ -647,7 +651,8 @@ def _pointwise_safe(value, target, dest):
     element being written (same shape, contiguous): in-place is then safe."""
     from .llvm_kernels import leaves
     for leaf in leaves(value):
-        if isinstance(leaf, Array) and (leaf.owner == dest.owner or leaf.owner is None):
+        if isinstance(leaf, Array) and (leaf.owner == dest.owner or leaf.owner is None or
+                                        (isinstance(leaf.owner, tuple) and leaf.owner[0] == "carried")):
             # a read that may hit the target's buffer: safe only if it reads
             # exactly the element being written
             if not (leaf.shape == dest.shape and leaf.contiguous) and size_of(leaf.shape) != 1:

@@ -17,12 +17,13 @@ from llvmlite import ir
 
 from ..errors import MissingRuleError, NonDifferentiableError
 from .abstract import ShapedArray
-from .llvm_kernels import loop, loop_nest, load_mem, store_mem, elem_ptr, offset_of
+from .llvm_kernels import loop, loop_nest, load_mem, store_mem, elem_ptr
 from .llvm_lowerings import (LOWERINGS, UNLOWERED, lowering, register, _as_viewable,
                              _index_view, _axes)
 from .infer_stacks import STACK_PRIMS
 from .llvm_stacks import trip_count
-from .llvm_values import I64, Array, Lazy, Scalar, c_strides, cast, const, size_of
+from .llvm_values import I64, Array, Lazy, Scalar, cast, const, size_of
+from . import llvm_gathers as gathers
 
 
 def _stack_rule(em, s, args, kwargs):  # pragma: no cover - the emitter dispatches
@@ -121,159 +122,24 @@ def _getitem_adjoint(em, s, args, kwargs):
 
 
 # --------------------------------------------------------- advanced indexing
-
-def _index_arrays(em, index, shape):
-    """Normalize an index with integer arrays: (parts, broadcast index shape,
-    position of the advanced dimensions in the result) as NumPy does."""
-    parts = []
-    for p in index:
-        if isinstance(p, (np.ndarray, list)) and np.asarray(p).dtype.kind == "b":
-            # a mask known at compile time: its positions are static
-            parts += list(np.nonzero(np.asarray(p)))
-        else:
-            parts.append(p)
-    if any(p is Ellipsis for p in parts):
-        k = parts.index(Ellipsis)
-        n_real = sum(1 for p in parts if p is not None and p is not Ellipsis)
-        parts[k:k + 1] = [slice(None)] * (len(shape) - n_real)
-    parts += [slice(None)] * (len(shape) - sum(1 for p in parts if p is not None))
-    if any(p is None for p in parts):
-        raise MissingRuleError("getitem", "llvm", "newaxis mixed with array indexing")
-    arrays = []
-    for d, p in enumerate(parts):
-        if isinstance(p, (np.ndarray, list)):
-            p = np.asarray(p)
-            if p.dtype.kind == "b":
-                raise MissingRuleError("getitem", "llvm", "boolean masks give value-dependent "
-                                       "shapes, which cannot be compiled (use np.where)")
-            parts[d] = em.runtime(p)
-        v = parts[d]
-        if isinstance(v, (Array, Lazy)):
-            if v.dtype.kind == "b":
-                raise MissingRuleError("getitem", "llvm", "boolean masks give value-dependent "
-                                       "shapes, which cannot be compiled (use np.where)")
-            if isinstance(v, Lazy):
-                parts[d] = em.as_array(v)
-            arrays.append(d)
-    ishape = np.broadcast_shapes(*[parts[d].shape for d in arrays])
-    adjacent = arrays == list(range(arrays[0], arrays[-1] + 1))
-    where = arrays[0] if adjacent else 0
-    return parts, tuple(ishape), arrays, where
-
-
-def _advanced_loop(em, x_shape, x_strides, index, body):
-    """Loop over the result of `x[index]` (integer arrays, slices, ints);
-    calls body(result_offset, source_offset) inside the nest."""
-    b = em.b
-    parts, ishape, arrays, where = _index_arrays(em, index, x_shape)
-    basic = [d for d in range(len(parts)) if d not in arrays]
-    # result dims: basic dims before `where`, index dims, remaining basic dims
-    slice_dims = []
-    for d in basic:
-        p = parts[d]
-        if isinstance(p, slice):
-            start, stop, step = p.indices(x_shape[d])
-            slice_dims.append((d, start, step, len(range(start, stop, step))))
-        else:
-            slice_dims.append((d, p, None, None))
-    kept = [sd for sd in slice_dims if sd[2] is not None]
-    pre = [sd for sd in kept if sd[0] < where] if where else []
-    post = [sd for sd in kept if sd not in pre]
-    rshape = tuple(sd[3] for sd in pre) + ishape + tuple(sd[3] for sd in post)
-    with loop_nest(b, rshape, name="gx") as idx:
-        roff = ir.Constant(I64, 0)
-        for i, st in zip(idx, c_strides(rshape)):
-            roff = b.add(roff, b.mul(i, ir.Constant(I64, st)))
-        src = ir.Constant(I64, 0)
-        k = 0
-        for sd in pre:
-            d, start, step, _ = sd
-            src = b.add(src, b.mul(b.add(ir.Constant(I64, start), b.mul(
-                idx[k], ir.Constant(I64, step))), ir.Constant(I64, x_strides[d])))
-            k += 1
-        iidx = idx[k:k + len(ishape)]
-        k += len(ishape)
-        for sd in post:
-            d, start, step, _ = sd
-            src = b.add(src, b.mul(b.add(ir.Constant(I64, start), b.mul(
-                idx[k], ir.Constant(I64, step))), ir.Constant(I64, x_strides[d])))
-            k += 1
-        for d, start, step, _ in slice_dims:
-            if step is None:       # an integer (static or run-time)
-                i = em.scalar(start, np.int64).value if not isinstance(start, int) else \
-                    ir.Constant(I64, start)
-                i = _wrap(em, i, x_shape[d], d)
-                src = b.add(src, b.mul(i, ir.Constant(I64, x_strides[d])))
-        for d in arrays:
-            arr = parts[d]
-            v = load_mem(b, arr, offset_of(b, arr, iidx, ishape))
-            i = _wrap(em, cast(b, v, arr.dtype, np.int64), x_shape[d], d)
-            src = b.add(src, b.mul(i, ir.Constant(I64, x_strides[d])))
-        body(roff, src)
-    return rshape
-
-
-def _wrap(em, i, n, d):
-    b = em.b
-    i = b.select(b.icmp_signed("<", i, ir.Constant(I64, 0)), b.add(i, ir.Constant(I64, n)), i)
-    em.fail_if(b.icmp_unsigned(">=", i, ir.Constant(I64, n)), 2,
-               f"index out of bounds for axis {d} with size {n}")
-    return i
-
+# (laid out by llvm_gathers.IndexPlan, NumPy's rules: this module's own
+# layout once placed x[0, :, idx]'s dimensions as if the integer were not
+# an advanced index, a wrong gradient with no error)
 
 def gather(em, s, x, index, out):
     x = _as_viewable(em, x)
-    dest = em.result_buffer(s, out)
-    b = em.b
-
-    def body(roff, src):
-        v = cast(b, load_mem(b, x, src), x.dtype, out.dtype)
-        store_mem(b, dest, roff, v)
-    _advanced_loop(em, x.shape, x.strides, index, body)
-    return dest
+    return gathers.gather(em, gathers.IndexPlan(em, x.shape, index), x,
+                          em.result_buffer(s, out))
 
 
 def _scatter_add(em, dest, index, g):
     """dest[index] += g with repeated indices accumulating (numpy.add.at)."""
-    b = em.b
     g = em.runtime(g)
     if isinstance(g, Lazy):
         g = em.as_array(g)
-    holder = {}
-
-    def body(roff, src):
-        rshape = holder["shape"]
-        if isinstance(g, Scalar):
-            gv = cast(b, g.value, g.dtype, dest.dtype)
-        else:
-            # g broadcast against the result shape: recover its indices
-            idx = _unflatten(b, roff, rshape)
-            gv = cast(b, load_mem(b, g, offset_of(b, g, idx, rshape)), g.dtype, dest.dtype)
-        old = load_mem(b, dest, src)
-        store_mem(b, dest, src, b.fadd(old, gv) if dest.dtype.kind == "f" else b.add(old, gv))
-    parts, ishape, arrays, where = _index_arrays(em, index, dest.shape)
-    holder["shape"] = _result_shape(parts, ishape, arrays, where, dest.shape)
-    _advanced_loop(em, dest.shape, dest.strides, index, body)
-
-
-def _result_shape(parts, ishape, arrays, where, shape):
-    kept = []
-    for d, p in enumerate(parts):
-        if d in arrays:
-            continue
-        if isinstance(p, slice):
-            start, stop, step = p.indices(shape[d])
-            kept.append((d, len(range(start, stop, step))))
-    pre = [n for d, n in kept if d < where] if where else []
-    post = [n for d, n in kept][len(pre):]
-    return tuple(pre) + ishape + tuple(post)
-
-
-def _unflatten(b, r, shape):
-    out = []
-    for st, n in zip(c_strides(shape), shape):
-        out.append(b.urem(b.udiv(r, ir.Constant(I64, st)), ir.Constant(I64, n)))
-    return out
+    elif not isinstance(g, (Array, Scalar)):
+        g = Scalar(const(dest.dtype, g), dest.dtype)
+    gathers.scatter_add(em, gathers.IndexPlan(em, dest.shape, index), dest, g)
 
 
 @lowering("take")

@@ -196,7 +196,12 @@ class JitFunction(_Base):
             # a generated function (grad, vmap, ...) carries its core form:
             # parsing its source again would give the same program, slower
             # (0.13 s of jit(grad(mlp_loss))'s first call)
-            self._core = generated_core(unwrap(self._fun)) or normalize_function(self._fun)
+            core = generated_core(unwrap(self._fun)) or normalize_function(self._fun)
+            # checkpointed calls expanded before the disk key hashes the
+            # program: unexpanded, `checkpoint_f_0` names a function whose
+            # code could differ in another process
+            from ..codegen.expand_checkpoints import expand_checkpoints
+            self._core = expand_checkpoints(core)
         return self._core
 
     def _bind(self, args, kwargs):

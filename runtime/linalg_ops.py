@@ -27,7 +27,11 @@ def _explicit(shape_fn):
                 return impl(*args, **params)
             out = shape_fn(*[tuple(shape_of(a)) for a in args], **params)
             with np.errstate(all="ignore"):
-                probe = impl(*[unit_dummy(a) for a in args], **params)
+                # constant arrays too get unit stand-ins: a (3, 3) constant
+                # beside a (1,) stand-in fails the probe (jit of `w @ h`
+                # with w a global array was refused)
+                probe = impl(*[np.ones((1,) * a.ndim, a.dtype) if isinstance(a, np.ndarray)
+                               and a.ndim else unit_dummy(a) for a in args], **params)
             if isinstance(out, list):
                 return tuple(ShapedArray(s, np.result_type(p)) for s, p in zip(out, probe))
             return ShapedArray(out, np.result_type(probe))

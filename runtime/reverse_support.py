@@ -77,9 +77,7 @@ _STACK_NOT_BATCHED = ("second-order reverse mode through loops runs on one examp
 
 
 @primitive("copy_stack", abstract_eval=lambda st: st, differentiable=False,
-           no_rule={"batching": _STACK_NOT_BATCHED,
-                    "llvm": "only vjp's backward function calls it, and cotan.vjp "
-                            "runs that eagerly"})
+           no_rule={"batching": _STACK_NOT_BATCHED})
 def copy_stack(stack):
     """copy_stack(stack): a copy of a primal-sweep stack, for an adjoint
     sweep that may run more than once on the same residuals (vjp)."""

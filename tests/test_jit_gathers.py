@@ -59,10 +59,6 @@ def weighted_int_between_arrays(x):
     return np.sum(int_between_arrays(x) * np.arange(6.0).reshape(2, 3))
 
 
-@pytest.mark.xfail(reason="llvm_reverse.getitem_adjoint's scatter-add places the dimensions "
-                          "of x[0, :, idx] as if the integer were not an advanced index "
-                          "(a wrong answer, not an error); the fix is to build it on "
-                          "llvm_gathers.IndexPlan", strict=False)
 def test_jit_grad_of_int_between_arrays():
     _check(cotan.grad(weighted_int_between_arrays), X2[:2])
 

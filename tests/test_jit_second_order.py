@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import cotan
-from cotan.errors import ShapeError, TypeInferenceError
+from cotan.errors import TypeInferenceError
 from cotan.reverse_api import _vjp_pair
 
 from .programs import PROGRAMS
@@ -72,10 +72,13 @@ def unrolled(x):
     return np.sum(s)
 
 
-# H @ V written as a sum: `g @ V` with a constant V meets the matmul shape
-# rule bug (_CONST_MATMUL below)
 def hvp_nested(x):
     return np.sum(cotan.grad(nested_with_branch)(x) * V)
+
+
+def hvp_nested_matmul(x):
+    # `g @ V` with V a constant array: matmul's dtype probe once refused it
+    return cotan.grad(nested_with_branch)(x) @ V
 
 
 def hvp_nested_mixed(x):
@@ -99,12 +102,6 @@ def test_second_derivative_through_a_loop(fn):
         _close(cotan.jit(gg)(x), gg(x))
 
 
-_CONST_MATMUL = pytest.mark.xfail(
-    strict=True, raises=ShapeError,
-    reason="runtime/linalg_ops: matmul's dtype probe pairs a constant operand with a "
-           "1-element stand-in of the run-time one (jit(rnn) alone fails the same way)")
-
-
 def rnn_weights_argument(x, w):
     h = np.zeros(3)
     for t in range(5):
@@ -116,7 +113,7 @@ def hvp_rnn_weights_argument(x, w):
     return np.sum(cotan.grad(rnn_weights_argument)(x, w) * V)
 
 
-@pytest.mark.parametrize("fn", [pytest.param(hvp_rnn, marks=_CONST_MATMUL), hvp_nested,
+@pytest.mark.parametrize("fn", [hvp_rnn, hvp_nested, hvp_nested_matmul,
                                 hvp_nested_mixed, hvp_branch_on_array, hvp_unrolled],
                          ids=lambda f: f.__name__)
 def test_hessian_vector_product(fn):
@@ -243,13 +240,6 @@ def test_a_stack_saved_on_a_stack_is_refused():
 
 # -- a first-order bug these programs meet --------------------------------------------
 
-_CARRIED_ALIAS = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="llvm_emit: `dt = unbroadcast(ds, t)` returns ds's array, and ds is loop-carried "
-           "(reloaded with owner=None), so the alias is not copied and the next `ds = ...` "
-           "overwrites dt")
-
-
 def carried_view(x):
     s = x
     for i in range(3):
@@ -263,13 +253,11 @@ def scaled_twice(s, x):
     return np.sum(s)
 
 
-@_CARRIED_ALIAS
 def test_first_order_gradient_reading_a_carried_alias():
     g = cotan.grad(scaled_twice)
     _close(cotan.jit(g)(X0, X0), g(X0, X0))
 
 
-@_CARRIED_ALIAS
 def test_hessian_vector_product_reading_a_carried_alias():
     g = cotan.grad(lambda x: np.sum(cotan.grad(carried_view)(x) * V))
     _close(cotan.jit(g)(X0), g(X0))
@@ -311,7 +299,6 @@ def test_checkpoint_inside_a_loop_under_jit_grad(no_disk_cache):
     _close(cotan.jit(f)(X0), f(X0))
 
 
-@_CARRIED_ALIAS
 def test_checkpoint_whose_gradient_reads_a_carried_alias(no_disk_cache):
     step = cotan.checkpoint(_step_alias)
 
