@@ -21,7 +21,7 @@ from .llvm_kernels import loop, loop_nest, load_mem, store_mem, elem_ptr
 from .llvm_lowerings import (LOWERINGS, UNLOWERED, lowering, register, _as_viewable,
                              _index_view, _axes)
 from .infer_stacks import STACK_PRIMS
-from .llvm_stacks import trip_count
+from .llvm_stacks import _zeros, trip_count
 from .llvm_values import I64, Array, Lazy, Scalar, cast, const, size_of
 from . import llvm_gathers as gathers
 
@@ -65,20 +65,6 @@ def _leaves(v, out=None):
 
 
 # ------------------------------------------------------------- zeros, views
-
-def _zeros(em, aval, key):
-    if isinstance(aval, (tuple, list)):
-        return type(aval)(_zeros(em, a, f"{key}.{i}") for i, a in enumerate(aval))
-    if isinstance(aval, dict):
-        return {k: _zeros(em, a, f"{key}.{k}") for k, a in aval.items()}
-    if not isinstance(aval, ShapedArray):
-        return aval
-    if aval.shape == ():
-        return Scalar(const(aval.dtype, 0), aval.dtype, aval.weak_type)
-    dest = em.name_buffer(key, aval.dtype, aval.shape)
-    em.kern.assign(em.b, dest, 0)
-    return dest
-
 
 def _is_advanced(index):
     return any(isinstance(p, (Array, Lazy, np.ndarray, list)) or
