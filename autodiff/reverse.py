@@ -41,7 +41,7 @@ from .names import NameScope
 from .ssa import version_names
 from .templates import build_function, rule_namespace, template_ast, _Substitute
 from .reverse_analysis import (Assign, Call, Expr, ReverseAnalysis, _assigned, _call_atoms,
-                               _reads, _walk_assigns, parse_expr)
+                               _reads, _walk_assigns, mark_defined_before, parse_expr)
 from .syntax import Const, Name  # noqa: F401  (shared node constructors)
 
 _namespace = None
@@ -103,6 +103,9 @@ class Reverser(ReverseAnalysis):
         # its value's assignment): the zero is written only if no
         # contribution replaces it before the block ends (`flush_zeros`)
         self.pending = {}
+        # names a loop alone binds whose zero adjoint is made before the
+        # reversed loop: bound to None at the start (see _loop_zero_inits)
+        self.unbound = set()
 
     # ---------------------------------------------------------------- names
 
@@ -321,9 +324,9 @@ class Reverser(ReverseAnalysis):
         if not body:
             return []
         self.comment = getattr(s, "cotan_origin", None)
-        out = self._zero_inits(new)
         if isinstance(s, gast.For):
             n = s.cotan_trips
+            out = self._loop_zero_inits(s, new)
             a, c = s.cotan_start, s.cotan_step
             if isinstance(a, gast.Constant) and isinstance(c, gast.Constant):
                 a, c = a.value, c.value
@@ -338,15 +341,28 @@ class Reverser(ReverseAnalysis):
         s.cotan_reversed = True
         s.cotan_depth = depth
         count = s.cotan_count
+        out = []
         if depth > 0:
             stack = self.stack_for(count)
             out.append(self.mark(Assign(count, Call("pop", [stack]))))
+        out += self._loop_zero_inits(s, new)
         k = self.scope.fresh("i")
         # counting down, like a reversed for: under vmap, lanes with fewer
         # iterations then take part in the last ones, where their pushes are
         loop = gast.For(target=Name(k, store=True), iter=parse_expr(f"range({count} - 1, -1, -1)"),
                         body=body, orelse=[], type_comment=None)
         return out + [loop]
+
+    def _loop_zero_inits(self, s, names):
+        """Zero adjoints of `names` before the reversed loop `s`.  The zero
+        reads its value's structure; a name only the loop binds is unbound
+        when the loop ran zero times, so the function binds it to None first
+        (`unbound`; zero_adjoint(None) is None, and nothing reads that
+        adjoint when the loop did not run)."""
+        bound = getattr(s, "cotan_defined_before", None)
+        if bound is not None:
+            self.unbound |= {x for x in names if x not in bound}
+        return self._zero_inits(names)
 
     def stack_for(self, y):
         st = self.stacks.get(y)
@@ -395,6 +411,7 @@ class Reverser(ReverseAnalysis):
         self.find_kinds()
         overwritten = self.find_overwritten()
         body = self.prepare(self.body)
+        mark_defined_before(body, self.params)
         out_atom, aux_atom = self.ret, None
         extra = []
         if self.has_aux:
@@ -417,6 +434,7 @@ class Reverser(ReverseAnalysis):
         self.stacks = {}
         self.scope_restore(used)
         self.saved = (needed & overwritten) - self.special
+        self.unbound = set()
         for y in sorted(self.saved):
             self.stack_for(y)
         adjoint = []
@@ -440,6 +458,8 @@ class Reverser(ReverseAnalysis):
                     self.params[i], Const(f"argument {self.params[i]!r} of {self.what}")])))
         for y in sorted(self.stacks):
             head.append(Assign(self.stacks[y], Call("new_stack", [])))
+        for y in sorted(self.unbound):
+            head.append(Assign(y, Const(None)))
         for p in self.params:
             if p in self.saved:
                 head.append(Expr(Call("push", [self.stacks[p], p])))

@@ -78,6 +78,29 @@ def _ident(value):
     return text or "part"
 
 
+def mark_defined_before(stmts, defined):
+    """Record on each loop (`cotan_defined_before`) the names certainly bound
+    when it starts; returns the names certainly bound after `stmts`.
+
+    A loop may run zero times, so a name it alone binds may be unbound after
+    it: the adjoint sweep must not read such a name unless the loop ran
+    (see `Reverser.adj_loop`)."""
+    defined = set(defined)
+    for s in stmts:
+        if isinstance(s, gast.Assign):
+            defined.add(s.targets[0].id)
+        elif isinstance(s, gast.If):
+            defined |= mark_defined_before(s.body, defined) & \
+                mark_defined_before(s.orelse, defined)
+        elif isinstance(s, (gast.For, gast.While)):
+            s.cotan_defined_before = frozenset(defined)
+            inner = set(defined)
+            if isinstance(s, gast.For):
+                inner.add(s.target.id)
+            mark_defined_before(s.body, inner)
+    return defined
+
+
 class ReverseAnalysis:
     """The analysis and preparation half of `reverse.Reverser`."""
 

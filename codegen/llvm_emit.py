@@ -226,12 +226,14 @@ class FunctionEmitter:
         if isinstance(v, (bool, int, float, np.generic)) or (
                 isinstance(v, np.ndarray) and v.ndim == 0):
             val = v[()] if isinstance(v, np.ndarray) else v
+            # a Python number is weak; np.float64 (a float subclass) is not
+            python = type(val) in (bool, int, float)
             if aval is not None and isinstance(aval, ShapedArray):
                 dt = aval.dtype
             else:
-                dt = np.result_type(val) if not isinstance(val, (bool, int, float)) else \
-                    {bool: np.bool_, int: np.int64, float: np.float64}[type(val)]
-            return Scalar(const(dt, val), dt, weak=isinstance(val, (bool, int, float)))
+                dt = {bool: np.bool_, int: np.int64, float: np.float64}[type(val)] if python \
+                    else np.result_type(val)
+            return Scalar(const(dt, val), dt, weak=python)
         if isinstance(v, np.ndarray):
             return Array(self.global_array(v), v.dtype, v.shape)
         raise MissingRuleError(f"value of type {type(v).__name__}", "llvm",

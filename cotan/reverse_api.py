@@ -178,6 +178,125 @@ def _const(v):
     return gast.Constant(value=v, kind=None)
 
 
+class _Cotangents:
+    """The cotangent function of a checkpointed function F of n arguments:
+    `(*args, g) -> (dargs...)`, reverse mode's generated VJP of F without
+    its output, made on first use.  `__cotan_wrapped__` is that generated
+    function, so the transformations (and jit's checkpoint expansion) see
+    through this object like through any generated function; that is what
+    makes the VJP of a checkpoint itself differentiable."""
+
+    def __init__(self, fun, n):
+        self.fun, self.n = fun, n
+        self.__name__ = "cotangents_" + _ident(getattr(fun, "__name__", "checkpointed"))
+        self.__qualname__ = self.__name__
+        self._generated = None
+
+    @property
+    def __cotan_wrapped__(self):
+        if self._generated is None:
+            self._generated = _cotangent_function(self.fun, self.n, self.__name__)
+        return self._generated
+
+    def __call__(self, *args):
+        return self.__cotan_wrapped__(*args)
+
+
+def _cotangent_function(fun, n, name):
+    import gast
+    from .autodiff.templates import build_function
+    vjp_fn = _transform(fun, tuple(range(n)), "vjp", False)
+    params = normalize_function(vjp_fn).params
+    call = gast.Call(func=gast.Name(id="vjp_fn", ctx=gast.Load(), annotation=None,
+                                    type_comment=None),
+                     args=[gast.Name(id=p, ctx=gast.Load(), annotation=None, type_comment=None)
+                           for p in params], keywords=[])
+    body = [gast.Return(value=gast.Subscript(value=call, slice=_const(1), ctx=gast.Load()))]
+    fdef = gast.FunctionDef(
+        name=name, args=gast.arguments(
+            args=[gast.Name(id=p, ctx=gast.Param(), annotation=None, type_comment=None)
+                  for p in params],
+            posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
+        body=body, decorator_list=[], returns=None, type_comment=None, type_params=[])
+    namespace = dict(PRIMITIVES)
+    namespace["vjp_fn"] = vjp_fn
+    core = build_function(fdef, namespace, "checkpoint cotangents", _name(fun))
+    return materialize(core, "checkpoint cotangents")
+
+
+def _checkpoint_primitive(name, fun, n, with_vjp=True):
+    """Register `name` as a checkpoint primitive for `fun` (n positional
+    arguments), with its rules:
+
+    - vjp: the adjoint sweep calls `<name>_vjp(*args, g)`, itself a checkpoint
+      primitive (of `_Cotangents(fun)`), so the gradient of a gradient
+      differentiates the recomputation instead of taking it as a constant;
+      it is registered when first needed (eagerly with `with_vjp`: jit's
+      expansion, codegen/expand_checkpoints.py, recognises a checkpoint
+      primitive by its `_vjp` partner);
+    - jvp: forward mode stores nothing, so the tangent is the generated JVP
+      of `fun`, inlined;
+    - batching: another checkpoint primitive, of `vmap(fun)` with the
+      arguments' batching as in_axes.
+    """
+    got = PRIMITIVES.get(name)
+    if got is not None:
+        return got
+    prim = Primitive(name, fun)
+    PRIMITIVES[name] = prim
+    vjp_name = name + "_vjp"
+    from .autodiff.vjp_rules import builder
+
+    @builder
+    def vjp_rule(ctx, g, z, args, kwargs):
+        _positional_only(name, kwargs, "grad")
+        _checkpoint_primitive(vjp_name, _Cotangents(fun, n), n + 1, with_vjp=False)
+        # the adjoint sweep reruns fun's primal (inside the vjp function)
+        cts = ctx.call(vjp_name, list(args) + [g])
+        for i, a in enumerate(args):
+            ctx.contribute(a, ctx.call("getitem", [cts, _const(i)]))
+    prim.vjp_rule = vjp_rule
+
+    def jvp_rule(ctx, z, args, keywords):
+        import gast
+        from .autodiff.forward import jvp_function
+        _positional_only(name, keywords, "jvp")
+        tangents = [ctx.tangent(a) for a in args]
+        active = tuple(i for i, t in enumerate(tangents) if not ctx.is_zero(t))
+        if not active:
+            return None
+        fn = ctx.capture(jvp_function(fun, active), "jvp_" + _ident(_name(fun)))
+        call = gast.Call(func=fn, args=list(args) + [ctx.materialize(tangents[i])
+                                                     for i in active], keywords=[])
+        return gast.Subscript(value=call, slice=_const(1), ctx=gast.Load())
+    jvp_rule.cotan_builder = True
+    jvp_rule.cotan_widen = False
+    prim.jvp_rule = jvp_rule
+
+    def batch_rule(c):
+        from .autodiff.batching import Call, is_tree_state
+        from .vmap_api import vmap
+        _positional_only(name, c.kwargs, "vmap")
+        flags = [c.batched(i) for i in range(len(c.args))]
+        args = [c.promoted(i) if is_tree_state(c.states[i]) else a
+                for i, a in enumerate(c.args)]
+        batched_name = name + "_vmap_" + "".join("b" if f else "u" for f in flags)
+        batched = vmap(fun, in_axes=tuple(0 if f else None for f in flags))
+        _checkpoint_primitive(batched_name, batched, n)
+        c.assign(Call(batched_name, args))
+        return True
+    prim.batch_rule = batch_rule
+    if with_vjp:
+        _checkpoint_primitive(vjp_name, _Cotangents(fun, n), n + 1, with_vjp=False)
+    return prim
+
+
+def _positional_only(name, kwargs, what):
+    if kwargs:
+        raise CotanError(f"{what} of checkpointed function {name!r}: called with keyword "
+                         f"argument(s) {sorted(kwargs)}; pass its arguments positionally")
+
+
 class _Checkpointed:
     def __init__(self, fun):
         self.fun = fun
@@ -185,26 +304,8 @@ class _Checkpointed:
         self.__qualname__ = getattr(fun, "__qualname__", self.__name__)
         self.__doc__ = getattr(fun, "__doc__", None)
         base = f"checkpoint_{_ident(self.__name__)}_{next(_counter)}"
-        prim = Primitive(base, fun)
-        PRIMITIVES[base] = prim
-        self.__cotan_primitive__ = prim
-        bwd_name = base + "_vjp"
         n = len(normalize_function(fun).params)
-
-        def recompute_vjp(*args_and_g):
-            gen = _transform(fun, tuple(range(n)), "vjp", False)
-            return gen(*args_and_g)[1]
-        PRIMITIVES[bwd_name] = Primitive(bwd_name, recompute_vjp, differentiable=False)
-
-        from .autodiff.vjp_rules import builder
-
-        @builder
-        def rule(ctx, g, z, args, kwargs):
-            # the adjoint sweep reruns fun's primal (inside the vjp function)
-            cts = ctx.call(bwd_name, list(args) + [g])
-            for i, a in enumerate(args):
-                ctx.contribute(a, ctx.call("getitem", [cts, _const(i)]))
-        prim.vjp_rule = rule
+        self.__cotan_primitive__ = _checkpoint_primitive(base, fun, n)
 
     def __call__(self, *args):
         return self.fun(*args)
