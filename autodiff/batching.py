@@ -227,8 +227,18 @@ def _load_rules():
 class Batcher:
     """Walks a core-form body, emitting its batched form."""
 
-    def __init__(self, core, scope, n):
+    def __init__(self, core, scope, n, batched_stacks=()):
         self.core = core
+        #: stacks (reverse/forward mode's `new_stack` names) that receive a
+        #: batched value somewhere in the function.  Every value pushed onto
+        #: one of them is pushed batched, so the stack holds one type from the
+        #: first push to the last pop (jit needs that; eager then pops the
+        #: same values it would under jit).  Found by `batch_function`, which
+        #: batches again while the push rule discovers new ones.
+        self.batched_stacks = set(batched_stacks)
+        #: inside the branches of a batched `if`: pushed name → (lane mask,
+        #: its value before the branch); see batching_control.batch_if
+        self.masked_pushes = {}
         self.scope = scope
         self.n = n
         self.mask = None
@@ -304,10 +314,12 @@ class Batcher:
         states = [self.state_of(a) for a in v.args]
         kw_states = {k.arg: self.state_of(k.value) for k in v.keywords}
         p = PRIMITIVES[prim]
-        if not any(any_batched(x) for x in states) and \
+        masked_push = prim == "push" and len(v.args) == 2 and \
+            isinstance(v.args[1], gast.Name) and v.args[1].id in self.masked_pushes
+        if not masked_push and not any(any_batched(x) for x in states) and \
                 not any(any_batched(x) for x in kw_states.values()):
             self.emit(clone(s))
-            self.set_state(target, self._unbatched_state(prim, v, states))
+            self.set_state(target, self._unbatched_state(prim, target))
             return
         rule = p.rule("batching")
         call = BatchCall(self, prim, target, [clone(a) for a in v.args],
@@ -315,17 +327,17 @@ class Batcher:
         state = rule(call)
         self.set_state(target, state)
 
-    def _unbatched_state(self, prim, call, states):
-        # containers of unbatched values are unbatched; nothing else to track
+    def _unbatched_state(self, prim, target):
+        # a stack that receives batched values is batched from its creation,
+        # so every push and pop on it goes through the rules (containers of
+        # unbatched values are unbatched; nothing else to track)
+        if prim == "new_stack" and target in self.batched_stacks:
+            return True
         return False
 
     def set_state(self, name, state):
         self.states[name] = state
         self.defined.add(name)
-
-
-def _container_state(call):
-    return None
 
 
 # ---------------------------------------------------------------- entry point
@@ -343,9 +355,25 @@ def batch_function(core, in_specs, out_spec, label="vmap"):
     for node in walk(core.node):
         if isinstance(node, gast.Name):
             reserved.add(node.id)
-    scope = NameScope(reserved)
+    # A stack may get unbatched pushes before the first batched one (reverse
+    # mode saves `s = 0.0` before a loop that makes `s` batched): batch again,
+    # with the stacks found batched marked from the start, until none is new.
+    # Each round can only add stacks, so this ends.
+    stacks = set()
+    while True:
+        b = _batch_body(core, in_specs, out_spec, NameScope(reserved), stacks)
+        if b.batched_stacks <= stacks:
+            break
+        stacks = set(b.batched_stacks)
+    return _assemble(core, b, label)
+
+
+def _batch_body(core, in_specs, out_spec, scope, batched_stacks):
+    """One batching pass over `core`'s body: the Batcher holding the emitted
+    statements (return excluded) and the states."""
+    params = core.params
     n = scope.fresh("n")
-    b = Batcher(core, scope, n)
+    b = Batcher(core, scope, n, batched_stacks)
     fn_name = core.name
     mapped = [(p, s) for p, s in zip(params, in_specs) if any_batched(spec_to_state(s))]
     if not mapped:
@@ -364,9 +392,17 @@ def batch_function(core, in_specs, out_spec, label="vmap"):
     body = core.node.body
     b.block(body[:-1])
     ret = body[-1].value
-    rstate = b.state_of(ret) if ret is not None else False
+    b.rstate = b.state_of(ret) if ret is not None else False
     b.origin = getattr(body[-1], "cotan_origin", None) or b.origin
-    _check_out_spec(fn_name, out_spec, rstate)
+    _check_out_spec(fn_name, out_spec, b.rstate)
+    b.out_spec = out_spec
+    return b
+
+
+def _assemble(core, b, label):
+    """The batched FunctionDef from a finished pass, built into a CoreFunction."""
+    params, fn_name, n = core.params, core.name, b.n
+    ret, rstate, out_spec = core.node.body[-1].value, b.rstate, b.out_spec
     stmts = b.out
     result = Call("batch_move_out", [ret if ret is not None else Const(None),
                                      code_expr(out_spec), code_expr(rstate), n])

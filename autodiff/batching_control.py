@@ -32,7 +32,7 @@ from collections import Counter
 
 import gast
 
-from .syntax import clone
+from .syntax import clone, walk
 from .batching import Assign, Call, Const, Name, any_batched, join_states
 from .syntax import core_assigned, core_read_counts
 
@@ -55,18 +55,45 @@ def reads_outside(b, stmt):
 def exposed_reads(stmts):
     """Names read in `stmts` before being (definitely) written: in a loop
     body these carry values from one iteration to the next."""
+    return _exposed_and_written(stmts)[0]
+
+
+def _exposed_and_written(stmts):
+    """(names read before being written, names written on every path).
+    Looks inside compound statements: a name a nested block writes before
+    reading it is not exposed (otherwise a temporary of a masked branch
+    would be frozen and merged as if it were carried, giving it a None
+    side that jit cannot type)."""
     written, out = set(), set()
     for s in stmts:
-        out |= set(read_counts([s])) - written
         if isinstance(s, gast.Assign):
+            out |= set(read_counts([s.value])) - written
             written.add(s.targets[0].id)
-    return out
+        elif isinstance(s, gast.If):
+            out |= {s.test.id} - written
+            body_r, body_w = _exposed_and_written(s.body)
+            else_r, else_w = _exposed_and_written(s.orelse)
+            out |= (body_r | else_r) - written
+            written |= body_w & else_w
+        elif isinstance(s, gast.For):
+            out |= set(read_counts([s.iter])) - written
+            body_r, _ = _exposed_and_written(s.body)
+            out |= body_r - written - {s.target.id}
+        elif isinstance(s, gast.While):
+            out |= {s.test.id} - written
+            out |= _exposed_and_written(s.body)[0] - written
+        else:  # anything else: every read counts
+            out |= set(read_counts([s])) - written
+    return out, written
 
 
-def live_assigned(b, stmt, body):
-    """Names assigned in `body` that matter after it: read outside `stmt`
-    or carried around the loop."""
-    return assigned(body) & (reads_outside(b, stmt) | exposed_reads(body))
+def live_assigned(b, stmt, *bodies):
+    """Names assigned in `bodies` (a loop's body, or an if's branches) that
+    matter after it: read outside `stmt` or carried around the loop (or, for
+    an if, read by a branch before it writes them)."""
+    names = set().union(*(assigned(body) for body in bodies))
+    exposed = set().union(*(exposed_reads(body) for body in bodies))
+    return names & (reads_outside(b, stmt) | exposed)
 
 
 # ---------------------------------------------------------------- helpers
@@ -178,16 +205,25 @@ def batch_if(b, s):
     if not any_batched(b.state_of(s.test)):
         return _unbatched_if(b, s)
     origin = b.origin
-    live = live_assigned(b, s, s.body + s.orelse)
+    live = live_assigned(b, s, s.body, s.orelse)
     defined_before = set(b.defined)
-    for branch, negate in ((s.body, False), (s.orelse, True)):
+    branches = [(s.body, False), (s.orelse, True)]
+    if _stack_ops(s, ("pop_restore", "pop")):
+        # An adjoint sweep's `if` pops what the primal sweep's `if` pushed,
+        # and both branches may push onto (pop from) one stack in the same
+        # trip: pop in the mirror order of the pushes (else branch first).
+        branches.reverse()
+    for branch, negate in branches:
         if not branch:
             continue
         b.origin = origin
         cond = Name(s.test.id) if not negate else Call("logical_not", [Name(s.test.id)])
         m = b.scope.fresh("lanes" if not negate else "other_lanes")
         b.emit(Assign(m, _mask_of(b, cond)))
-        frozen = live & assigned(branch)
+        # a name pushed in the branch is frozen too, so its push can leave
+        # the other lanes' stacks as they were (see push_rule)
+        pushed = _stack_ops(branch, ("push",), values=True) & assigned(branch)
+        frozen = (live & assigned(branch)) | pushed
         for v in sorted(frozen):
             _ensure_defined(b, v)
             b.promote_name(v)
@@ -198,7 +234,12 @@ def batch_if(b, s):
         old = b.scope.fresh("fp_state")
         b.emit(Assign(old, Call("errstate_quiet", [])))
         saved = _freeze_before(b, frozen)
-        b.block(branch)
+        outer_pushes = b.masked_pushes
+        b.masked_pushes = {**outer_pushes, **{v: (m, saved[v]) for v in pushed}}
+        try:
+            b.block(branch)
+        finally:
+            b.masked_pushes = outer_pushes
         b.origin = origin
         _freeze_after(b, m, saved)
         b.emit(Assign("_", Call("errstate_restore", [Name(old)])))
@@ -207,6 +248,21 @@ def batch_if(b, s):
         node = gast.If(test=Name(taken), body=inner, orelse=[])
         b.emit(node)
     b.defined = defined_before | live
+
+
+def _stack_ops(node, prims, values=False):
+    """Whether `node` (a statement or a list of them) calls one of the stack
+    primitives `prims` anywhere; with `values`, the names they push."""
+    found = set()
+    for st in (node if isinstance(node, list) else [node]):
+        for n in walk(st):
+            if isinstance(n, gast.Call) and isinstance(n.func, gast.Name) \
+                    and n.func.id in prims:
+                if not values:
+                    return True
+                if len(n.args) == 2 and isinstance(n.args[1], gast.Name):
+                    found.add(n.args[1].id)
+    return found if values else False
 
 
 def _unbatched_if(b, s):

@@ -14,7 +14,7 @@ refused with a ShapeError.  Must not hold derivative rules.
 
 from ..errors import ShapeError
 from ..runtime.table import PRIMITIVES
-from .batching import Call, Const, make_tree_state, is_tree_state, tree_children, any_batched
+from .batching import Call, Const, Name, make_tree_state, is_tree_state, tree_children, any_batched
 import gast
 
 
@@ -526,12 +526,26 @@ def zeros_shaped_like(c):
 
 @batch_rule("push")
 def push_rule(c):
-    """A stack holds batched values once one batched value is pushed; its
-    state lives under the stack's name so the matching pop knows it."""
+    """A stack that receives a batched value anywhere holds only batched
+    values: batching.py marks it batched from its creation once any push to
+    it is batched (`Batcher.batched_stacks`), and every push then broadcasts
+    its value, so the pops return one type on every trip."""
     stack = c.args[0].id
-    st = c.batcher.states.get(stack, False)
-    if any_batched(st) or any_batched(c.states[1]):
+    masked = c.batcher.masked_pushes.get(getattr(c.args[1], "id", None))
+    if masked:
+        # In a branch of a batched `if`, the lanes that did not take it push
+        # their current value again (the top of their stack, since every
+        # assignment of a saved name is pushed): each lane's stack then reads
+        # as if it had pushed only on its own path, and the mirror-ordered
+        # pops of the adjoint sweep drop these copies again.
+        mask, before = masked
+        c.assign(Call("push", [c.args[0], Call("select_lanes", [
+            Name(mask), c.promoted(1), Name(before)])]))
+        c.batcher.batched_stacks.add(stack)
+        c.batcher.states[stack] = True
+    elif any_batched(c.states[0]) or any_batched(c.states[1]):
         c.assign(Call("push", [c.args[0], c.promoted(1)]))
+        c.batcher.batched_stacks.add(stack)
         c.batcher.states[stack] = True
     else:
         c.assign(c.call())
@@ -540,6 +554,8 @@ def push_rule(c):
 
 @batch_rule("pop_restore")
 def pop_restore_rule(c):
+    """`y = pop_restore(stack, y)`: batched when the stack is (see push_rule);
+    a stack of unbatched values restoring a batched `y` is broadcast."""
     popped = Call("pop_restore", [c.args[0], c.promoted(1)])
     if not any_batched(c.states[0]):
         popped = Call("batch_broadcast", [popped, Const(False), gast.Name(
@@ -548,7 +564,14 @@ def pop_restore_rule(c):
     return True
 
 
-@batch_rule("pop", "check_grad_input", "new_stack", "inverse_axes")
+@batch_rule("pop")
+def pop_rule(c):
+    """pop(stack): the popped value is batched when the stack is."""
+    c.assign(c.call())
+    return any_batched(c.states[0])
+
+
+@batch_rule("check_grad_input", "new_stack", "inverse_axes")
 def unchanged_effect(c):
     c.assign(c.call())
     return False
