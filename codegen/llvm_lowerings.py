@@ -195,6 +195,16 @@ def _broadcast_to(em, s, args, kwargs):
     return Lazy("positive", [v], v.dtype, shape, calc=v.dtype)
 
 
+def splat_index(index):
+    """The index parts of getitem/setitem's arguments: `x[t]` with `t` a
+    tuple (computed at compile time, e.g. split's pieces) indexes with its
+    parts, as NumPy does."""
+    index = tuple(index)
+    if len(index) == 1 and isinstance(index[0], tuple):
+        return index[0]
+    return index
+
+
 def _index_view(em, arr, index):
     """(Array view, or Scalar) of basic indexing `arr[index]`."""
     b = em.b
@@ -261,6 +271,7 @@ def _getitem(em, s, args, kwargs):
         if isinstance(k, Scalar):
             raise MissingRuleError("getitem", "llvm", "a list indexed by a run-time value")
         return x[k]
+    index = splat_index(index)
     v = _as_viewable(em, x)
     from .llvm_reverse import _is_advanced
     if _is_advanced(index):
@@ -275,7 +286,7 @@ def _getitem(em, s, args, kwargs):
 @lowering("setitem")
 def _setitem(em, s, args, kwargs):
     b = em.b
-    x, value, index = args[0], args[1], args[2:]
+    x, value, index = args[0], args[1], splat_index(args[2:])
     src = em.runtime(x)
     dest = em.name_buffer(s.target, s.out.dtype, s.out.shape)
     same = isinstance(src, Array) and src.owner == dest.owner and dest.owner is not None
@@ -506,7 +517,10 @@ def _matmul(em, s, args, kwargs):
 
 
 def _batched_matmul(em, s, a, bm, out):
-    batch = out.shape[:-2] if len(out.shape) >= 2 else ()
+    # the stack dims come from the operands: out has dropped the unit
+    # matrix dim of a 1-D operand (4,) @ (2, 4, 5) -> (2, 5), so out.shape[:-2]
+    # would be () and only the first matrix was computed
+    batch = tuple(np.broadcast_shapes(a.shape[:-2], bm.shape[:-2]))
     dest = em.result_buffer(s, out)
     m, n = a.shape[-2], bm.shape[-1]
     nb = len(batch)

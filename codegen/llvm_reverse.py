@@ -18,7 +18,7 @@ from llvmlite import ir
 from ..errors import MissingRuleError, NonDifferentiableError
 from .abstract import ShapedArray
 from .llvm_kernels import loop, loop_nest, load_mem, store_mem, elem_ptr
-from .llvm_lowerings import (LOWERINGS, UNLOWERED, lowering, register, _as_viewable,
+from .llvm_lowerings import (LOWERINGS, UNLOWERED, lowering, register, _as_viewable, splat_index,
                              _index_view, _axes)
 from .infer_stacks import STACK_PRIMS
 from .llvm_stacks import _zeros, trip_count
@@ -93,6 +93,7 @@ def _getitem_adjoint(em, s, args, kwargs):
         return type(out)(res)
     if out.shape == ():
         return em.scalar(g, out.dtype)
+    index = splat_index(index)
     dest = em.name_buffer(s.target, out.dtype, out.shape)
     em.kern.assign(em.b, dest, 0)
     if _is_advanced(index):

@@ -197,7 +197,14 @@ class MathCalls:
         key = (name, str(t))
         fn = self.fns.get(key)
         if fn is None:
-            fn = self.module.declare_intrinsic(name, [t], ir.FunctionType(t, [t] * nargs))
+            fnty = ir.FunctionType(t, [t] * nargs)
+            if isinstance(t, ir.VectorType):
+                # llvmlite names overloads of scalar types only
+                # (`llvm.maxnum.f64`); the vector one is `llvm.maxnum.v4f64`
+                full = f"{name}.v{t.count}{t.element.intrinsic_name}"
+                fn = self.module.globals.get(full) or ir.Function(self.module, fnty, full)
+            else:
+                fn = self.module.declare_intrinsic(name, [t], fnty)
             self.fns[key] = fn
         return fn
 
