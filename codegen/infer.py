@@ -40,6 +40,11 @@ class StructureChange(Exception):
     pass
 
 
+class ShapeChange(TypeInferenceError):
+    """A value's shape differs between loop trips or branches: refused,
+    except in a loop with a static trip count, which is then unrolled."""
+
+
 # --------------------------------------------------------------- typed program
 
 class Arg:
@@ -221,7 +226,7 @@ def join(a, b, name, origin):
     except TypeError:
         raise StructureChange(name) from None
     if aa.shape != bb.shape:
-        raise TypeInferenceError(
+        raise ShapeChange(
             f"variable {name!r} changes shape across a loop or branch ({origin}): "
             f"{fmt_value(aa)} and {fmt_value(bb)}; give it one shape on every path "
             "(e.g. allocate it with its final shape before the loop)")
@@ -498,6 +503,11 @@ class Inferencer(StackTyping):
             env.clear()
             env.update(head)
             return [TFor(var, start, stop, step, body, carried, origin)]
+        except ShapeChange:
+            # a value whose shape changes per trip (np.diff's `a = a[1:] -
+            # a[:-1]`): with a static trip count each trip gets its own types
+            if not bounds_static:
+                raise
         except (NeedsUnroll, StructureChange) as e:
             if not bounds_static:
                 raise TypeInferenceError(

@@ -335,3 +335,33 @@ def test_grad_of_gather_scatters_and_accumulates():
     x = np.array([1.0, 2.0, 3.0])
     i = np.array([0, 2, 2])
     np.testing.assert_allclose(cotan.jit(g)(x, i), g(x, i))
+
+
+def repeated_differences(x):
+    a = x
+    for i in range(3):
+        a = a[1:] - a[:-1]
+    return a
+
+
+def test_static_loop_whose_value_changes_shape_is_unrolled():
+    x = np.arange(8.0) ** 3
+    np.testing.assert_array_equal(cotan.jit(repeated_differences)(x), repeated_differences(x))
+
+    def runtime_trips(x, n):
+        a = x
+        for i in range(n):
+            a = a[1:] - a[:-1]
+        return a
+    with pytest.raises(cotan.errors.TypeInferenceError, match="changes shape"):
+        cotan.jit(runtime_trips)(x, np.int64(3))
+
+
+@pytest.mark.xfail(raises=cotan.errors.ShapeError, strict=True,
+                   reason="the reversed unrolled loop pairs each trip's adjoint with the "
+                          "next trip's value (static stacks in infer_stacks)")
+def test_grad_of_a_static_loop_whose_value_changes_shape():
+    def loss(x):
+        return np.sum(repeated_differences(x) ** 2)
+    x = np.linspace(0.0, 1.0, 8) ** 3
+    np.testing.assert_allclose(cotan.jit(cotan.grad(loss))(x), cotan.grad(loss)(x))
