@@ -14,6 +14,7 @@ from llvmlite import ir
 
 from ..errors import MissingRuleError, ShapeError
 from ..runtime.table import PRIMITIVES
+from ..runtime.reverse_support import dot_labels  # noqa: F401  (llvm_reverse uses it too)
 from .abstract import ShapedArray
 from .llvm_kernels import loop, store_mem, load_mem
 from .llvm_values import (I64, Array, Lazy, Scalar, ELEMENTWISE, c_strides, calc_dtype, cast,
@@ -494,7 +495,10 @@ def _matmul(em, s, args, kwargs):
         return Lazy("multiply", [a, bm], out.dtype, out.shape, calc=out.dtype)
     a, bm = _as_viewable(em, a), _as_viewable(em, bm)
     if s.prim == "dot" and (len(a.shape) > 2 or len(bm.shape) > 2):
-        raise MissingRuleError("dot", "llvm", "dot of arrays with more than 2 dimensions")
+        # dot(a, b)[i.., k.., m] = sum_j a[i.., j] b[k.., j, m]: an einsum
+        from .llvm_linalg import _einsum
+        la, lb, out = dot_labels(len(a.shape), len(bm.shape))
+        return _einsum(em, s, [f"{la},{lb}->{out}", a, bm], {})
     a2 = Array(a.ptr, a.dtype, (1,) + a.shape, (0,) + a.strides) if len(a.shape) == 1 else a
     b2 = Array(bm.ptr, bm.dtype, bm.shape + (1,), bm.strides + (0,)) \
         if len(bm.shape) == 1 else bm

@@ -19,6 +19,7 @@ from ..errors import MissingRuleError, NonDifferentiableError
 from .abstract import ShapedArray
 from .llvm_kernels import loop, loop_nest, load_mem, store_mem, elem_ptr
 from .llvm_lowerings import (LOWERINGS, UNLOWERED, lowering, register, _as_viewable, splat_index,
+                             dot_labels,
                              _index_view, _axes)
 from .infer_stacks import STACK_PRIMS
 from .llvm_stacks import _zeros, trip_count
@@ -292,11 +293,23 @@ def _dot_scalar_case(em, s, g, other, mine):
     return _reduce_to(em, s, prod, shape)
 
 
+def _dot_stack_grad(em, s, g, a_rank, b_rank, which, other):
+    """The adjoint of numpy.dot with an operand above 2-D, as an einsum over
+    dot's own labels (the matmul-shaped rule assumes matmul's batching)."""
+    from .llvm_linalg import _einsum
+    la, lb, out = dot_labels(a_rank, b_rank)
+    spec = f"{out},{lb}->{la}" if which == "a" else f"{la},{out}->{lb}"
+    ops = [g, other] if which == "a" else [other, g]
+    return _einsum(em, s, [spec] + [em.runtime(v) for v in ops], {})
+
+
 @lowering("dot_grad_a")
 def _dot_grad_a(em, s, args, kwargs):
     g, bm, a = args
     if len(_shape(a)) == 0 or len(_shape(bm)) == 0:
         return _dot_scalar_case(em, s, g, bm, a)
+    if len(_shape(a)) > 2 or len(_shape(bm)) > 2:
+        return _dot_stack_grad(em, s, g, len(_shape(a)), len(_shape(bm)), "a", bm)
     return _grad_operand(em, s, g, em.runtime(bm), _shape(a), "a")
 
 
@@ -305,6 +318,8 @@ def _dot_grad_b(em, s, args, kwargs):
     g, a, bm = args
     if len(_shape(a)) == 0 or len(_shape(bm)) == 0:
         return _dot_scalar_case(em, s, g, a, bm)
+    if len(_shape(a)) > 2 or len(_shape(bm)) > 2:
+        return _dot_stack_grad(em, s, g, len(_shape(a)), len(_shape(bm)), "b", a)
     return _grad_operand(em, s, g, em.runtime(a), _shape(bm), "b")
 
 

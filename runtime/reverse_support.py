@@ -533,17 +533,34 @@ matmul_grad_b = primitive("matmul_grad_b",
                           abstract_eval=_product_adjoint_rule(_matmul_grad_b))(_matmul_grad_b)
 
 
+def dot_labels(na, nb):
+    """einsum labels of numpy.dot for operands of ranks na, nb: (a's, b's,
+    the result's); a's last axis contracts with b's second-to-last (its
+    only one when b is 1-D).  Above 2-D dot is not matmul: it pairs every
+    stack of a with every stack of b."""
+    la = "abcdefghijklm"[:na]
+    lb = "nopqrstuvwxyz"[:nb]
+    lb = lb[:-2] + la[-1] + lb[-1] if nb > 1 else la[-1]
+    return la, lb, la[:-1] + lb.replace(la[-1], "")
+
+
 def _dot_grad_a(g, b, a):
-    """dot_grad_a(g, b, a): the adjoint of `a` in numpy.dot(a, b) (operands of at most 2 dimensions)."""
+    """dot_grad_a(g, b, a): the adjoint of `a` in numpy.dot(a, b)."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         return _reduce_to(np.asarray(np.multiply(g, b)), np.shape(a))
+    if np.ndim(a) > 2 or np.ndim(b) > 2:
+        la, lb, out = dot_labels(np.ndim(a), np.ndim(b))
+        return np.einsum(f"{out},{lb}->{la}", g, b)
     return _matmul_grad_a(g, b, a)
 
 
 def _dot_grad_b(g, a, b):
-    """dot_grad_b(g, a, b): the adjoint of `b` in numpy.dot(a, b) (operands of at most 2 dimensions)."""
+    """dot_grad_b(g, a, b): the adjoint of `b` in numpy.dot(a, b)."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         return _reduce_to(np.asarray(np.multiply(g, a)), np.shape(b))
+    if np.ndim(a) > 2 or np.ndim(b) > 2:
+        la, lb, out = dot_labels(np.ndim(a), np.ndim(b))
+        return np.einsum(f"{la},{out}->{lb}", a, g)
     return _matmul_grad_b(g, a, b)
 
 

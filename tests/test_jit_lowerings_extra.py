@@ -302,3 +302,30 @@ def test_jvp_and_transpose_inverse_under_jit():
     _check(tangent, x, v)
     a = np.arange(24.0).reshape(2, 3, 4) / 10
     np.testing.assert_allclose(cotan.jit(cotan.grad(h))(a), cotan.grad(h)(a), rtol=1e-12)
+
+
+@pytest.mark.parametrize("sa,sb", [((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)), ((2, 3, 4), (4,)),
+                                   ((4,), (2, 4, 5)), ((2, 3, 4), (5, 4, 6))])
+def test_dot_of_stacks_matches_numpy(rng, sa, sb):
+    def f(a, b):
+        return np.dot(a, b)
+
+    def loss(a, b):
+        return np.sum(np.dot(a, b) ** 2)
+
+    a, b = rng.normal(size=sa), rng.normal(size=sb)
+    _check(f, a, b)
+    g = cotan.grad(loss, argnums=(0, 1))
+    for got, want in zip(cotan.jit(g)(a, b), g(a, b)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    # the eager rule itself, against central differences (it once applied
+    # matmul's batching to dot's stacks)
+    for k, (x, d) in enumerate(zip((a, b), g(a, b))):
+        fd = np.zeros_like(x)
+        for i in np.ndindex(x.shape):
+            e = np.zeros_like(x)
+            e[i] = 1e-6
+            args_p = (a + e, b) if k == 0 else (a, b + e)
+            args_m = (a - e, b) if k == 0 else (a, b - e)
+            fd[i] = (loss(*args_p) - loss(*args_m)) / 2e-6
+        np.testing.assert_allclose(d, fd, rtol=1e-6, atol=1e-6)

@@ -34,7 +34,6 @@ VALUE_DEPENDENT = {
 
 #: not compiled yet (each raises a clear cotan error naming what is missing)
 KNOWN_GAPS = {
-    "dot": "dot of arrays with more than 2 dimensions",
     "linspace": "array endpoints (more than 1-D) and retstep",
 }
 
