@@ -17,7 +17,7 @@ from llvmlite import ir
 
 from ..errors import MissingRuleError, NonDifferentiableError
 from .abstract import ShapedArray
-from .llvm_kernels import loop, loop_nest, load_mem, store_mem, elem_ptr
+from .llvm_kernels import loop_nest, load_mem, store_mem, elem_ptr, offset_of
 from .llvm_lowerings import (LOWERINGS, UNLOWERED, lowering, register, _as_viewable, splat_index,
                              dot_labels,
                              _index_view, _axes)
@@ -418,29 +418,58 @@ def _tri(em, s, args, kwargs):
 
 @lowering("linspace")
 def _linspace(em, s, args, kwargs):
+    """numpy.linspace with scalar or array endpoints, any axis, retstep:
+    start + i * step along the new axis, the last sample exactly `stop`
+    (with endpoint), floored for an integer dtype, as NumPy computes it."""
     names = ["start", "stop", "num", "endpoint", "retstep", "dtype", "axis"]
     p = dict(zip(names, args))
     p.update(kwargs)
     out = s.out
-    if p.get("retstep") or not isinstance(out, ShapedArray) or len(out.shape) != 1:
-        raise MissingRuleError("linspace", "llvm", "only 1-D linspace without retstep")
-    num = out.shape[0]
-    endpoint = p.get("endpoint", True)
-    if endpoint is None:
-        endpoint = True
+    retstep = bool(p.get("retstep"))
+    samples = out[0] if retstep else out
+    endpoint = True if p.get("endpoint") is None else bool(p.get("endpoint"))
+    nd = len(samples.shape)
+    axis = (p.get("axis") or 0) % max(nd, 1)
+    num = samples.shape[axis] if nd else 1
+    rest = tuple(n for d, n in enumerate(samples.shape) if d != axis)
     b = em.b
     f64 = np.dtype(np.float64)
-    start = em.scalar(p["start"], f64).value
-    stop = em.scalar(p["stop"], f64).value
-    div = (num - 1) if endpoint else num
-    step = b.fdiv(b.fsub(stop, start), ir.Constant(start.type, float(max(div, 1))))
-    dest = em.name_buffer(s.target, out.dtype, out.shape)
-    with loop(b, num) as i:
-        v = b.fadd(start, b.fmul(cast(b, i, np.int64, f64), step))
-        store_mem(b, dest, i, cast(b, v, f64, out.dtype))
-    if endpoint and num > 1:
-        store_mem(b, dest, ir.Constant(I64, num - 1), cast(b, stop, f64, out.dtype))
-    return dest
+    ends = [em.runtime(p[k]) for k in ("start", "stop")]
+    ends = [Array(*_broadcast_view(em.as_array(v), rest)) if not isinstance(v, Scalar)
+            else v for v in ends]
+    div = float(max((num - 1) if endpoint else num, 1))
+    dest = em.name_buffer(s.target, samples.dtype, samples.shape)
+    steps = em.buffer(None, f64, rest) if retstep and rest else None
+    with loop_nest(b, samples.shape, name="ls") as idx:
+        i = idx[axis] if nd else ir.Constant(I64, 0)
+        ridx = [x for d, x in enumerate(idx) if d != axis]
+        lo, hi = [cast(b, v.value, v.dtype, f64) if isinstance(v, Scalar) else
+                  cast(b, load_mem(b, v, offset_of(b, v, ridx, rest)), v.dtype, f64)
+                  for v in ends]
+        step = b.fdiv(b.fsub(hi, lo), ir.Constant(lo.type, div))
+        v = b.fadd(lo, b.fmul(cast(b, i, np.int64, f64), step))
+        if endpoint and num > 1:
+            v = b.select(b.icmp_signed("==", i, ir.Constant(I64, num - 1)), hi, v)
+        if samples.dtype.kind in "iu":
+            v = b.call(em.math.scalar("floor", f64, 1), [v])
+        store_mem(b, dest, offset_of(b, dest, idx, samples.shape), cast(b, v, f64, samples.dtype))
+        if steps is not None:
+            store_mem(b, steps, offset_of(b, steps, ridx, rest), step)
+    if not retstep:
+        return dest
+    if steps is not None:
+        return (dest, steps)
+    lo, hi = [cast(b, v.value, v.dtype, f64) if isinstance(v, Scalar) else
+              cast(b, load_mem(b, v, ir.Constant(I64, 0)), v.dtype, f64) for v in ends]
+    return (dest, Scalar(b.fdiv(b.fsub(hi, lo), ir.Constant(lo.type, div)), f64))
+
+
+def _broadcast_view(a, shape):
+    """(ptr, dtype, shape, strides) of `a` broadcast to `shape`."""
+    k = len(shape) - len(a.shape)
+    strides = [0] * k + [0 if n == 1 and m != 1 else st
+                         for n, m, st in zip(a.shape, shape[k:], a.strides)]
+    return a.ptr, a.dtype, tuple(shape), strides
 
 
 for _n in list(LOWERINGS):

@@ -329,3 +329,18 @@ def test_dot_of_stacks_matches_numpy(rng, sa, sb):
             args_m = (a - e, b) if k == 0 else (a, b - e)
             fd[i] = (loss(*args_p) - loss(*args_m)) / 2e-6
         np.testing.assert_allclose(d, fd, rtol=1e-6, atol=1e-6)
+
+
+def test_linspace_arrays_axis_retstep_and_integer_floor():
+    def ends(a, b):
+        return np.linspace(a, b, 4, retstep=True, axis=1)
+
+    def integers(a, b):
+        return np.linspace(a, b, 5, dtype=int)      # NumPy floors: -2.5 -> -3
+
+    def one_sample(a, b):
+        return np.linspace(a, b, 1)
+
+    _check(ends, np.array([0.0, 1.0]), np.array([5.0, -2.0]))
+    _check(integers, -2.5, 2.5)
+    _check(one_sample, 1.0, 3.0)

@@ -5,7 +5,8 @@ function cannot ship without being compiled here too): arrays and floats are
 run-time arguments, everything else (ints, shapes, axes, strings) is static,
 as it must be for shapes to be known.  A case either matches NumPy, or is
 refused with a cotan error when its output shape depends on run-time values
-(listed below with the reason), or is a known gap (listed, xfail).  A crash
+(listed below with the reason), or is a known gap (listed, xfail; none
+today).  A crash
 of another kind, or a different number, fails.
 """
 
@@ -34,7 +35,6 @@ VALUE_DEPENDENT = {
 
 #: not compiled yet (each raises a clear cotan error naming what is missing)
 KNOWN_GAPS = {
-    "linspace": "array endpoints (more than 1-D) and retstep",
 }
 
 _names = itertools.count()
