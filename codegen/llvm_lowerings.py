@@ -584,21 +584,25 @@ def _fill(em, s, args, kwargs):
     return dest
 
 
+def zeros_of(em, aval, key):
+    """Zeros of type `aval` (a container of them for a container), array
+    leaves in buffers named after `key`: a cotangent nobody contributed to."""
+    if isinstance(aval, (tuple, list)):
+        return type(aval)(zeros_of(em, a, f"{key}.{i}") for i, a in enumerate(aval))
+    if isinstance(aval, dict):
+        return {k: zeros_of(em, a, f"{key}.{k}") for k, a in aval.items()}
+    if not isinstance(aval, ShapedArray):
+        return aval
+    if aval.shape == ():
+        return Scalar(const(aval.dtype, 0), aval.dtype, aval.weak_type)
+    dest = em.name_buffer(key, aval.dtype, aval.shape)
+    em.kern.assign(em.b, dest, 0)
+    return dest
+
+
 @lowering("zero_adjoint")
 def _zero_adjoint(em, s, args, kwargs):
-    def zero(aval, k):
-        if isinstance(aval, (tuple, list)):
-            return type(aval)(zero(a, f"{k}.{i}") for i, a in enumerate(aval))
-        if isinstance(aval, dict):
-            return {key: zero(a, f"{k}.{key}") for key, a in aval.items()}
-        if not isinstance(aval, ShapedArray):
-            return aval
-        if aval.shape == ():
-            return Scalar(const(aval.dtype, 0), aval.dtype)
-        dest = em.name_buffer(k, aval.dtype, aval.shape)
-        em.kern.assign(em.b, dest, 0)
-        return dest
-    return zero(s.out, s.target)
+    return zeros_of(em, s.out, s.target)
 
 
 # forward mode's zero tangent: zeros of its output's structure (the shape

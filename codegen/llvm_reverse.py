@@ -19,10 +19,10 @@ from ..errors import MissingRuleError, NonDifferentiableError
 from .abstract import ShapedArray
 from .llvm_kernels import loop_nest, load_mem, store_mem, elem_ptr, offset_of
 from .llvm_lowerings import (LOWERINGS, UNLOWERED, lowering, register, _as_viewable, splat_index,
-                             dot_labels,
+                             dot_labels, zeros_of,
                              _index_view, _axes)
 from .infer_stacks import STACK_PRIMS
-from .llvm_stacks import _zeros, trip_count
+from .llvm_stacks import trip_count
 from .llvm_values import I64, Array, Lazy, Scalar, cast, const, size_of
 from . import llvm_gathers as gathers
 
@@ -80,7 +80,7 @@ def _getitem_adjoint(em, s, args, kwargs):
         if len(index) != 1 or isinstance(index[0], Scalar):
             raise MissingRuleError("getitem_adjoint", "llvm",
                                    "a container indexed by a run-time value")
-        res = _zeros(em, out, s.target)
+        res = zeros_of(em, out, s.target)
         k = index[0]
         if isinstance(res, dict):
             res[k] = g
@@ -303,24 +303,26 @@ def _dot_stack_grad(em, s, g, a_rank, b_rank, which, other):
     return _einsum(em, s, [spec] + [em.runtime(v) for v in ops], {})
 
 
+def _dot_grad(em, s, g, other, mine, which):
+    a_rank, b_rank = (len(_shape(mine)), len(_shape(other))) if which == "a" else \
+        (len(_shape(other)), len(_shape(mine)))
+    if a_rank == 0 or b_rank == 0:
+        return _dot_scalar_case(em, s, g, other, mine)
+    if a_rank > 2 or b_rank > 2:
+        return _dot_stack_grad(em, s, g, a_rank, b_rank, which, other)
+    return _grad_operand(em, s, g, em.runtime(other), _shape(mine), which)
+
+
 @lowering("dot_grad_a")
 def _dot_grad_a(em, s, args, kwargs):
     g, bm, a = args
-    if len(_shape(a)) == 0 or len(_shape(bm)) == 0:
-        return _dot_scalar_case(em, s, g, bm, a)
-    if len(_shape(a)) > 2 or len(_shape(bm)) > 2:
-        return _dot_stack_grad(em, s, g, len(_shape(a)), len(_shape(bm)), "a", bm)
-    return _grad_operand(em, s, g, em.runtime(bm), _shape(a), "a")
+    return _dot_grad(em, s, g, bm, a, "a")
 
 
 @lowering("dot_grad_b")
 def _dot_grad_b(em, s, args, kwargs):
     g, a, bm = args
-    if len(_shape(a)) == 0 or len(_shape(bm)) == 0:
-        return _dot_scalar_case(em, s, g, a, bm)
-    if len(_shape(a)) > 2 or len(_shape(bm)) > 2:
-        return _dot_stack_grad(em, s, g, len(_shape(a)), len(_shape(bm)), "b", a)
-    return _grad_operand(em, s, g, em.runtime(a), _shape(bm), "b")
+    return _dot_grad(em, s, g, a, bm, "b")
 
 
 # -------------------------------------------------------------- more views
@@ -495,7 +497,7 @@ def _assemble_adjoint(em, s, args, kwargs):
                 k = int(k) % len(x)
             given[k] = g if k not in given else _add_trees(em, given[k], g, out[k])
         keys = list(x) if keyed else range(len(x))
-        parts = {k: given[k] if k in given else _zeros(em, out[k], f"{s.target}.{k}")
+        parts = {k: given[k] if k in given else zeros_of(em, out[k], f"{s.target}.{k}")
                  for k in keys}
         if keyed:
             return parts

@@ -28,6 +28,7 @@ from ..runtime.table import PRIMITIVES
 from .abstract import ShapedArray
 from .infer_stacks import adjoint_aval, runtime_aval, stack_of
 from .llvm_kernels import load_mem, store_mem
+from .llvm_lowerings import zeros_of
 from .llvm_values import I1, I8, I64, PTR, Array, Lazy, Scalar, cast, const, size_of, reg_type
 
 
@@ -384,10 +385,10 @@ class Stacks:
             if not adj:
                 del self.static_adj[name]
             if top is None:
-                return _zeros(self.em, s.out, s.target)
+                return zeros_of(self.em, s.out, s.target)
             return top[0]
         if not self._has_values(name):
-            return _zeros(self.em, s.out, s.target)
+            return zeros_of(self.em, s.out, s.target)
         st = self._slots(name)
         em, b = self.em, self.em.b
         self._ensure_adjoint(st)
@@ -446,21 +447,6 @@ class Stacks:
             else:
                 em.kern.assign(b, dest, Lazy("add", [dest, em.runtime(v)], aval.dtype,
                                              aval.shape, calc=aval.dtype))
-
-
-def _zeros(em, aval, key):
-    """Zeros of type `aval` (a cotangent nobody contributed to)."""
-    if isinstance(aval, (tuple, list)):
-        return type(aval)(_zeros(em, a, f"{key}.{i}") for i, a in enumerate(aval))
-    if isinstance(aval, dict):
-        return {k: _zeros(em, a, f"{key}.{k}") for k, a in aval.items()}
-    if not isinstance(aval, ShapedArray):
-        return aval
-    if aval.shape == ():
-        return Scalar(const(aval.dtype, 0), aval.dtype, aval.weak_type)
-    dest = em.name_buffer(key, aval.dtype, aval.shape)
-    em.kern.assign(em.b, dest, 0)
-    return dest
 
 
 def trip_count(em, s, args, kwargs):
