@@ -409,8 +409,11 @@ class Reverser(ReverseAnalysis):
         parts_head = self.split_parts()
         self.find_active()
         self.find_kinds()
-        overwritten = self.find_overwritten()
+        # after `prepare`: the trip counts, start/step copies and predicate
+        # copies it adds inside loops are overwritten per trip like any value
         body = self.prepare(self.body)
+        self.body = body
+        overwritten = self.find_overwritten()
         mark_defined_before(body, self.params)
         out_atom, aux_atom = self.ret, None
         extra = []
