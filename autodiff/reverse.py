@@ -232,7 +232,11 @@ class Reverser(ReverseAnalysis):
             v = call.args[1]
             out = []
             if isinstance(v, gast.Name) and v.id in self.active:
-                self.contribute(v, Call("stack_unpush", [clone(stack), v.id]), D, out)
+                # its own name: left nested, the cotangent would be named
+                # after the push statement's target `_`, which is no variable
+                t = self.scope.fresh("d" + v.id.lstrip("_") + "_pushed")
+                out.append(self.mark(Assign(t, Call("stack_unpush", [clone(stack), v.id]))))
+                self.contribute(v, Name(t), D, out)
             return out
         y = s.targets[0].id
         if y not in self.active:
@@ -313,12 +317,23 @@ class Reverser(ReverseAnalysis):
         return inits + [node]
 
     def adj_loop(self, s, D, keep, depth):
+        # Which adjoints exist on entry to a trip is a fixpoint: a trip can
+        # make an adjoint exist that an earlier statement of the next trip
+        # (later in the primal) reads, and that one can make another exist
+        # in turn (a stack's cotangent, say), so one pass is not enough.
         used = self.scope_snapshot()
-        D1 = set(D)
-        self.adj_block(s.body, D1, keep, depth + 1)
-        new = D1 - D
+        D0 = set(D)
+        k = keep
+        while True:
+            D1 = set(D0)
+            self.adj_block(s.body, D1, k, depth + 1)
+            self.scope_restore(used)
+            if D1 <= D0:
+                break
+            D0 |= D1
+            k = keep | D0
+        new = D0 - D
         keep2 = keep | D | new
-        self.scope_restore(used)
         D.update(new)
         body = self.adj_block(s.body, set(D), keep2, depth + 1)
         if not body:

@@ -17,7 +17,7 @@ import gast
 from .syntax import clone, walk
 from .names import NameScope
 from .normalize import CoreFunction
-from .syntax import Assign, Name, core_assigned, core_read_counts
+from .syntax import Assign, Const, Name, core_assigned, core_read_counts
 
 
 def version_names(core):
@@ -31,7 +31,9 @@ def version_names(core):
     body, ret = node.body[:-1], node.body[-1]
     global _root
     _root = node
+    _unbound.clear()
     body = _block(body, current, defined, scope, set(current.values()))
+    body = [Assign(v, Const(None)) for v in sorted(_unbound)] + body
     ret.value = _read(ret.value, current)
     node.body = body + [ret]
     out = CoreFunction(core.name, node, dict(core.captured), source_fn=core.source_fn)
@@ -88,8 +90,8 @@ def _block(stmts, current, defined, scope, sure):
             out.append(s)
             _if(s, current, defined, scope, sure)
         elif isinstance(s, (gast.For, gast.While)):
+            out += _loop(s, current, defined, scope, sure)
             out.append(s)
-            _loop(s, current, defined, scope, sure)
         else:
             out.append(s)
     return out
@@ -142,6 +144,7 @@ def _copy(target, source, like):
 
 
 _root = None
+_unbound = set()
 
 
 def _reads(node):
@@ -182,7 +185,7 @@ def _definitely(stmts, assigned):
 
 def _loop(s, current, defined, scope, sure):
     """Loop-carried variables keep one name: the body reads it at the top
-    and writes it last."""
+    and writes it last.  Returns the statements to put before the loop."""
     assigned = core_assigned(s.body)
     inside = _reads(s)
     everywhere = _reads(_root)
@@ -206,11 +209,21 @@ def _loop(s, current, defined, scope, sure):
         s.test = Name(loop_name.get(s.test.id, current.get(s.test.id, s.test.id)))
     body_cur = dict(current)
     body_cur.update(loop_name)
+    before = []
     if isinstance(s, gast.For):
         orig = s.target.id
+        pre = current.get(orig)
         idx = _new_version(orig, defined, scope)
         s.target.id = idx
         body_cur[orig] = idx
+        if pre is not None and pre != idx and orig in read_outside:
+            # a loop that runs zero times leaves the variable's old value
+            # (Python's rule), so the new version starts as the old one; an
+            # old version that may itself be unbound (another loop's target)
+            # is bound to None at the top, as nothing reads it before it is set
+            before.append(_copy(idx, pre, s))
+            if pre not in sure:
+                _unbound.add(pre)
     s.body = _block(s.body, body_cur, defined, scope, set(sure))
     tail = []
     for c in carried:
@@ -225,6 +238,7 @@ def _loop(s, current, defined, scope, sure):
         current[c] = loop_name[c]
     if isinstance(s, gast.For):
         current[orig] = idx  # Python keeps the loop variable's last value
+    return before
 
 
 def _rename_last_def(body, last, want):

@@ -561,3 +561,117 @@ def trace_diag(x):
 def float_conversion(x):
     a = float(x[0])
     return a * np.sum(x)
+
+
+# -- triangular loops: inner bounds that read an outer index -------------------
+# (reverse mode must record each inner trip count per outer trip)
+
+@program(vec(4))
+def tri_pairwise(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        for j in range(i, x.shape[0]):
+            s = s + x[i] * x[j]
+    return s
+
+
+@program(vec(4))
+def tri_strict_upper(x):
+    s = 0.0
+    n = x.shape[0]
+    for i in range(n):
+        for j in range(i + 1, n):
+            s = s + np.sin(x[i] - x[j]) * x[j]
+    return s
+
+
+@program(vec(3, 0.5, 1.5))
+def tri_powers(x):
+    s = 0.0
+    for i in range(3):
+        for j in range(i + 1):
+            s = s + np.sum(x ** (i + 1)) * (j + 1)
+    return s
+
+
+@program(lambda rng: (rng.uniform(-1.0, 1.0, (4, 4)) + 4.0 * np.eye(4), rng.uniform(-1.0, 1.0, 4)),
+         argnums=(0, 1))
+def tri_forward_substitution(a, b):
+    n = b.shape[0]
+    y = np.zeros(n)
+    for i in range(n):
+        acc = b[i]
+        for j in range(i):
+            acc = acc - a[i, j] * y[j]
+        y[i] = acc / a[i, i]
+    return np.sum(y * y)
+
+
+@program(lambda rng: (rng.uniform(-0.5, 0.5, (4, 4)) + 3.0 * np.eye(4),))
+def tri_cholesky(a):
+    m = a @ a.T
+    n = m.shape[0]
+    low = np.zeros((n, n))
+    for j in range(n):
+        d = m[j, j]
+        for k in range(j):
+            d = d - low[j, k] * low[j, k]
+        low[j, j] = np.sqrt(d)
+        for i in range(j + 1, n):
+            t = m[i, j]
+            for k in range(j):
+                t = t - low[i, k] * low[j, k]
+            low[i, j] = t / low[j, j]
+    return np.sum(low * np.arange(1.0, n * n + 1.0).reshape(n, n))
+
+
+@program(vec(5))
+def tri_depth3(x):
+    s = 0.0
+    for i in range(3):
+        for j in range(i, 4):
+            for k in range(j - i, j + 1):
+                s = s + x[k] * x[i] * (j + 1)
+    return s
+
+
+@program(vec(5))
+def tri_while_inner(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        j = 0
+        while j < i:
+            s = s + x[i] * np.cos(x[j])
+            j = j + 1
+    return s
+
+
+@program(vec(6))
+def tri_runtime_step(x):
+    s = 0.0
+    for i in range(1, 4):
+        for j in range(i - 1, x.shape[0], i):
+            s = s + x[j] * x[i] * i
+    return s
+
+
+@program(vec(5))
+def tri_break_continue(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        for j in range(i, x.shape[0]):
+            if j == i + 2:
+                break
+            if j == i:
+                continue
+            s = s + x[i] * x[j]
+    return s
+
+
+@program(vec(5))
+def tri_reversed_inner(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        for j in range(i, -1, -1):
+            s = s * 0.5 + x[j] * x[i]
+    return s
