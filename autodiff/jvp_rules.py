@@ -295,14 +295,41 @@ def _(z, x, *, axis=-1):
 
 # -- creation and conversion -------------------------------------------------------------
 
-@jvp("array")
-def _(z, obj, *, dtype=None, copy=True, ndmin=0):
-    d[z] = array(d[obj], dtype=dtype, copy=copy, ndmin=ndmin)
+def cast_dtype(args, keywords, position):
+    """The dtype a cast (`astype`, `array`) converts to, when the call
+    fixes it by a constant (normalization writes dtypes as strings), else
+    None.  `position` is the dtype's positional index."""
+    atom = keywords.get("dtype", args[position] if len(args) > position else None)
+    if isinstance(atom, gast.Constant) and isinstance(atom.value, str):
+        try:
+            return np.dtype(atom.value)
+        except TypeError:
+            return None
+    return None
 
 
-@jvp("astype")
-def _(z, x, dtype, *, copy=True):
-    d[z] = astype(d[x], dtype, copy=copy)
+def carries_derivative(dt):
+    """Whether a cast to `dt` (None: unknown or unchanged) has a derivative:
+    to an integer or bool dtype it has none (like `floor`)."""
+    return dt is None or np.issubdtype(dt, np.inexact)
+
+
+def _cast_builder(prim, position):
+    def build(ctx, z, args, keywords):
+        if not carries_derivative(cast_dtype(args, keywords, position)):
+            return None     # the output is a constant: its tangent is a float zero
+        t = ctx.tangent(args[0])
+        if ctx.is_zero(t):
+            return None
+        return ctx.call(prim, [t] + args[1:], keywords)
+    build.__name__ = f"{prim}_jvp"
+    return build
+
+
+# to a float dtype the tangent is cast the same way; to an integer or bool
+# dtype the output has no derivative
+jvp("array", builder=True)(_cast_builder("array", 1))
+jvp("astype", builder=True)(_cast_builder("astype", 1))
 
 
 @jvp("copy")

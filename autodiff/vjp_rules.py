@@ -21,6 +21,7 @@ from ..runtime.reverse_support import *  # noqa: F401,F403
 from ..runtime.reverse_support import (getitem_adjoint, matmul_grad_a, matmul_grad_b,  # noqa: F401
                                        dot_grad_a, dot_grad_b, unstack_like, einsum_expand)
 from ..runtime.structural import shape, ndim, dtype  # noqa: F401
+from .jvp_rules import carries_derivative, cast_dtype
 
 
 def vjp_rule(name):
@@ -468,14 +469,25 @@ def _(g, z, x, axis=-1):
 
 # -- conversions ----------------------------------------------------------------------------
 
-@vjp_rule("array")
-def _(g, z, obj, dtype=None, copy=True, ndmin=0):
+def _array_template(g, z, obj, dtype=None, copy=True, ndmin=0):
     dobj = unstack_like(g, obj)
 
 
-@vjp_rule("astype")
-def _(g, z, x, dtype_, copy=True):
+def _astype_template(g, z, x, dtype_, copy=True):
     dx = astype(g, dtype(x))
+
+
+def _cast_vjp(template):
+    @builder
+    def build(ctx, g, z, args, kwargs):
+        # a cast to an integer or bool dtype passes no derivative back
+        if carries_derivative(cast_dtype(args, kwargs, 1)):
+            ctx.splice(template, g, z, args, kwargs)
+    return build
+
+
+vjp_rule("array")(_cast_vjp(_array_template))
+vjp_rule("astype")(_cast_vjp(_astype_template))
 
 
 @vjp_rule("copy")
