@@ -332,6 +332,18 @@ jvp("array", builder=True)(_cast_builder("array", 1))
 jvp("astype", builder=True)(_cast_builder("astype", 1))
 
 
+@jvp("linspace", builder=True)
+def _(ctx, z, args, keywords):
+    """linspace is linear in (start, stop) together: the tangent is the
+    linspace of their tangents, with the same num, endpoint, retstep, axis."""
+    if not carries_derivative(cast_dtype(args, keywords, 5)):
+        return None
+    ends = [ctx.tangent(a) for a in args[:2]]
+    if all(ctx.is_zero(t) for t in ends):
+        return None
+    return ctx.call("linspace", [ctx.materialize(t) for t in ends] + args[2:], keywords)
+
+
 @jvp("copy")
 def _(z, x):
     d[z] = copy(d[x])

@@ -490,6 +490,43 @@ vjp_rule("array")(_cast_vjp(_array_template))
 vjp_rule("astype")(_cast_vjp(_astype_template))
 
 
+def _linspace_weights(g, num, endpoint, axis):
+    """k / div for the k-th sample (div = num - 1 with the endpoint, num
+    without), laid along `axis` of the output: sample k is
+    start + (stop - start) * k / div."""
+    w = linspace(0.0, 1.0, num, endpoint)
+    return reshape(w, static_axis_vector_shape(ndim(g), axis, num))
+
+
+def _linspace_template(g, z, start, stop, num=50, endpoint=True, retstep=False, dtype_=None,
+                       axis=0):
+    gw = sum(g * _linspace_weights(g, num, endpoint, axis), axis=axis)
+    dstart = unbroadcast(sum(g, axis=axis) - gw, start)
+    dstop = unbroadcast(gw, stop)
+
+
+def _linspace_retstep_template(g, z, start, stop, num=50, endpoint=True, retstep=False,
+                               dtype_=None, axis=0):
+    # z = (samples, step) with step = (stop - start) / div
+    gs = g[0]
+    gstep = g[1] / (num - 1 if endpoint else num)
+    gw = sum(gs * _linspace_weights(gs, num, endpoint, axis), axis=axis)
+    dstart = unbroadcast(sum(gs, axis=axis) - gw - gstep, start)
+    dstop = unbroadcast(gw + gstep, stop)
+
+
+@vjp_rule("linspace")
+@builder
+def _(ctx, g, z, args, kwargs):
+    if not carries_derivative(cast_dtype(args, kwargs, 5)):
+        return
+    retstep = kwargs.get("retstep", args[4] if len(args) > 4 else gast.Constant(False, None))
+    if not isinstance(retstep, gast.Constant):
+        ctx.unsupported("linspace with a retstep computed at run time")
+    ctx.splice(_linspace_retstep_template if retstep.value else _linspace_template,
+               g, z, args, kwargs)
+
+
 @vjp_rule("copy")
 def _(g, z, x):
     dx = g
