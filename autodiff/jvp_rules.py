@@ -363,14 +363,16 @@ def _(z, x, y):
 
 @jvp("einsum", builder=True)
 def _(ctx, z, args, keywords):
-    """Product rule: one einsum per operand with a tangent."""
-    spec, operands = args[0], args[1:]
+    """Product rule: one einsum per operand with a tangent.  Every position
+    is an operand candidate: in the sublist form (`einsum(a, [0, 1], b,
+    [1, 2])`) the first argument is an operand, and subscripts (strings,
+    label lists) never have tangents."""
     total = None
-    for i, op in enumerate(operands):
+    for i, op in enumerate(args):
         t = ctx.tangent(op)
         if ctx.is_zero(t):
             continue
-        term = ctx.call("einsum", [spec] + operands[:i] + [t] + operands[i + 1:], keywords)
+        term = ctx.call("einsum", args[:i] + [t] + args[i + 1:], keywords)
         total = term if total is None else gast.BinOp(left=total, op=gast.Add(), right=term)
     return total
 
@@ -417,9 +419,35 @@ def _(z, a, *, full_matrices=True, compute_uv=True, hermitian=False):
 
 # -- structural: indexing and containers -------------------------------------------------
 
-@jvp("getitem")
-def _(z, x, *index):
+def _getitem_template(z, x, *index):
     d[z] = getitem(d[x], *index)
+
+
+INDEX_TRICK_REFUSAL = (
+    "np.r_[...] / np.c_[...] of values being differentiated: the index parts "
+    "are not differentiated (their derivative would be silently lost). Write "
+    "np.concatenate(...), np.hstack(...) or np.column_stack(...) instead.")
+
+
+def is_index_trick(core, atom):
+    """Whether `atom` names NumPy's np.r_ / np.c_ (captured from user code):
+    `np.r_[a, b]` is `getitem(r_, a, b)`, a concatenation of the index parts."""
+    if not isinstance(atom, gast.Name):
+        return False
+    value = getattr(core, "captured", {}).get(atom.id)
+    return isinstance(value, (type(np.r_), type(np.c_)))
+
+
+@jvp("getitem", builder=True)
+def _(ctx, z, args, keywords):
+    if is_index_trick(ctx.fwd.core, args[0]) and \
+            any(isinstance(a, gast.Name) and a.id in ctx.active for a in args[1:]):
+        from ..errors import TransformError
+        raise TransformError(INDEX_TRICK_REFUSAL)
+    t = ctx.tangent(args[0])
+    if ctx.is_zero(t):
+        return None
+    return ctx.call("getitem", [t] + args[1:], keywords)
 
 
 @jvp("setitem")

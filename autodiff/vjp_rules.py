@@ -21,7 +21,7 @@ from ..runtime.reverse_support import *  # noqa: F401,F403
 from ..runtime.reverse_support import (getitem_adjoint, matmul_grad_a, matmul_grad_b,  # noqa: F401
                                        dot_grad_a, dot_grad_b, unstack_like, einsum_expand)
 from ..runtime.structural import shape, ndim, dtype  # noqa: F401
-from .jvp_rules import carries_derivative, cast_dtype
+from .jvp_rules import INDEX_TRICK_REFUSAL, carries_derivative, cast_dtype, is_index_trick
 
 
 def vjp_rule(name):
@@ -552,6 +552,10 @@ def _(g, z, x):
 @vjp_rule("getitem")
 @builder
 def _(ctx, g, z, args, kwargs):
+    if is_index_trick(ctx.rev.core, args[0]) and \
+            any(isinstance(a, gast.Name) and a.id in ctx.rev.active for a in args[1:]):
+        from ..errors import TransformError
+        raise TransformError(INDEX_TRICK_REFUSAL)
     ctx.contribute(args[0], ctx.call("getitem_adjoint", [g] + args))
 
 
@@ -603,6 +607,13 @@ def _(ctx, g, z, args, kwargs):
     # the labels of term i that appear elsewhere (each once); einsum_expand
     # then sums '...' broadcasting, broadcasts the labels only term i has
     # and puts repeated labels ('ii') back on their diagonal
+    if not (isinstance(args[0], gast.Constant) and isinstance(args[0].value, str)):
+        from ..errors import TransformError
+        raise TransformError(
+            "reverse mode needs einsum's subscripts as a string written in the call "
+            "(np.einsum('ij,jk->ik', a, b)); the sublist form (np.einsum(a, [0, 1], b, "
+            "[1, 2])) and subscripts held in a variable are not supported. Write the "
+            "subscripts string in the call.")
     spec = args[0].value.replace(" ", "")
     ops = args[1:]
     ins, out = spec.split("->") if "->" in spec else (spec, None)
