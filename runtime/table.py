@@ -8,7 +8,7 @@ lowering per backend (codegen/).  This module must not import the stages;
 they import it and attach their rules by primitive name.
 """
 
-from ..errors import MissingRuleError
+from ..errors import MissingRuleError, TransformError
 
 PRIMITIVES = {}
 
@@ -107,9 +107,9 @@ class Primitive:
         extra = list(args[n_template:])
         names = self.parameter_names()[n_template:]
         if len(extra) > len(names):
-            raise TypeError(f"primitive {self.name!r} takes at most "
-                            f"{len(self.parameter_names())} positional arguments, "
-                            f"got {len(args)}")
+            raise TransformError(f"primitive {self.name!r} takes at most "
+                                 f"{len(self.parameter_names())} positional arguments, "
+                                 f"got {len(args)}")
         return dict(zip(names, extra))
 
     def declare_no_rule(self, transformation, reason):
