@@ -3,8 +3,10 @@
 Owns one rule per differentiable primitive, attached to the table's
 `jvp_rule` slot by name.  A rule is a Tangent-style template: its first
 parameter is the primitive's output, the others its arguments (keyword-only
-parameters mirror the primitive's keywords, with the same defaults), and
-`d[x]` stands for "the tangent of x":
+parameters mirror the primitive's keywords, with the same defaults; a call
+that passes one by position, as `cotan.numpy` compositions do, binds it by
+the implementation's signature: `Primitive.bind_extra`), and `d[x]` stands
+for "the tangent of x":
 
     @jvp("multiply")
     def _(z, x, y):
