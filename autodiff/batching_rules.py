@@ -12,9 +12,9 @@ per-lane results could not be stacked (shapes that depend on values) are
 refused with a ShapeError.  Must not hold derivative rules.
 """
 
-from ..errors import ShapeError
+from ..errors import NonDifferentiableError, ShapeError
 from ..runtime.table import PRIMITIVES
-from .batching import Call, Const, Name, make_tree_state, is_tree_state, tree_children, any_batched
+from .batching import Assign, Call, Const, Name, make_tree_state, is_tree_state, tree_children, any_batched
 import gast
 
 
@@ -601,7 +601,26 @@ def unbroadcast_rule(c):
     return True
 
 
-@batch_rule("trip_count", "grad_seed", "getitem_adjoint", "take_adjoint",
+@batch_rule("grad_seed")
+def grad_seed_rule(c):
+    """Every lane's seed, and the output check once for all lanes: the seed
+    is unused when the output has no derivative, and the check (refusing an
+    int, bool or container output) must still run.  It checks the lanes'
+    sum, which has one lane's shape and (but for bool) its dtype."""
+    if is_tree_state(c.states[0]):
+        what = c.args[1].value if len(c.args) > 1 and isinstance(c.args[1], gast.Constant) \
+            else "the function"
+        raise NonDifferentiableError(
+            f"{what} must return a scalar to be differentiated with grad, but it returns "
+            "a container. Use cotan.vjp or cotan.jacrev for non-scalar outputs.")
+    c.map_lanes()
+    lanes = c.fresh("lanes")
+    c.emit(Assign(lanes, Call("sum", [c.args[0]], {"axis": Const(0)})))
+    c.emit(Assign("_", Call("grad_seed", [Name(lanes)] + c.args[1:])))
+    return True
+
+
+@batch_rule("trip_count", "getitem_adjoint", "take_adjoint",
             "take_along_axis_adjoint", "diagonal_adjoint", "split_like", "unstack_like",
             "einsum_expand", "dot_grad_a", "dot_grad_b", "assemble_adjoint")
 def lane_by_lane_helpers(c):

@@ -469,6 +469,9 @@ class _Forward:
         mapping[info.out] = Name(out_atom)
         rest = list(call.args[len(info.params) - 1:]) if info.vararg else []
         given = {k.arg: k.value for k in call.keywords}
+        if not info.vararg:
+            # core form passes keywords positionally too (`diagonal(a, 2, 0, 1)`)
+            given.update(PRIMITIVES[call.func.id].bind_extra(call.args, len(info.params) - 1))
         for k, default in info.kwonly.items():
             if k in given:
                 mapping[k] = given[k]

@@ -3,8 +3,10 @@
 Owns one rule per differentiable primitive, attached to the table's
 `jvp_rule` slot by name.  A rule is a Tangent-style template: its first
 parameter is the primitive's output, the others its arguments (keyword-only
-parameters mirror the primitive's keywords, with the same defaults), and
-`d[x]` stands for "the tangent of x":
+parameters mirror the primitive's keywords, with the same defaults; a call
+that passes one by position, as `cotan.numpy` compositions do, binds it by
+the implementation's signature: `Primitive.bind_extra`), and `d[x]` stands
+for "the tangent of x":
 
     @jvp("multiply")
     def _(z, x, y):
@@ -295,14 +297,53 @@ def _(z, x, *, axis=-1):
 
 # -- creation and conversion -------------------------------------------------------------
 
-@jvp("array")
-def _(z, obj, *, dtype=None, copy=True, ndmin=0):
-    d[z] = array(d[obj], dtype=dtype, copy=copy, ndmin=ndmin)
+def cast_dtype(args, keywords, position):
+    """The dtype a cast (`astype`, `array`) converts to, when the call
+    fixes it by a constant (normalization writes dtypes as strings), else
+    None.  `position` is the dtype's positional index."""
+    atom = keywords.get("dtype", args[position] if len(args) > position else None)
+    if isinstance(atom, gast.Constant) and isinstance(atom.value, str):
+        try:
+            return np.dtype(atom.value)
+        except TypeError:
+            return None
+    return None
 
 
-@jvp("astype")
-def _(z, x, dtype, *, copy=True):
-    d[z] = astype(d[x], dtype, copy=copy)
+def carries_derivative(dt):
+    """Whether a cast to `dt` (None: unknown or unchanged) has a derivative:
+    to an integer or bool dtype it has none (like `floor`)."""
+    return dt is None or np.issubdtype(dt, np.inexact)
+
+
+def _cast_builder(prim, position):
+    def build(ctx, z, args, keywords):
+        if not carries_derivative(cast_dtype(args, keywords, position)):
+            return None     # the output is a constant: its tangent is a float zero
+        t = ctx.tangent(args[0])
+        if ctx.is_zero(t):
+            return None
+        return ctx.call(prim, [t] + args[1:], keywords)
+    build.__name__ = f"{prim}_jvp"
+    return build
+
+
+# to a float dtype the tangent is cast the same way; to an integer or bool
+# dtype the output has no derivative
+jvp("array", builder=True)(_cast_builder("array", 1))
+jvp("astype", builder=True)(_cast_builder("astype", 1))
+
+
+@jvp("linspace", builder=True)
+def _(ctx, z, args, keywords):
+    """linspace is linear in (start, stop) together: the tangent is the
+    linspace of their tangents, with the same num, endpoint, retstep, axis."""
+    if not carries_derivative(cast_dtype(args, keywords, 5)):
+        return None
+    ends = [ctx.tangent(a) for a in args[:2]]
+    if all(ctx.is_zero(t) for t in ends):
+        return None
+    return ctx.call("linspace", [ctx.materialize(t) for t in ends] + args[2:], keywords)
 
 
 @jvp("copy")
@@ -324,14 +365,16 @@ def _(z, x, y):
 
 @jvp("einsum", builder=True)
 def _(ctx, z, args, keywords):
-    """Product rule: one einsum per operand with a tangent."""
-    spec, operands = args[0], args[1:]
+    """Product rule: one einsum per operand with a tangent.  Every position
+    is an operand candidate: in the sublist form (`einsum(a, [0, 1], b,
+    [1, 2])`) the first argument is an operand, and subscripts (strings,
+    label lists) never have tangents."""
     total = None
-    for i, op in enumerate(operands):
+    for i, op in enumerate(args):
         t = ctx.tangent(op)
         if ctx.is_zero(t):
             continue
-        term = ctx.call("einsum", [spec] + operands[:i] + [t] + operands[i + 1:], keywords)
+        term = ctx.call("einsum", args[:i] + [t] + args[i + 1:], keywords)
         total = term if total is None else gast.BinOp(left=total, op=gast.Add(), right=term)
     return total
 
@@ -378,9 +421,35 @@ def _(z, a, *, full_matrices=True, compute_uv=True, hermitian=False):
 
 # -- structural: indexing and containers -------------------------------------------------
 
-@jvp("getitem")
-def _(z, x, *index):
+def _getitem_template(z, x, *index):
     d[z] = getitem(d[x], *index)
+
+
+INDEX_TRICK_REFUSAL = (
+    "np.r_[...] / np.c_[...] of values being differentiated: the index parts "
+    "are not differentiated (their derivative would be silently lost). Write "
+    "np.concatenate(...), np.hstack(...) or np.column_stack(...) instead.")
+
+
+def is_index_trick(core, atom):
+    """Whether `atom` names NumPy's np.r_ / np.c_ (captured from user code):
+    `np.r_[a, b]` is `getitem(r_, a, b)`, a concatenation of the index parts."""
+    if not isinstance(atom, gast.Name):
+        return False
+    value = getattr(core, "captured", {}).get(atom.id)
+    return isinstance(value, (type(np.r_), type(np.c_)))
+
+
+@jvp("getitem", builder=True)
+def _(ctx, z, args, keywords):
+    if is_index_trick(ctx.fwd.core, args[0]) and \
+            any(isinstance(a, gast.Name) and a.id in ctx.active for a in args[1:]):
+        from ..errors import TransformError
+        raise TransformError(INDEX_TRICK_REFUSAL)
+    t = ctx.tangent(args[0])
+    if ctx.is_zero(t):
+        return None
+    return ctx.call("getitem", [t] + args[1:], keywords)
 
 
 @jvp("setitem")

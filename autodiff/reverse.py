@@ -558,8 +558,13 @@ class Reverser(ReverseAnalysis):
         fwd_ret = gast.Return(value=gast.Tuple(elts=[outv, gast.Tuple(
             elts=[Name(r) for r in residuals], ctx=gast.Load())], ctx=gast.Load()))
         fwd_ret.cotan_comment = getattr(self.fdef.body[-1], "cotan_origin", None) or "result"
+        # a residual assigned only inside a branch or loop body is unbound on
+        # the paths that skip it; backward reads it only on the paths that set it
+        top = set(self.params) | {st.targets[0].id for st in p["forward"]
+                                  if isinstance(st, gast.Assign)}
+        unbound = [Assign(r, Const(None)) for r in residuals if r not in top]
         forward = _function(f"vjp_forward_{self.core.name}", self.params,
-                            p["forward"] + [fwd_ret])
+                            unbound + p["forward"] + [fwd_ret])
         backward = _function(f"vjp_backward_{self.core.name}", residuals + [g],
                              copies + backward + [result])
         return forward, backward

@@ -16,11 +16,12 @@ from .syntax import clone, walk
 from ..runtime.table import PRIMITIVES
 from .syntax import Const, Name  # noqa: F401  (shared node constructors)
 
-#: primitives whose outputs may be containers (adjoints accumulate with add_any)
+#: primitives whose outputs may be containers (adjoints accumulate with add_any;
+#: linspace: with retstep=True)
 CONTAINER_PRIMITIVES = {"getitem", "make_tuple", "make_list", "make_dict", "list_append",
                         "to_tuple", "to_list", "slogdet", "qr", "eigh", "svd", "split_like",
                         "unstack_like", "pop_restore", "getitem_adjoint", "add_any",
-                        "zero_adjoint", "assemble_adjoint"}
+                        "zero_adjoint", "assemble_adjoint", "linspace"}
 
 #: differentiable primitives that accept containers as well as arrays
 _NOT_NUMERIC = {"setitem", "array", "concatenate", "stack", "copy"}

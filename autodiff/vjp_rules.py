@@ -21,6 +21,7 @@ from ..runtime.reverse_support import *  # noqa: F401,F403
 from ..runtime.reverse_support import (getitem_adjoint, matmul_grad_a, matmul_grad_b,  # noqa: F401
                                        dot_grad_a, dot_grad_b, unstack_like, einsum_expand)
 from ..runtime.structural import shape, ndim, dtype  # noqa: F401
+from .jvp_rules import INDEX_TRICK_REFUSAL, carries_derivative, cast_dtype, is_index_trick
 
 
 def vjp_rule(name):
@@ -468,14 +469,62 @@ def _(g, z, x, axis=-1):
 
 # -- conversions ----------------------------------------------------------------------------
 
-@vjp_rule("array")
-def _(g, z, obj, dtype=None, copy=True, ndmin=0):
+def _array_template(g, z, obj, dtype=None, copy=True, ndmin=0):
     dobj = unstack_like(g, obj)
 
 
-@vjp_rule("astype")
-def _(g, z, x, dtype_, copy=True):
+def _astype_template(g, z, x, dtype_, copy=True):
     dx = astype(g, dtype(x))
+
+
+def _cast_vjp(template):
+    @builder
+    def build(ctx, g, z, args, kwargs):
+        # a cast to an integer or bool dtype passes no derivative back
+        if carries_derivative(cast_dtype(args, kwargs, 1)):
+            ctx.splice(template, g, z, args, kwargs)
+    return build
+
+
+vjp_rule("array")(_cast_vjp(_array_template))
+vjp_rule("astype")(_cast_vjp(_astype_template))
+
+
+def _linspace_weights(g, num, endpoint, axis):
+    """k / div for the k-th sample (div = num - 1 with the endpoint, num
+    without), laid along `axis` of the output: sample k is
+    start + (stop - start) * k / div."""
+    w = linspace(0.0, 1.0, num, endpoint)
+    return reshape(w, static_axis_vector_shape(ndim(g), axis, num))
+
+
+def _linspace_template(g, z, start, stop, num=50, endpoint=True, retstep=False, dtype_=None,
+                       axis=0):
+    gw = sum(g * _linspace_weights(g, num, endpoint, axis), axis=axis)
+    dstart = unbroadcast(sum(g, axis=axis) - gw, start)
+    dstop = unbroadcast(gw, stop)
+
+
+def _linspace_retstep_template(g, z, start, stop, num=50, endpoint=True, retstep=False,
+                               dtype_=None, axis=0):
+    # z = (samples, step) with step = (stop - start) / div
+    gs = g[0]
+    gstep = g[1] / (num - 1 if endpoint else num)
+    gw = sum(gs * _linspace_weights(gs, num, endpoint, axis), axis=axis)
+    dstart = unbroadcast(sum(gs, axis=axis) - gw - gstep, start)
+    dstop = unbroadcast(gw + gstep, stop)
+
+
+@vjp_rule("linspace")
+@builder
+def _(ctx, g, z, args, kwargs):
+    if not carries_derivative(cast_dtype(args, kwargs, 5)):
+        return
+    retstep = kwargs.get("retstep", args[4] if len(args) > 4 else gast.Constant(False, None))
+    if not isinstance(retstep, gast.Constant):
+        ctx.unsupported("linspace with a retstep computed at run time")
+    ctx.splice(_linspace_retstep_template if retstep.value else _linspace_template,
+               g, z, args, kwargs)
 
 
 @vjp_rule("copy")
@@ -503,6 +552,10 @@ def _(g, z, x):
 @vjp_rule("getitem")
 @builder
 def _(ctx, g, z, args, kwargs):
+    if is_index_trick(ctx.rev.core, args[0]) and \
+            any(isinstance(a, gast.Name) and a.id in ctx.rev.active for a in args[1:]):
+        from ..errors import TransformError
+        raise TransformError(INDEX_TRICK_REFUSAL)
     ctx.contribute(args[0], ctx.call("getitem_adjoint", [g] + args))
 
 
@@ -554,6 +607,13 @@ def _(ctx, g, z, args, kwargs):
     # the labels of term i that appear elsewhere (each once); einsum_expand
     # then sums '...' broadcasting, broadcasts the labels only term i has
     # and puts repeated labels ('ii') back on their diagonal
+    if not (isinstance(args[0], gast.Constant) and isinstance(args[0].value, str)):
+        from ..errors import TransformError
+        raise TransformError(
+            "reverse mode needs einsum's subscripts as a string written in the call "
+            "(np.einsum('ij,jk->ik', a, b)); the sublist form (np.einsum(a, [0, 1], b, "
+            "[1, 2])) and subscripts held in a variable are not supported. Write the "
+            "subscripts string in the call.")
     spec = args[0].value.replace(" ", "")
     ops = args[1:]
     ins, out = spec.split("->") if "->" in spec else (spec, None)

@@ -1,8 +1,9 @@
 """Array creation and conversion primitives.
 
-Owns zeros, ones, zeros_like, ones_like, eye, tri, arange, linspace (no
-derivative: their values do not depend on differentiable inputs) and the
-conversions array, astype, copy (which pass derivatives through).
+Owns zeros, ones, zeros_like, ones_like, eye, tri, arange (no derivative:
+their values do not depend on differentiable inputs), linspace (linear in
+its start and stop, which may be arrays) and the conversions array, astype,
+copy (which pass derivatives through).
 `full`, `empty`, `identity`, `logspace`, `meshgrid`, ... are compositions in
 `cotan.numpy`.  The shape rules of creation primitives always answer
 abstractly, so compiled code builds the array instead of embedding a
@@ -72,7 +73,7 @@ tri = primitive("tri", differentiable=False,
 arange = primitive("arange", differentiable=False,
                    abstract_eval=_static_shape_rule(_arange, "start, stop and step"))(_arange)
 # start/stop may be arrays (NumPy allows it); only `num` fixes the length
-linspace = primitive("linspace", differentiable=False,
+linspace = primitive("linspace",
                      abstract_eval=by_running(_linspace, always_abstract=True))(_linspace)
 
 

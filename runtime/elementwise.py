@@ -43,8 +43,40 @@ def _unary(name, ufunc, differentiable=True, operator=False):
                      differentiable=differentiable)(impl)
 
 
+#: Python operators whose meaning on tuples and lists is not elementwise
+_SEQUENCE_OPERATORS = {"add": "+", "multiply": "*"}
+
+
+def _refuse_sequence_operator(name, x, y):
+    """`(a,) + (b,)`, `[x] * 3`, `x.shape + (1,)` normalize to `add` /
+    `multiply` like any `+` / `*`; NumPy would add or scale them elementwise
+    (a silently wrong value, where Python concatenates or repeats).  Refuse
+    them with the way out until normalization gives them primitives of
+    their own."""
+    seq = (tuple, list)
+    if name == "add" and isinstance(x, seq) and isinstance(y, seq):
+        what = "concatenation"
+    elif name == "multiply" and (isinstance(x, seq) and isinstance(y, (int, np.integer))
+                                 or isinstance(y, seq) and isinstance(x, (int, np.integer))) \
+            and not isinstance(x, bool) and not isinstance(y, bool):
+        what = "repetition"
+    else:
+        return
+    from ..errors import TransformError
+    raise TransformError(
+        f"`{_SEQUENCE_OPERATORS[name]}` of a {type(x).__name__} and a {type(y).__name__} "
+        f"(sequence {what}) is not supported inside a function cotan transforms: it would "
+        "be computed elementwise, as NumPy does, instead of as Python does. Build the "
+        "tuple or list directly (e.g. (x, y), or a loop of .append), or use np.concatenate "
+        "for arrays.")
+
+
 def _binary(name, ufunc, differentiable=True, operator=False):
-    if operator:
+    if operator and name in _SEQUENCE_OPERATORS:
+        def impl(x, y):
+            _refuse_sequence_operator(name, x, y)
+            return _python_in_python_out(ufunc(x, y), (x, y))
+    elif operator:
         def impl(x, y):
             return _python_in_python_out(ufunc(x, y), (x, y))
     else:
@@ -52,8 +84,14 @@ def _binary(name, ufunc, differentiable=True, operator=False):
             return ufunc(x, y)
     impl.__name__ = impl.__qualname__ = name
     impl.__doc__ = f"{name}(x, y) == numpy.{ufunc.__name__}(x, y)."
-    return primitive(name, abstract_eval=elementwise_rule(impl),
-                     differentiable=differentiable)(impl)
+    rule = elementwise_rule(impl)
+    if name in _SEQUENCE_OPERATORS:
+        shape_rule = rule
+
+        def rule(x, y):
+            _refuse_sequence_operator(name, x, y)
+            return shape_rule(x, y)
+    return primitive(name, abstract_eval=rule, differentiable=differentiable)(impl)
 
 
 # -- differentiable arithmetic --------------------------------------------------

@@ -209,6 +209,10 @@ def _grad_seed(out, what=""):
     """grad_seed(out, what) == numpy.ones_like(out), after checking that
     `out` is a real floating-point scalar (what `grad` differentiates)."""
     keep_freed_memory()
+    if out is None:
+        raise NonDifferentiableError(
+            f"{what} returned None; grad needs a floating-point scalar output. "
+            "Return the value to differentiate (e.g. a loss).")
     if isinstance(out, (tuple, list, dict)) or np.ndim(out) != 0:
         raise NonDifferentiableError(
             f"{what} must return a scalar to be differentiated with grad, but it "
@@ -216,11 +220,40 @@ def _grad_seed(out, what=""):
             "non-scalar outputs, or reduce the output (e.g. with .sum()).")
     if not _is_float_leaf(out):
         raise NonDifferentiableError(
-            f"{what} returned a value of dtype {np.result_type(out)}; grad needs a "
-            "floating-point output. Convert it with float(...) or .astype(float).")
+            f"{what} returned {_type_of(out)}; grad needs a floating-point output "
+            "(an integer or bool output has no derivative). Convert it with "
+            "float(...) or .astype(float) if a derivative is meant.")
     if isinstance(out, float):
         return 1.0
     return np.ones_like(out)
+
+
+def _type_of(out):
+    if isinstance(out, ShapedArray):
+        return f"a value of dtype {out.dtype}"
+    if isinstance(out, (bool, int)):
+        return f"a Python {type(out).__name__}"
+    return f"a value of dtype {np.result_type(out)} ({type(out).__name__})"
+
+
+def _abstract_grad_seed(out, what=""):
+    """Under jit: the same refusals as the eager check, at compile time
+    (dtypes and shapes are known); a float scalar seed is always abstract,
+    so the (effectful) call is lowered rather than folded away."""
+    if isinstance(out, ShapedArray):
+        if out.shape != ():
+            raise NonDifferentiableError(
+                f"{what} must return a scalar to be differentiated with grad, but it "
+                f"returned an array of shape {out.shape}. Use cotan.vjp or cotan.jacrev "
+                "for non-scalar outputs, or reduce the output (e.g. with .sum()).")
+        if not np.issubdtype(out.dtype, np.inexact):
+            raise NonDifferentiableError(
+                f"{what} returned {_type_of(out)}; grad needs a floating-point output "
+                "(an integer or bool output has no derivative). Convert it with "
+                "float(...) or .astype(float) if a derivative is meant.")
+        return out
+    seed = _grad_seed(out, what)
+    return ShapedArray((), np.result_type(seed), weak_type=isinstance(seed, float))
 
 
 def _describe(out):
@@ -229,9 +262,11 @@ def _describe(out):
     return f"an array of shape {np.shape(out)}"
 
 
-grad_seed = primitive("grad_seed", differentiable=False,
-                      abstract_eval=lambda out, what="": out if isinstance(out, ShapedArray)
-                      else _grad_seed(out, what))(_grad_seed)
+# effectful: when the output carries no derivative the seed is unused, and
+# the check must still run (an int, bool or None output is refused, not
+# given a zero gradient)
+grad_seed = primitive("grad_seed", differentiable=False, effectful=True,
+                      abstract_eval=_abstract_grad_seed)(_grad_seed)
 
 
 def _zero_leaf(v):

@@ -8,7 +8,7 @@ lowering per backend (codegen/).  This module must not import the stages;
 they import it and attach their rules by primitive name.
 """
 
-from ..errors import MissingRuleError
+from ..errors import MissingRuleError, TransformError
 
 PRIMITIVES = {}
 
@@ -80,6 +80,37 @@ class Primitive:
 
     def __reduce__(self):
         return (get_primitive, (self.name,))
+
+    def parameter_names(self):
+        """The names of the implementation's positional-or-keyword
+        parameters, in order (what a positional argument binds to)."""
+        names = getattr(self, "_parameter_names", None)
+        if names is None:
+            import inspect
+            try:
+                sig = inspect.signature(self.impl)
+            except (TypeError, ValueError):
+                names = ()
+            else:
+                names = tuple(n for n, p in sig.parameters.items()
+                              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+            self._parameter_names = names
+        return names
+
+    def bind_extra(self, args, n_template):
+        """name -> argument for the positional arguments a rule template
+        with `n_template` positional parameters does not take: a call may
+        pass a keyword parameter by position (`diagonal(a, 2, 0, 1)` for
+        offset=2), and a rule that reads it as a keyword must see it.
+        An argument past the implementation's parameters is an error, not
+        silently dropped."""
+        extra = list(args[n_template:])
+        names = self.parameter_names()[n_template:]
+        if len(extra) > len(names):
+            raise TransformError(f"primitive {self.name!r} takes at most "
+                                 f"{len(self.parameter_names())} positional arguments, "
+                                 f"got {len(args)}")
+        return dict(zip(names, extra))
 
     def declare_no_rule(self, transformation, reason):
         """Record that this primitive has no `transformation` rule on

@@ -109,6 +109,11 @@ case("searchsorted", [F(4)], "0.1")
 case("concatenate", [F(2, 3), F(1, 3)], "")  # special-cased below
 case("array", [F(), F()], "")                # special-cased below
 case("linspace", [F(), F(lo=2, hi=3)], "num=4")
+case("linspace", [F(3), F(3, lo=2, hi=3)], "4, False, False, None, 1")
+case("linspace", [F(2), F(2, lo=2, hi=3)], "5, retstep=True")
+case("astype", [F(2, 3, lo=-3, hi=3)], "'int64'")
+case("diagonal", [F(3, 4)], "1")
+case("cumsum", [F(2, 3)], "1")
 case("matmul", [F(2, 3), F(3, 4)])
 case("matmul", [F(3), F(3, 4)])
 case("matmul", [F(2, 3), F(3)])

@@ -115,7 +115,7 @@ def hypot(x1, x2):
 def logaddexp(x1, x2):
     """numpy.logaddexp(x1, x2) == log(exp(x1) + exp(x2)), computed stably."""
     d = subtract(x1, x2)
-    stable = add(maximum(x1, x2), log1p(exp(_negative_abs(d))))
+    stable = where(less(x1, x2), _log1p_exp_above(x2, d, 1.0), _log1p_exp_above(x1, d, -1.0))
     # d is nan when both are the same infinity (or a nan): x1 + x2 is then right
     return where(isnan(d), add(x1, x2), stable)
 
@@ -123,13 +123,25 @@ def logaddexp(x1, x2):
 def logaddexp2(x1, x2):
     """numpy.logaddexp2(x1, x2) == log2(2**x1 + 2**x2), computed stably."""
     d = subtract(x1, x2)
-    stable = add(maximum(x1, x2), multiply(log1p(power(2.0, _negative_abs(d))), _LOG2_E))
+    stable = where(less(x1, x2), _log1p_exp2_above(x2, d, 1.0),
+                   _log1p_exp2_above(x1, d, -1.0))
     return where(isnan(d), add(x1, x2), stable)
 
 
-def _negative_abs(x):
-    """-|x| (helper of logaddexp)."""
-    return multiply(absolute(x), -1)
+def _log1p_exp_above(hi, d, s):
+    """hi + log1p(exp(s d)) for the branch where s d <= 0 (helper of
+    logaddexp).  Each branch is the analytic function itself, so its
+    derivatives are exact up to any order, and at x1 == x2 each argument
+    gets half; max(x1, x2) + log1p(exp(-|d|)) would give one argument all
+    of it there (the kinks of max and |d| do not cancel).  The clamp at 0
+    keeps the branch `where` discards finite (so its zero cotangent stays
+    zero) and passes the derivative of d at the tie."""
+    return add(hi, log1p(exp(minimum(multiply(d, s), 0.0))))
+
+
+def _log1p_exp2_above(hi, d, s):
+    """hi + log2(1 + 2**(s d)) for s d <= 0 (helper of logaddexp2)."""
+    return add(hi, multiply(log1p(power(2.0, minimum(multiply(d, s), 0.0))), _LOG2_E))
 
 
 def fmax(x1, x2):
