@@ -22,7 +22,7 @@ types.  Must not emit code (llvm_emit.py) or plan kernels (plan.py).
 import gast
 import numpy as np
 
-from ..errors import ShapeError, TypeInferenceError, MissingRuleError
+from ..errors import ShapeError, TypeInferenceError, MissingRuleError, NonDifferentiableError
 from ..runtime.numeric_rules import tree_map
 from ..runtime.table import PRIMITIVES
 from .abstract import RuntimeText, ShapedArray, abstractify
@@ -424,7 +424,8 @@ class Inferencer(StackTyping):
                 if prim.name in _PASS_THROUGH:
                     return _pass_through_eval(prim, avals, kw)
                 return prim.abstract_eval(*avals, **kw)
-        except (TypeInferenceError, MissingRuleError, NeedsUnroll, StructureChange):
+        except (TypeInferenceError, MissingRuleError, NeedsUnroll, StructureChange,
+                NonDifferentiableError):
             raise
         except IndexError as e:
             raise ShapeError(f"in {self.fname!r}: index out of bounds in `{origin}`: {e}") from None

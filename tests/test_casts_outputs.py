@@ -157,8 +157,10 @@ def test_grad_of_a_constant_float_output_is_still_zero():
     np.testing.assert_array_equal(cotan.vmap(cotan.grad(constant_output))(np.stack([V, V])), 0.0)
 
 
-@pytest.mark.xfail(reason="needs codegen/llvm_lowerings.py's grad_seed lowering to accept a "
-                          "static (folded) float output now that grad_seed is effectful; "
-                          "reported to helper jitfix", raises=cotan.errors.MissingRuleError)
 def test_jit_grad_of_a_constant_float_output_is_still_zero():
     np.testing.assert_array_equal(cotan.jit(cotan.grad(constant_output))(V), 0.0)
+
+
+def test_jit_grad_of_a_constant_int_output_is_refused():
+    with pytest.raises(cotan.errors.NonDifferentiableError):
+        cotan.jit(cotan.grad(lambda x: 3))(V)
