@@ -15,7 +15,7 @@ import types
 
 import gast
 
-from ..errors import CotanError, SourceUnavailableError, TransformError
+from ..errors import SourceUnavailableError, TransformError
 
 #: filename prefix of generated sources registered with linecache
 GENERATED_PREFIX = "<cotan "
@@ -99,13 +99,6 @@ def parse_function(fn):
 
     Raises SourceUnavailableError when there is no Python source.
     """
-    driver = getattr(fn, "__cotan_driver__", None)
-    if driver is not None:
-        raise CotanError(f"{driver} cannot be transformed further (jit, grad, vmap, jvp): it "
-                         "is a Python driver that runs generated JVP/VJP functions once per "
-                         "basis vector, not generated code itself. Call it outside the "
-                         "transformation (for a Hessian, cotan.hessian(f) is jacfwd of "
-                         "grad(f) and runs eagerly).")
     if isinstance(fn, types.MethodType):
         raise SourceUnavailableError(fn, "bound methods are not supported; "
                                      "transform a plain function and pass the object explicitly")
