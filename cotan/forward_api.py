@@ -203,10 +203,9 @@ def _step(kind, k, single, what=()):
                if n.startswith("static_jacobian_")}
     lines = []
     if kind == "basis":
-        lines.append("def jacobian_basis(xs):")
+        lines.append(f"def jacobian_basis({', '.join(f'x{i}' for i in range(k))}):")
         for i in range(k):
-            lines += [f"    x{i} = xs[{i}]",
-                      f"    c{i} = jacobian_array_check(x{i}, {what[i]!r})",
+            lines += [f"    c{i} = jacobian_array_check(x{i}, {what[i]!r})",
                       f"    d{i} = static_jacobian_dtype(x{i}.dtype, {what[i]!r})"]
         lines.append(f"    shapes = ({''.join(f'np.shape(x{i}), ' for i in range(k))})")
         lines.append(f"    n = static_jacobian_size(shapes, ({''.join(f'c{i}, ' for i in range(k))}))")
@@ -216,9 +215,9 @@ def _step(kind, k, single, what=()):
         lines.append(f"    return ({''.join(f'b{i}, ' for i in range(k))})")
         eager = functools.partial(_basis_eager, what=what)
     elif kind == "columns":
-        lines.append("def jacobian_columns(dout, xs):")
+        lines.append(f"def jacobian_columns(dout, {', '.join(f'x{i}' for i in range(k))}):")
         lines.append("    c = jacobian_array_check(dout, 'the output of a jacfwd')")
-        lines.append(f"    shapes = ({''.join(f'np.shape(xs[{i}]), ' for i in range(k))})")
+        lines.append(f"    shapes = ({''.join(f'np.shape(x{i}), ' for i in range(k))})")
         for i in range(k):
             lines += [f"    p{i} = dout[static_jacobian_rows(shapes, {i}, c)]",
                       f"    q{i} = np.transpose(p{i}, static_jacobian_last(np.ndim(p{i})))",
@@ -228,30 +227,35 @@ def _step(kind, k, single, what=()):
                      f"    return ({''.join(f'j{i}, ' for i in range(k))})")
         eager = functools.partial(_columns_eager, single=single)
     else:
-        lines.append("def jacobian_rows(cts, out):")
+        # one argument: `cts` is its cotangents, not a 1-tuple of them (the
+        # adjoint of indexing a tuple per lane is not compiled)
+        lines.append(f"def jacobian_rows(cts, out, {', '.join(f'x{i}' for i in range(k))}):")
         lines.append("    so = np.shape(out)")
         for i in range(k):
-            lines.append(f"    c{i} = jacobian_array_check(cts[{i}], {what[i]!r})")
-            lines.append(f"    j{i} = np.reshape(cts[{i}], static_jacobian_row_shape(so, "
-                         f"np.shape(cts[{i}]), c{i}))")
+            ct = "cts" if k == 1 else f"cts[{i}]"
+            lines.append(f"    c{i} = (jacobian_array_check(x{i}, {what[i]!r}), "
+                         f"static_jacobian_dtype(x{i}.dtype, {what[i]!r}))")
+            lines.append(f"    j{i} = np.reshape({ct}, static_jacobian_row_shape(so, "
+                         f"np.shape({ct}), c{i}))")
         lines.append("    return j0" if single else
                      f"    return ({''.join(f'j{i}, ' for i in range(k))})")
-        eager = functools.partial(_rows_eager, single=single)
+        eager = functools.partial(_rows_eager, single=single, what=what)
     composition = _exec_source("\n".join(lines) + "\n", f"jacobian {kind} of {k}", helpers)
     got = _steps[key] = _Step(f"jacobian_{kind}", eager, composition)
     return got
 
 
-def _basis_eager(xs, what):
+def _basis_eager(*xs, what):
     return jacobian_support.basis_tree(xs, what)
 
 
-def _columns_eager(dout, xs, single):
+def _columns_eager(dout, *xs, single):
     return jacobian_support.columns_tree(dout, xs, single)
 
 
-def _rows_eager(cts, out, single):
-    return jacobian_support.rows_tree(cts, out, single)
+def _rows_eager(cts, out, *xs, single, what):
+    jacobian_support.check_dtypes(xs, what)
+    return jacobian_support.rows_tree((cts,) if len(xs) == 1 else cts, out, single)
 
 
 def _plain_function(fun):
@@ -312,20 +316,28 @@ def jacfwd(fun, argnums=0, has_aux=False):
     nums = _argnums_tuple(argnums, len(params), fun, "jacfwd")
     single = isinstance(argnums, int)
     from .vmap_api import vmap
-    tangents = vmap(jvp_function(target, nums),
-                    in_axes=(None,) * len(params) + (0,) * len(nums), out_axes=(None, 0))
     p = _fresh_prefix(params)
     args = ", ".join(params)
+    ds = [f"{p}d{k}" for k in range(len(nums))]
+    # the vmapped function returns the tangent (and aux) only: a primal
+    # output left unbatched would be one more output for grad of this
+    # Jacobian to seed with a zero
+    result = f"{p}r[1][0], {p}r[0][1]" if has_aux else f"{p}r[1]"
+    inner = _exec_source(
+        f"def tangents_of_{_ident(_fname(fun))}({', '.join(list(params) + ds)}):\n"
+        f"    {p}r = jvp_fn({', '.join(list(params) + ds)})\n"
+        f"    return {result}\n", f"jacfwd tangents of {_fname(fun)}",
+        {"jvp_fn": jvp_function(target, nums)})
+    tangents = vmap(inner, in_axes=(None,) * len(params) + (0,) * len(nums),
+                    out_axes=(0, None) if has_aux else 0)
     xs = "".join(f"{params[i]}, " for i in nums)
     lines = [f"def jacfwd_{_ident(_fname(fun))}({args}):",
-             f"    {p}xs = ({xs})",
-             f"    {p}basis = jacobian_basis({p}xs)",
-             f"    {p}pair = tangents({args}{', ' if args else ''}"
-             + ", ".join(f"{p}basis[{k}]" for k in range(len(nums))) + ")",
-             f"    {p}dout = {p}pair[1]"]
+             f"    {p}basis = jacobian_basis({xs})",
+             f"    {p}dout = tangents({args}{', ' if args else ''}"
+             + ", ".join(f"{p}basis[{k}]" for k in range(len(nums))) + ")"]
     if has_aux:
-        lines += [f"    {p}aux = {p}pair[0][1]", f"    {p}dout = {p}dout[0]"]
-    lines.append(f"    {p}jac = jacobian_columns({p}dout, {p}xs)")
+        lines += [f"    {p}aux = {p}dout[1]", f"    {p}dout = {p}dout[0]"]
+    lines.append(f"    {p}jac = jacobian_columns({p}dout, {xs})")
     lines.append(f"    return ({p}jac, {p}aux)" if has_aux else f"    return {p}jac")
     namespace = {"tangents": tangents,
                  "jacobian_basis": _step("basis", len(nums), single,
@@ -380,19 +392,28 @@ def jacrev(fun, argnums=0, has_aux=False):
     from .vmap_api import vmap
     vjp_fn = rev._transform(_held_fixed(target, fun, params, nums), tuple(range(len(params))),
                             "vjp", has_aux)
-    pullbacks = vmap(vjp_fn, in_axes=(None,) * len(params) + (0,), out_axes=(None, 0))
     p = _fresh_prefix(params)
     args = ", ".join(params)
+    # the vmapped function returns the cotangents of `argnums` only (see
+    # jacfwd); of one argument, not a 1-tuple (see _step)
+    cts = f"{p}r[1][{nums[0]}]" if len(nums) == 1 else \
+        f"({''.join(f'{p}r[1][{i}], ' for i in nums)})"
+    inner = _exec_source(
+        f"def cotangents_of_{_ident(_fname(fun))}({args}{', ' if args else ''}{p}g):\n"
+        f"    {p}r = vjp_fn({args}{', ' if args else ''}{p}g)\n"
+        f"    return {cts}\n",
+        f"jacrev cotangents of {_fname(fun)}", {"vjp_fn": vjp_fn})
+    pullbacks = vmap(inner, in_axes=(None,) * len(params) + (0,))
     lines = [f"def jacrev_{_ident(_fname(fun))}({args}):"]
     if has_aux:
         lines += [f"    {p}pair = fun({args})", f"    {p}out = {p}pair[0]",
                   f"    {p}aux = {p}pair[1]"]
     else:
         lines.append(f"    {p}out = fun({args})")
-    lines += [f"    {p}cot = jacobian_basis(({p}out,))[0]",
-              f"    {p}cts = pullbacks({args}{', ' if args else ''}{p}cot)[1]",
-              f"    {p}jac = jacobian_rows(("
-              + "".join(f"{p}cts[{i}], " for i in nums) + f"), {p}out)"]
+    xs = "".join(f"{params[i]}, " for i in nums)
+    lines += [f"    {p}cot = jacobian_basis({p}out)[0]",
+              f"    {p}cts = pullbacks({args}{', ' if args else ''}{p}cot)",
+              f"    {p}jac = jacobian_rows({p}cts, {p}out, {xs})"]
     lines.append(f"    return ({p}jac, {p}aux)" if has_aux else f"    return {p}jac")
     namespace = {"fun": target, "pullbacks": pullbacks,
                  "jacobian_basis": _step("basis", 1, True,

@@ -16,7 +16,7 @@ from ..errors import NonDifferentiableError
 from .numeric_rules import any_abstract
 from .table import primitive
 
-__all__ = ["basis_tree", "columns_tree", "rows_tree"]
+__all__ = ["basis_tree", "check_dtypes", "columns_tree", "rows_tree"]
 
 
 def _static(impl):
@@ -139,6 +139,13 @@ def basis_tree(xs, what):
             j += 1
         out.append(_unflatten(tree, blocks))
     return tuple(out)
+
+
+def check_dtypes(xs, what):
+    """Refuse, by name, integer or bool leaves of the arguments `xs`."""
+    for k, x in enumerate(xs):
+        for leaf in _flatten(x)[0]:
+            _check_dtype(np.result_type(leaf), what[k])
 
 
 def columns_tree(dout, xs, single):
