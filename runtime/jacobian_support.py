@@ -214,9 +214,15 @@ def _array_check_eval(x, what):
     return None
 
 
-@primitive("jacobian_array_check", abstract_eval=_array_check_eval, differentiable=False)
+@primitive("jacobian_array_check", abstract_eval=_array_check_eval,
+           differentiable=False)
 def jacobian_array_check(x, what):
-    """jacobian_array_check(x, what) == None, raising for a tuple, list or dict `x`."""
+    """jacobian_array_check(x, what) == None, raising for a tuple, list or dict `x`.
+
+    It reads only whether its argument is a container, which every
+    transformation keeps, and its result (None) is static, so jit folds it
+    (no lowering) and batching passes it on unbatched.  It is not a
+    `static_*` helper because those refuse batched arguments."""
     return _array_check_eval(x, what)
 
 
