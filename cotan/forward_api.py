@@ -2,11 +2,14 @@
 `custom_jvp`.
 
 Owns the user-facing wrappers: pytree handling of arguments and outputs,
-choosing which arguments get tangents, and assembling Jacobians with JAX's
-shapes (`out.shape + in.shape`).  The transformation itself lives in
-`cotan.autodiff.forward` (JVP) and `cotan.autodiff.linearize`; `jacrev` is
-built on reverse mode's `vjp` and `hessian` on reverse mode's `grad`
-(forward over reverse).  Must not generate code itself.
+choosing which arguments get tangents, and the Jacobians.  The
+transformations themselves live in `cotan.autodiff.forward` (JVP),
+`cotan.autodiff.linearize` and reverse mode (`cotan.reverse_api`); a
+Jacobian is a short generated function that vmaps the generated JVP
+(`jacfwd`) or VJP (`jacrev`) over a one-hot basis and reshapes the result
+to JAX's `out.shape + in.shape` (`hessian` is jacfwd of grad).  Must not
+differentiate or batch code itself: the driver source it writes only calls
+the functions those transformations generated.
 """
 
 import functools
