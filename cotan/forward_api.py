@@ -310,8 +310,15 @@ def jacfwd(fun, argnums=0, has_aux=False):
     The returned function is generated source (`cotan.source` shows it) and
     composes with every transformation.
     """
+    return _jacfwd(fun, argnums, has_aux)
+
+
+def _jacfwd(fun, argnums, has_aux, outputs=None):
+    """jacfwd; `outputs`: the length of the tuple `fun` returns, when it is
+    known (hessian's grad with a tuple argnums), so that each of its
+    entries is assembled on its own (transformed code assembles arrays)."""
     target = _plain_function(fun)
-    key = ("jacfwd", target, getattr(target, "__code__", None), argnums, has_aux)
+    key = ("jacfwd", target, getattr(target, "__code__", None), argnums, has_aux, outputs)
     got = _jacobians.get(key)
     if got is not None:
         return got
@@ -340,7 +347,11 @@ def jacfwd(fun, argnums=0, has_aux=False):
              + ", ".join(f"{p}basis[{k}]" for k in range(len(nums))) + ")"]
     if has_aux:
         lines += [f"    {p}aux = {p}dout[1]", f"    {p}dout = {p}dout[0]"]
-    lines.append(f"    {p}jac = jacobian_columns({p}dout, {xs})")
+    if outputs is None:
+        lines.append(f"    {p}jac = jacobian_columns({p}dout, {xs})")
+    else:
+        lines.append(f"    {p}jac = (" + "".join(
+            f"jacobian_columns({p}dout[{k}], {xs}), " for k in range(outputs)) + ")")
     lines.append(f"    return ({p}jac, {p}aux)" if has_aux else f"    return {p}jac")
     namespace = {"tangents": tangents,
                  "jacobian_basis": _step("basis", len(nums), single,
@@ -437,7 +448,8 @@ def hessian(fun, argnums=0):
     follow JAX: `in.shape + in.shape` per pair of input leaves.  A generated
     function like jacfwd's."""
     rev = _reverse()
-    return jacfwd(rev.grad(fun, argnums=argnums), argnums=argnums)
+    outputs = None if isinstance(argnums, int) else len(tuple(argnums))
+    return _jacfwd(rev.grad(fun, argnums=argnums), argnums, False, outputs)
 
 
 # -- custom rules ----------------------------------------------------------------------------

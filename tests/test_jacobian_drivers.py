@@ -211,6 +211,10 @@ def test_hessian_with_several_argnums_is_blocks_of_blocks():
         for j in range(2):
             want = fd_jacobian(lambda a, b: gx(a, b)[i], (X, y), j)
             np.testing.assert_allclose(h[i][j], want, rtol=1e-6, atol=1e-8)
+    jitted = cotan.jit(cotan.hessian(f, argnums=(0, 1)))(X, y)
+    for i in range(2):
+        for j in range(2):
+            np.testing.assert_allclose(jitted[i][j], h[i][j], rtol=1e-10, atol=1e-12)
 
 
 def mlp(params, x):
