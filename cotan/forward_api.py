@@ -441,6 +441,29 @@ def jacrev(fun, argnums=0, has_aux=False):
     return got
 
 
+def _partial_args(fun, args, nums):
+    """`fun` as a function of the arguments in `nums` only, the others fixed
+    (a generated-code-friendly closure: cotan inlines it)."""
+    if tuple(nums) == tuple(range(len(args))):
+        return fun
+    fixed = list(args)
+    inner = unwrap(fun)
+    n = len(args)
+    pos = {i: k for k, i in enumerate(nums)}
+    # build `lambda a0, a1: fun(c0, a0, c1, a1)` as source so normalization
+    # can read it; the fixed arguments are globals of the generated module
+    names = [f"a{pos[i]}" if i in pos else f"c{i}" for i in range(n)]
+    src = (f"def partial_{getattr(inner, '__name__', 'fn')}({', '.join(f'a{k}' for k in range(len(nums)))}):\n"
+           f"    return fun({', '.join(names)})\n")
+    from .autodiff.parse import GENERATED_PREFIX, register_source
+    filename = f"{GENERATED_PREFIX}partial of {_fname(fun)} {abs(hash(src))}>"
+    register_source(filename, src)
+    ns = {"fun": inner}
+    ns.update({f"c{i}": fixed[i] for i in range(n) if i not in pos})
+    exec(compile(src, filename, "exec"), ns)
+    return next(v for k, v in ns.items() if k.startswith("partial_"))
+
+
 def hessian(fun, argnums=0):
     """The Hessian of scalar-valued `fun`: forward over reverse,
     `jacfwd(grad(fun, argnums), argnums)` (the same as jacfwd of jacrev for
