@@ -125,8 +125,9 @@ def without_columns(tmp_path):
     script = tmp_path / "same_line.py"
     script.write_text(_WITHOUT_COLUMNS)
     import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([os.getcwd()] + sys.path)
+    env["PYTHONPATH"] = os.pathsep.join([root] + sys.path)
     done = subprocess.run([sys.executable, "-X", "no_debug_ranges", str(script)],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
