@@ -188,9 +188,7 @@ def rows_tree(cts, out, single):
         rows = slice(offs[k], offs[k] + _size(oshape))
         per_arg = []
         for leaves, tree in ct_flat:
-            blocks = [np.asarray(np.broadcast_to(c, (m,) + np.shape(c)[1:]) if np.ndim(c) else
-                                 np.broadcast_to(c, (m,)))[rows].reshape(
-                                     oshape + np.shape(c)[1:]) for c in leaves]
+            blocks = [np.asarray(c)[rows].reshape(oshape + np.shape(c)[1:]) for c in leaves]
             per_arg.append(_unflatten(tree, blocks))
         result.append(per_arg[0] if single else tuple(per_arg))
     return _unflatten(out_tree, result)
