@@ -8,6 +8,7 @@ that is `normalize.py`'s job.
 """
 
 import builtins
+import copy
 import inspect
 import linecache
 import textwrap
@@ -15,7 +16,7 @@ import types
 
 import gast
 
-from ..errors import CotanError, SourceUnavailableError, TransformError
+from ..errors import SourceUnavailableError, TransformError
 
 #: filename prefix of generated sources registered with linecache
 GENERATED_PREFIX = "<cotan "
@@ -99,13 +100,6 @@ def parse_function(fn):
 
     Raises SourceUnavailableError when there is no Python source.
     """
-    driver = getattr(fn, "__cotan_driver__", None)
-    if driver is not None:
-        raise CotanError(f"{driver} cannot be transformed further (jit, grad, vmap, jvp): it "
-                         "is a Python driver that runs generated JVP/VJP functions once per "
-                         "basis vector, not generated code itself. Call it outside the "
-                         "transformation (for a Hessian, cotan.hessian(f) is jacfwd of "
-                         "grad(f) and runs eagerly).")
     if isinstance(fn, types.MethodType):
         raise SourceUnavailableError(fn, "bound methods are not supported; "
                                      "transform a plain function and pass the object explicitly")
@@ -113,6 +107,15 @@ def parse_function(fn):
         raise SourceUnavailableError(fn, f"it is a {type(fn).__name__}, not a Python function")
     code = fn.__code__
     filename = code.co_filename
+    if fn.__name__ == "<lambda>":
+        whole = _whole_file_module(filename)
+        if whole is not None:
+            # the file's own coordinates: lambdas share lines and statements,
+            # and a lambda inside a statement spanning several lines has no
+            # source that parses on its own
+            module, lines = whole
+            node = _find_lambda(fn, module, 0, 0, filename)
+            return ParsedFunction(fn, node, filename, 0, 0, [ln.rstrip("\n") for ln in lines])
     module = _generated_module(fn)
     if module is not None:
         lines, first = linecache.getlines(filename), 1
@@ -133,9 +136,9 @@ def parse_function(fn):
         except SyntaxError:
             module = None
     if fn.__name__ == "<lambda>":
-        node = _find_lambda(fn, dedented, module, line_offset)
-        if node is None:
+        if module is None:
             raise SourceUnavailableError(fn, "the lambda's source line could not be parsed on its own")
+        node = _find_lambda(fn, module, line_offset, indent, filename)
     else:
         if module is None or not module.body or not isinstance(
                 module.body[0], (gast.FunctionDef, gast.AsyncFunctionDef)):
@@ -174,27 +177,133 @@ def _indent_width(line):
     return len(line) - len(line.lstrip())
 
 
-def _find_lambda(fn, text, module, line_offset):
-    """The lambda node whose position matches `fn`'s code object."""
-    if module is None:
-        # A lambda inside a larger statement that getsource cut mid-way:
-        # parse just the lambda's own line(s) from the file.
+_file_modules = {}
+
+
+def _whole_file_module(filename):
+    """(parsed module, lines) of a whole source file, cached per file text;
+    None if linecache has no text for it or the text does not parse."""
+    lines = linecache.getlines(filename)
+    if not lines:
         return None
+    text = "".join(lines)
+    got = _file_modules.get(filename)
+    if got is not None and got[0] == text:
+        return got[1], lines
+    try:
+        module = gast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    _file_modules[filename] = (text, module)
+    return module, lines
+
+
+def _signature_matches(lam, code):
+    a = lam.args
+    npos = code.co_argcount
+    nkw = code.co_kwonlyargcount
+    names = code.co_varnames
+    if [x.id for x in list(a.posonlyargs) + list(a.args)] != list(names[:npos]):
+        return False
+    if [x.id for x in a.kwonlyargs] != list(names[npos:npos + nkw]):
+        return False
+    flags = code.co_flags
+    has_var, has_kw = bool(flags & inspect.CO_VARARGS), bool(flags & inspect.CO_VARKEYWORDS)
+    return (a.vararg is not None) == has_var and (a.kwarg is not None) == has_kw
+
+
+def _code_positions(code):
+    """The (line, end line, col, end col) of the code's instructions, in
+    file coordinates (RESUME and other instructions without a source range
+    left out)."""
+    positions = getattr(code, "co_positions", None)
+    if positions is None:
+        return []
+    out = set()
+    for line, end_line, col, end_col in positions():
+        if None in (line, end_line, col, end_col) or (line == end_line and col == end_col):
+            continue
+        out.add((line, end_line, col, end_col))
+    return sorted(out)
+
+
+def _span(node, line_offset, col_offset):
+    return ((node.lineno + line_offset, node.col_offset + col_offset),
+            (node.end_lineno + line_offset, node.end_col_offset + col_offset))
+
+
+def _inside(pos, span):
+    (l0, c0), (l1, c1) = span
+    line, end_line, col, end_col = pos
+    return (l0, c0) <= (line, col) and (end_line, end_col) <= (l1, c1)
+
+
+def _nested_functions(lam):
+    """How many functions (lambdas, comprehensions) the lambda's own code
+    makes: each is a code object among its constants."""
+    count = 0
+    todo = [lam.body] + list(lam.args.defaults) + [d for d in lam.args.kw_defaults if d]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, (gast.Lambda, gast.ListComp, gast.SetComp, gast.DictComp,
+                          gast.GeneratorExp)):
+            count += 1
+            continue
+        todo.extend(gast.iter_child_nodes(n))
+    return count
+
+
+def _constant_defaults(lam):
+    return all(isinstance(d, gast.Constant)
+               for d in list(lam.args.defaults) + [d for d in lam.args.kw_defaults if d])
+
+
+def _find_lambda(fn, module, line_offset, col_offset, filename):
+    """The lambda node that compiled to `fn`'s code object.
+
+    Candidates start on the code's first line and have its parameters; of
+    those, the one whose source range holds every instruction's position
+    (`co_positions`: column offsets tell apart lambdas sharing a line, the
+    innermost range wins for nested ones) and that makes as many functions
+    as the code holds code objects.  Candidates left over with the same text
+    compile to the same code and resolve their free names through `fn`'s own
+    closure and globals, so any of them is `fn`; otherwise cotan cannot tell
+    which lambda `fn` is and says so."""
     code = fn.__code__
-    argnames = list(code.co_varnames[:code.co_argcount])
     cands = [n for n in gast.walk(module) if isinstance(n, gast.Lambda)
-             and [a.id for a in n.args.args] == argnames
-             and n.lineno + line_offset == code.co_firstlineno]
+             and n.lineno + line_offset == code.co_firstlineno and _signature_matches(n, code)]
+    positions = _code_positions(code)
+    if len(cands) > 1 and positions:
+        holding = [c for c in cands
+                   if all(_inside(p, _span(c, line_offset, col_offset)) for p in positions)]
+        if holding:
+            cands = holding
     if len(cands) > 1:
-        cols = {p[2] for p in code.co_positions() if p[2] is not None}
-        start = min(cols) if cols else None
-        cands = [c for c in cands if start is not None and c.body.col_offset <= start] or cands
-        cands = cands[-1:]
+        ncode = sum(1 for c in code.co_consts if isinstance(c, types.CodeType))
+        same = [c for c in cands if _nested_functions(c) == ncode]
+        cands = same or cands
+    if len(cands) > 1 and positions:
+        # nested lambdas: the innermost range that still holds every position
+        def extent(c):
+            (l0, c0), (l1, c1) = _span(c, line_offset, col_offset)
+            return (l1 - l0, (c1 - c0) if l1 == l0 else c1)
+        smallest = min(extent(c) for c in cands)
+        cands = [c for c in cands if extent(c) == smallest]
+    if len(cands) > 1:
+        texts = {gast.dump(c) for c in cands}
+        if len(texts) > 1 or not _constant_defaults(cands[0]):
+            raise TransformError(
+                f"cannot tell which of the {len(cands)} lambdas on this line is the function "
+                "being transformed: they take the same parameters and their code does not "
+                "say where it was written", filename, code.co_firstlineno,
+                None, function=getattr(fn, "__qualname__", "<lambda>"),
+                hint="define the function with `def`, or put each lambda on its own line")
     if not cands:
-        return None
-    lam = cands[0]
+        raise SourceUnavailableError(fn, "no lambda with its parameters was found on line "
+                                     f"{code.co_firstlineno} of {filename}")
+    lam = copy.deepcopy(cands[0])
     fdef = gast.FunctionDef(
-        name="lambda_fn" if True else None, args=lam.args,
+        name="lambda_fn", args=lam.args,
         body=[gast.Return(value=lam.body)], decorator_list=[], returns=None,
         type_comment=None, type_params=[])
     gast.copy_location(fdef, lam)

@@ -31,7 +31,9 @@ def _jvp_inline(fun, groups, has_aux=False):
 def install(api):
     """Mark the public transformations in module `api`."""
     _mark_static(getattr(api, "grad", None), getattr(api, "value_and_grad", None),
-                 getattr(api, "vmap", None), getattr(api, "jit", None))
+                 getattr(api, "vmap", None), getattr(api, "jit", None),
+                 getattr(api, "jacfwd", None), getattr(api, "jacrev", None),
+                 getattr(api, "hessian", None))
     jvp = getattr(api, "jvp", None)
     if jvp is not None:
         jvp.__cotan_inline__ = _jvp_inline

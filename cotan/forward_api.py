@@ -2,11 +2,14 @@
 `custom_jvp`.
 
 Owns the user-facing wrappers: pytree handling of arguments and outputs,
-choosing which arguments get tangents, and assembling Jacobians with JAX's
-shapes (`out.shape + in.shape`).  The transformation itself lives in
-`cotan.autodiff.forward` (JVP) and `cotan.autodiff.linearize`; `jacrev` is
-built on reverse mode's `vjp` and `hessian` on reverse mode's `grad`
-(forward over reverse).  Must not generate code itself.
+choosing which arguments get tangents, and the Jacobians.  The
+transformations themselves live in `cotan.autodiff.forward` (JVP),
+`cotan.autodiff.linearize` and reverse mode (`cotan.reverse_api`); a
+Jacobian is a short generated function that vmaps the generated JVP
+(`jacfwd`) or VJP (`jacrev`) over a one-hot basis and reshapes the result
+to JAX's `out.shape + in.shape` (`hessian` is jacfwd of grad).  Must not
+differentiate or batch code itself: the driver source it writes only calls
+the functions those transformations generated.
 """
 
 import functools
@@ -129,173 +132,236 @@ def _source_of(fn):
 
 
 # -- Jacobians ----------------------------------------------------------------------------
+#
+# jacfwd(f) and jacrev(f) are generated functions like every other
+# transformation's result: their source calls
+#   jacobian_basis     the one-hot basis of the differentiated values,
+#   the vmapped generated JVP (jacfwd) or VJP (jacrev) of f over that basis,
+#   jacobian_columns / jacobian_rows   the assembly into out.shape + in.shape,
+# so jit, vmap, grad, jvp and the Jacobians themselves parse and transform
+# them.  The basis size depends on the arguments' shapes: it is computed by
+# static_jacobian_* primitives (runtime/jacobian_support.py), which every
+# transformation folds, and eye/reshape/transpose, which they all know.
+# The three steps are `_Step` objects: called, they run the pytree-general
+# NumPy code of jacobian_support; a transformation instead inlines their
+# `__cotan_wrapped__` composition, which is written for arrays (an argument
+# or output that is a pytree is refused there by name).
 
-def _argnums_tuple(argnums, nargs, fun):
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+from .runtime import jacobian_support  # noqa: E402  (registers the static_jacobian_* primitives)
+
+
+def _argnums_tuple(argnums, nargs, fun, what):
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    if not nums or not all(isinstance(a, int) and not isinstance(a, bool) for a in nums):
+        raise CotanError(f"argnums of {what}({_fname(fun)}) must be an int or a non-empty "
+                         f"tuple of ints, got {argnums!r}")
     for a in nums:
         if not -nargs <= a < nargs:
-            raise ValueError(f"argnums {argnums} is out of range for {_fname(fun)} "
-                             f"called with {nargs} arguments")
+            raise CotanError(f"argnums={argnums!r} is out of range for {what}({_fname(fun)}), "
+                             f"which takes {nargs} positional argument"
+                             f"{'s' if nargs != 1 else ''}")
     return tuple(a % nargs for a in nums)
 
 
-def _assemble(out, in_trees, in_leaves, columns, rows_first):
-    """Jacobian pytree: outer structure of `out`, inner of the inputs.
+class _Step:
+    """A step of a generated Jacobian: called, the pytree-general eager code;
+    inside transformed code, `__cotan_wrapped__`, an array composition the
+    transformations inline (like `jit(f)` inside transformed code is f)."""
 
-    `columns[k]` is an array (N, *out_leaf_k.shape) holding, for each of the N
-    scalar inputs (all input leaves flattened and concatenated), the
-    derivative of output leaf k (rows_first=False), or an array
-    (out_leaf_k.size, N) for reverse mode (rows_first=True).
-    """
-    out_leaves, out_def = tree_util.tree_flatten(out)
-    blocks = []
-    for k, o in enumerate(out_leaves):
-        oshape = np.shape(o)
-        osize = int(np.prod(oshape, dtype=int))
-        mat = columns[k].reshape(osize, -1) if rows_first else columns[k].reshape(-1, osize).T
-        per_arg = []
-        off = 0
-        for tree, leaves in zip(in_trees, in_leaves):
-            leaf_blocks = []
-            for leaf in leaves:
-                ishape = np.shape(leaf)
-                n = int(np.prod(ishape, dtype=int))
-                leaf_blocks.append(mat[:, off:off + n].reshape(oshape + ishape))
-                off += n
-            per_arg.append(tree_util.tree_unflatten(tree, leaf_blocks))
-        blocks.append(per_arg)
-    return out_def, blocks
+    def __init__(self, name, eager, composition):
+        self.__name__ = self.__qualname__ = name
+        self._eager = eager
+        self.__cotan_wrapped__ = composition
+
+    def __call__(self, *args):
+        return self._eager(*args)
 
 
-def _jacobian_result(out_def, blocks, single):
-    leaves = [b[0] if single else tuple(b) for b in blocks]
-    return tree_util.tree_unflatten(out_def, leaves)
+def _exec_source(src, label, namespace):
+    """Run generated `src` (one function definition) registered with
+    linecache under a name derived from its text; return the function."""
+    import hashlib
+    from .autodiff.parse import GENERATED_PREFIX, register_source
+    name = src.split("(", 1)[0][len("def "):]
+    filename = f"{GENERATED_PREFIX}{label} {hashlib.sha1(src.encode()).hexdigest()[:10]}>"
+    register_source(filename, src)
+    ns = dict(PRIMITIVES)
+    ns.update(namespace)
+    ns["np"] = np
+    ns["__name__"] = "cotan.generated"
+    exec(compile(src, filename, "exec"), ns)
+    return ns[name]
 
 
-def _basis(leaves):
-    """Yield, for each scalar position of the flattened input leaves, the
-    list of tangent leaves that is one there and zero elsewhere."""
-    dtypes = [np.result_type(leaf) if _is_inexact(leaf) else np.float64 for leaf in leaves]
-    for j, leaf in enumerate(leaves):
-        for idx in np.ndindex(*np.shape(leaf)):
-            ts = [np.zeros(np.shape(x), dt) for x, dt in zip(leaves, dtypes)]
-            ts[j][idx] = 1
-            yield ts
+_steps = {}
+
+
+def _step(kind, k, single, what=()):
+    key = (kind, k, single, what)
+    got = _steps.get(key)
+    if got is not None:
+        return got
+    helpers = {n: jacobian_support.__dict__[n] for n in dir(jacobian_support)
+               if n.startswith("static_jacobian_")}
+    lines = []
+    if kind == "basis":
+        lines.append(f"def jacobian_basis({', '.join(f'x{i}' for i in range(k))}):")
+        for i in range(k):
+            lines += [f"    c{i} = jacobian_array_check(x{i}, {what[i]!r})",
+                      f"    d{i} = static_jacobian_dtype(x{i}.dtype, {what[i]!r})"]
+        lines.append(f"    shapes = ({''.join(f'np.shape(x{i}), ' for i in range(k))})")
+        lines.append(f"    n = static_jacobian_size(shapes, ({''.join(f'c{i}, ' for i in range(k))}))")
+        for i in range(k):
+            lines += [f"    k{i} = static_jacobian_block(shapes, {i})",
+                      f"    b{i} = np.reshape(np.eye(n, dtype=d{i})[k{i}[0]], k{i}[1])"]
+        lines.append(f"    return ({''.join(f'b{i}, ' for i in range(k))})")
+        eager = functools.partial(_basis_eager, what=what)
+    elif kind == "columns":
+        lines.append(f"def jacobian_columns(dout, {', '.join(f'x{i}' for i in range(k))}):")
+        lines.append("    c = jacobian_array_check(dout, 'the output of a jacfwd')")
+        lines.append(f"    shapes = ({''.join(f'np.shape(x{i}), ' for i in range(k))})")
+        for i in range(k):
+            lines += [f"    p{i} = dout[static_jacobian_rows(shapes, {i}, c)]",
+                      f"    q{i} = np.transpose(p{i}, static_jacobian_last(np.ndim(p{i})))",
+                      f"    j{i} = np.reshape(q{i}, static_jacobian_shape(np.shape(q{i}), "
+                      f"shapes[{i}]))"]
+        lines.append("    return j0" if single else
+                     f"    return ({''.join(f'j{i}, ' for i in range(k))})")
+        eager = functools.partial(_columns_eager, single=single)
+    else:
+        # one argument: `cts` is its cotangents, not a 1-tuple of them (the
+        # adjoint of indexing a tuple per lane is not compiled)
+        lines.append(f"def jacobian_rows(cts, out, {', '.join(f'x{i}' for i in range(k))}):")
+        lines.append("    so = np.shape(out)")
+        for i in range(k):
+            ct = "cts" if k == 1 else f"cts[{i}]"
+            lines.append(f"    c{i} = (jacobian_array_check(x{i}, {what[i]!r}), "
+                         f"static_jacobian_dtype(x{i}.dtype, {what[i]!r}))")
+            lines.append(f"    j{i} = np.reshape({ct}, static_jacobian_row_shape(so, "
+                         f"np.shape({ct}), c{i}))")
+        lines.append("    return j0" if single else
+                     f"    return ({''.join(f'j{i}, ' for i in range(k))})")
+        eager = functools.partial(_rows_eager, single=single, what=what)
+    composition = _exec_source("\n".join(lines) + "\n", f"jacobian {kind} of {k}", helpers)
+    got = _steps[key] = _Step(f"jacobian_{kind}", eager, composition)
+    return got
+
+
+def _basis_eager(*xs, what):
+    return jacobian_support.basis_tree(xs, what)
+
+
+def _columns_eager(dout, *xs, single):
+    return jacobian_support.columns_tree(dout, xs, single)
+
+
+def _rows_eager(cts, out, *xs, single, what):
+    jacobian_support.check_dtypes(xs, what)
+    return jacobian_support.rows_tree((cts,) if len(xs) == 1 else cts, out, single)
+
+
+def _plain_function(fun):
+    """`fun` as a Python function generated code may call (and
+    transformations inline)."""
+    import types
+    inner = unwrap(fun)
+    if isinstance(inner, types.FunctionType):
+        return inner
+    from .source import normalize
+    return normalize(inner)
+
+
+def _params_of(fun):
+    from .autodiff.normalize import normalize_function
+    return normalize_function(fun).params
+
+
+def _fresh_prefix(params):
+    prefix = "jac_"
+    while any(p.startswith(prefix) for p in params):
+        prefix += "_"
+    return prefix
+
+
+def _ident(text):
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_") or "fn"
+
+
+def _what_args(fun, params, nums, kind):
+    return tuple(f"argument {params[i]!r} of {kind}({_fname(fun)})" for i in nums)
+
+
+_jacobians = {}
+
+#: how many Jacobian functions were generated (tests read it to check that a
+#: second call reuses the first one's)
+GENERATED = {"jacfwd": 0, "jacrev": 0}
 
 
 def jacfwd(fun, argnums=0, has_aux=False):
-    """The Jacobian of `fun` by forward mode, one JVP per input element.
+    """The Jacobian of `fun` by forward mode: the generated JVP of `fun`,
+    vmapped over the one-hot basis of the arguments in `argnums`.
 
     The result has `fun`'s output structure; each leaf holds, for the
     argument(s) in `argnums` (a tuple of them if `argnums` is a tuple), a
-    pytree of arrays shaped `out_leaf.shape + in_leaf.shape`.
+    pytree of arrays shaped `out_leaf.shape + in_leaf.shape`.  With
+    `has_aux`, `fun` returns `(out, aux)` and the result is `(jacobian, aux)`.
+    The returned function is generated source (`cotan.source` shows it) and
+    composes with every transformation.
     """
+    return _jacfwd(fun, argnums, has_aux)
+
+
+def _jacfwd(fun, argnums, has_aux, outputs=None):
+    """jacfwd; `outputs`: the length of the tuple `fun` returns, when it is
+    known (hessian's grad with a tuple argnums), so that each of its
+    entries is assembled on its own (transformed code assembles arrays)."""
+    target = _plain_function(fun)
+    key = ("jacfwd", target, getattr(target, "__code__", None), argnums, has_aux, outputs)
+    got = _jacobians.get(key)
+    if got is not None:
+        return got
+    params = _params_of(target)
+    nums = _argnums_tuple(argnums, len(params), fun, "jacfwd")
     single = isinstance(argnums, int)
-
-    @functools.wraps(unwrap(fun))
-    def jacobian(*args):
-        nums = _argnums_tuple(argnums, len(args), fun)
-        for i in nums:
-            for leaf in tree_util.tree_leaves(args[i]):
-                if not _is_inexact(leaf):
-                    raise TypeError(f"jacfwd of {_fname(fun)}: argument {i} has integer "
-                                    f"values ({np.result_type(leaf)}); differentiate with "
-                                    "respect to floating-point arguments only")
-        g = jvp_function(fun, nums)
-        trees, leaves = [], []
-        for i in nums:
-            ls, tree = tree_util.tree_flatten(args[i])
-            trees.append(tree)
-            leaves.append(ls)
-        flat = [leaf for ls in leaves for leaf in ls]
-        got = None
-        if JACOBIAN_STRATEGY["batched"] and flat:
-            got = _jacfwd_batched(g, args, nums, trees, leaves, flat, has_aux)
-        if got is None:
-            got = _jacfwd_loop(g, args, trees, leaves, flat, has_aux)
-        if got is None:  # the arguments hold no elements at all
-            out, aux = _split_aux(fun, unwrap(fun)(*args), has_aux)
-            columns = [np.zeros((0,) + np.shape(o)) for o in tree_util.tree_leaves(out)]
-        else:
-            out, aux, columns = got
-        out_def, blocks = _assemble(out, trees, leaves, columns, rows_first=False)
-        jac = _jacobian_result(out_def, blocks, single)
-        return (jac, aux) if has_aux else jac
-    return _driver(jacobian, f"jacfwd({_fname(fun)})")
-
-
-def _driver(fn, what):
-    """Mark a Python driver (jacfwd, jacrev): transforming it further is
-    refused by name.  functools.wraps pointed `__wrapped__` at the user's
-    function, and a transformation reading the source through it compiled
-    that function instead of the Jacobian (a silently wrong result)."""
-    del fn.__wrapped__
-    fn.__cotan_driver__ = what
-    return fn
-
-
-#: how jacfwd pushes its basis vectors: all at once through `vmap` of the
-#: JVP when batching is available (set "batched" False to force one JVP per
-#: basis vector, e.g. to compare)
-JACOBIAN_STRATEGY = {"batched": True}
-
-
-def _jacfwd_loop(g, args, trees, leaves, flat, has_aux):
-    cols, out, aux = None, None, None
-    for ts in _basis(flat):
-        it = iter(ts)
-        tangent_args = [tree_util.tree_unflatten(tree, [next(it) for _ in ls])
-                        for tree, ls in zip(trees, leaves)]
-        out, dout = g(*args, *tangent_args)
-        if has_aux:
-            out, aux = out
-            dout = dout[0]
-        douts = tree_util.tree_leaves(dout)
-        if cols is None:
-            cols = [[] for _ in douts]
-        for k, v in enumerate(douts):
-            cols[k].append(np.asarray(v))
-    if cols is None:
-        return None
-    return out, aux, [np.stack(c) for c in cols]
-
-
-_batched_cache = {}
-
-
-def _jacfwd_batched(g, args, nums, trees, leaves, flat, has_aux):
-    """Every basis vector in one call of `vmap(jvp)`; None if vmap is not
-    available or cannot batch this function (the loop is then used)."""
-    try:
-        from .vmap_api import vmap
-    except ImportError:
-        return None
-    n = sum(int(np.size(x)) for x in flat)
-    eye = np.eye(n)
-    tangent_args, off = [], 0
-    for tree, ls in zip(trees, leaves):
-        tl = []
-        for x in ls:
-            k = int(np.size(x))
-            tl.append(eye[:, off:off + k].reshape((n,) + np.shape(x)).astype(
-                np.result_type(x)))
-            off += k
-        tangent_args.append(tree_util.tree_unflatten(tree, tl))
-    try:
-        key = (g, len(args), len(nums))
-        batched = _batched_cache.get(key)
-        if batched is None:
-            batched = _batched_cache[key] = vmap(
-                g, in_axes=(None,) * len(args) + (0,) * len(nums))
-        out, dout = batched(*args, *tangent_args)
-    except Exception:
-        return None
-    out = tree_util.tree_map(lambda v: np.asarray(v)[0], out)
-    aux = None
+    from .vmap_api import vmap
+    p = _fresh_prefix(params)
+    args = ", ".join(params)
+    ds = [f"{p}d{k}" for k in range(len(nums))]
+    # the vmapped function returns the tangent (and aux) only: a primal
+    # output left unbatched would be one more output for grad of this
+    # Jacobian to seed with a zero
+    result = f"{p}r[1][0], {p}r[0][1]" if has_aux else f"{p}r[1]"
+    inner = _exec_source(
+        f"def tangents_of_{_ident(_fname(fun))}({', '.join(list(params) + ds)}):\n"
+        f"    {p}r = jvp_fn({', '.join(list(params) + ds)})\n"
+        f"    return {result}\n", f"jacfwd tangents of {_fname(fun)}",
+        {"jvp_fn": jvp_function(target, nums)})
+    tangents = vmap(inner, in_axes=(None,) * len(params) + (0,) * len(nums),
+                    out_axes=(0, None) if has_aux else 0)
+    xs = "".join(f"{params[i]}, " for i in nums)
+    lines = [f"def jacfwd_{_ident(_fname(fun))}({args}):",
+             f"    {p}basis = jacobian_basis({xs})",
+             f"    {p}dout = tangents({args}{', ' if args else ''}"
+             + ", ".join(f"{p}basis[{k}]" for k in range(len(nums))) + ")"]
     if has_aux:
-        out, aux = out
-        dout = dout[0]
-    return out, aux, [np.asarray(v) for v in tree_util.tree_leaves(dout)]
+        lines += [f"    {p}aux = {p}dout[1]", f"    {p}dout = {p}dout[0]"]
+    if outputs is None:
+        lines.append(f"    {p}jac = jacobian_columns({p}dout, {xs})")
+    else:
+        lines.append(f"    {p}jac = (" + "".join(
+            f"jacobian_columns({p}dout[{k}], {xs}), " for k in range(outputs)) + ")")
+    lines.append(f"    return ({p}jac, {p}aux)" if has_aux else f"    return {p}jac")
+    namespace = {"tangents": tangents,
+                 "jacobian_basis": _step("basis", len(nums), single,
+                                         _what_args(fun, params, nums, "jacfwd")),
+                 "jacobian_columns": _step("columns", len(nums), single)}
+    got = _exec_source("\n".join(lines) + "\n", f"jacfwd of {_fname(fun)}", namespace)
+    got.__qualname__ = f"jacfwd({_fname(fun)})"
+    GENERATED["jacfwd"] += 1
+    _jacobians[key] = got
+    return got
 
 
 def _reverse():
@@ -309,89 +375,70 @@ def _reverse():
     return reverse_api
 
 
+def _held_fixed(target, fun, params, nums):
+    """`target` with the arguments outside `nums` behind stop_gradient, so
+    the VJP (taken with respect to every argument) spends no work on them."""
+    fixed = [i for i in range(len(params)) if i not in nums]
+    if not fixed:
+        return target
+    args = ", ".join(params)
+    lines = [f"def held_{_ident(_fname(fun))}({args}):"]
+    lines += [f"    {params[i]} = stop_gradient({params[i]})" for i in fixed]
+    lines.append(f"    return fun({args})")
+    from .runtime.adjoint_helpers import stop_gradient
+    return _exec_source("\n".join(lines) + "\n", f"jacrev argument of {_fname(fun)}",
+                        {"fun": target, "stop_gradient": stop_gradient})
+
+
 def jacrev(fun, argnums=0, has_aux=False):
-    """The Jacobian of `fun` by reverse mode (reverse mode's `vjp`), one
-    pullback per output element; shapes as for `jacfwd`."""
-    single = isinstance(argnums, int)
-
-    @functools.wraps(unwrap(fun))
-    def jacobian(*args):
-        rev = _reverse()
-        nums = _argnums_tuple(argnums, len(args), fun)
-        if has_aux:
-            out, pullback, aux = rev.vjp(_partial_args(fun, args, nums),
-                                         *[args[i] for i in nums], has_aux=True)
-        else:
-            out, pullback = rev.vjp(_partial_args(fun, args, nums), *[args[i] for i in nums])
-        trees, leaves = [], []
-        for i in nums:
-            ls, tree = tree_util.tree_flatten(args[i])
-            trees.append(tree)
-            leaves.append(ls)
-        out_leaves, out_def = tree_util.tree_flatten(out)
-        rows = _jacrev_rows_batched(fun, args, nums, out_leaves, out_def, leaves, has_aux)
-        if rows is not None:
-            out_def, blocks = _assemble(out, trees, leaves, rows, rows_first=True)
-            jac = _jacobian_result(out_def, blocks, single)
-            return (jac, aux) if has_aux else jac
-        rows = []
-        for k, o in enumerate(out_leaves):
-            rk = []
-            for idx in np.ndindex(*np.shape(o)):
-                cts = [np.zeros(np.shape(x), np.result_type(x)) for x in out_leaves]
-                cts[k][idx] = 1
-                grads = pullback(tree_util.tree_unflatten(out_def, cts))
-                flat = []
-                for g, ls in zip(grads, leaves):
-                    gl = tree_util.tree_leaves(g) if g is not None else [None] * len(ls)
-                    for gv, x in zip(gl, ls):
-                        flat.append(np.zeros(np.size(x)) if gv is None
-                                    else np.ravel(np.asarray(gv)))
-                rk.append(np.concatenate(flat) if flat else np.zeros(0))
-            rows.append(np.stack(rk) if rk else np.zeros((0, sum(np.size(x) for ls in leaves
-                                                                 for x in ls))))
-        out_def, blocks = _assemble(out, trees, leaves, rows, rows_first=True)
-        jac = _jacobian_result(out_def, blocks, single)
-        return (jac, aux) if has_aux else jac
-    return _driver(jacobian, f"jacrev({_fname(fun)})")
-
-
-def _jacrev_rows_batched(fun, args, nums, out_leaves, out_def, leaves, has_aux):
-    """All pullbacks at once: the generated backward function of `vjp`,
-    vmapped over a stack of one-hot cotangents (one per output element).
-    None where batching does not apply (the caller loops instead)."""
+    """The Jacobian of `fun` by reverse mode: the generated VJP of `fun`,
+    vmapped over the one-hot basis of its output; shapes, `has_aux` and
+    composition as for `jacfwd`."""
+    target = _plain_function(fun)
+    key = ("jacrev", target, getattr(target, "__code__", None), argnums, has_aux)
+    got = _jacobians.get(key)
+    if got is not None:
+        return got
     rev = _reverse()
+    params = _params_of(target)
+    nums = _argnums_tuple(argnums, len(params), fun, "jacrev")
+    single = isinstance(argnums, int)
     from .vmap_api import vmap
-    part = _partial_args(fun, args, nums)
-    forward, backward = rev._vjp_pair(unwrap(part), has_aux)
-    out, residuals = forward(*[args[i] for i in nums])
-    sizes = [int(np.size(o)) for o in out_leaves]
-    m = sum(sizes)
-    if m == 0:
-        return None
-    cts, offset = [], 0
-    for o, size in zip(out_leaves, sizes):
-        basis = np.zeros((m, size), np.result_type(o))
-        basis[offset:offset + size] = np.eye(size)
-        cts.append(basis.reshape((m,) + np.shape(o)))
-        offset += size
-    try:
-        pullbacks = vmap(backward, in_axes=(None,) * len(residuals) + (0,))
-        grads = pullbacks(*residuals, tree_util.tree_unflatten(out_def, cts))
-    except CotanError:
-        return None
-    flat = []
-    for g, ls in zip(grads, leaves):
-        gl = tree_util.tree_leaves(g) if g is not None else [None] * len(ls)
-        for gv, x in zip(gl, ls):
-            flat.append(np.zeros((m, np.size(x))) if gv is None
-                        else np.reshape(np.broadcast_to(gv, (m,) + np.shape(x)), (m, -1)))
-    full = np.concatenate(flat, axis=1) if flat else np.zeros((m, 0))
-    rows, offset = [], 0
-    for size in sizes:
-        rows.append(full[offset:offset + size])
-        offset += size
-    return rows
+    vjp_fn = rev._transform(_held_fixed(target, fun, params, nums), tuple(range(len(params))),
+                            "vjp", has_aux)
+    p = _fresh_prefix(params)
+    args = ", ".join(params)
+    # the vmapped function returns the cotangents of `argnums` only (see
+    # jacfwd); of one argument, not a 1-tuple (see _step)
+    cts = f"{p}r[1][{nums[0]}]" if len(nums) == 1 else \
+        f"({''.join(f'{p}r[1][{i}], ' for i in nums)})"
+    inner = _exec_source(
+        f"def cotangents_of_{_ident(_fname(fun))}({args}{', ' if args else ''}{p}g):\n"
+        f"    {p}r = vjp_fn({args}{', ' if args else ''}{p}g)\n"
+        f"    return {cts}\n",
+        f"jacrev cotangents of {_fname(fun)}", {"vjp_fn": vjp_fn})
+    pullbacks = vmap(inner, in_axes=(None,) * len(params) + (0,))
+    lines = [f"def jacrev_{_ident(_fname(fun))}({args}):"]
+    if has_aux:
+        lines += [f"    {p}pair = fun({args})", f"    {p}out = {p}pair[0]",
+                  f"    {p}aux = {p}pair[1]"]
+    else:
+        lines.append(f"    {p}out = fun({args})")
+    xs = "".join(f"{params[i]}, " for i in nums)
+    lines += [f"    {p}cot = jacobian_basis({p}out)[0]",
+              f"    {p}cts = pullbacks({args}{', ' if args else ''}{p}cot)",
+              f"    {p}jac = jacobian_rows({p}cts, {p}out, {xs})"]
+    lines.append(f"    return ({p}jac, {p}aux)" if has_aux else f"    return {p}jac")
+    namespace = {"fun": target, "pullbacks": pullbacks,
+                 "jacobian_basis": _step("basis", 1, True,
+                                         (f"the output of jacrev({_fname(fun)})",)),
+                 "jacobian_rows": _step("rows", len(nums), single,
+                                        _what_args(fun, params, nums, "jacrev"))}
+    got = _exec_source("\n".join(lines) + "\n", f"jacrev of {_fname(fun)}", namespace)
+    got.__qualname__ = f"jacrev({_fname(fun)})"
+    GENERATED["jacrev"] += 1
+    _jacobians[key] = got
+    return got
 
 
 def _partial_args(fun, args, nums):
@@ -419,12 +466,13 @@ def _partial_args(fun, args, nums):
 
 def hessian(fun, argnums=0):
     """The Hessian of scalar-valued `fun`: forward over reverse,
-    `jacfwd(grad(fun, argnums), argnums)`.  Shapes follow JAX:
-    `in.shape + in.shape` per pair of input leaves."""
+    `jacfwd(grad(fun, argnums), argnums)` (the same as jacfwd of jacrev for
+    a scalar output, with one pullback instead of a vmap of one).  Shapes
+    follow JAX: `in.shape + in.shape` per pair of input leaves.  A generated
+    function like jacfwd's."""
     rev = _reverse()
-    if not hasattr(rev, "grad"):
-        raise CotanError("hessian needs reverse mode's grad")
-    return jacfwd(rev.grad(fun, argnums=argnums), argnums=argnums)
+    outputs = None if isinstance(argnums, int) else len(tuple(argnums))
+    return _jacfwd(rev.grad(fun, argnums=argnums), argnums, False, outputs)
 
 
 # -- custom rules ----------------------------------------------------------------------------
