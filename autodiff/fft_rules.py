@@ -85,8 +85,8 @@ def _(z, u, m, *, n=None, axis=-1, norm=None):
 
 
 @_jvp("irfft_transpose")
-def _(z, u, m, *, n=None, axis=-1, norm=None):
-    d[z] = irfft_transpose(d[u], m, n=n, axis=axis, norm=norm)
+def _(z, u, m, dtype, *, n=None, axis=-1, norm=None):
+    d[z] = irfft_transpose(d[u], m, dtype, n=n, axis=axis, norm=norm)
 
 
 @_vjp("fft")
@@ -106,7 +106,7 @@ def _(g, z, a, n=None, axis=-1, norm=None):
 
 @_vjp("irfft")
 def _(g, z, a, n=None, axis=-1, norm=None):
-    da = irfft_transpose(g, shape(a)[axis], n=n, axis=axis, norm=norm)
+    da = irfft_transpose(g, shape(a)[axis], dtype(a), n=n, axis=axis, norm=norm)
 
 
 @_vjp("fft_transpose")
@@ -125,7 +125,7 @@ def _(g, z, u, m, n=None, axis=-1, norm=None):
 
 
 @_vjp("irfft_transpose")
-def _(g, z, u, m, n=None, axis=-1, norm=None):
+def _(g, z, u, m, dtype, n=None, axis=-1, norm=None):
     du = irfft(g, n=n, axis=axis, norm=norm)
 
 

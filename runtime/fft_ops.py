@@ -100,8 +100,8 @@ def _rfft_transpose(g, m, n=None, axis=-1, norm=None):
     return _resize(u, m, axis)
 
 
-def _irfft_transpose(g, m, n=None, axis=-1, norm=None):
-    """irfft_transpose(g, m, n, axis, norm): the adjoint of irfft(., n, axis, norm) on half spectra of length m."""
+def _irfft_transpose(g, m, dtype, n=None, axis=-1, norm=None):
+    """irfft_transpose(g, m, dtype, n, axis, norm): the adjoint of irfft(., n, axis, norm) on half spectra of length m and dtype `dtype`."""
     _check_norm("irfft", norm)
     size = g.shape[axis]
     u = np.fft.rfft(g, None, axis, _DUAL_NORM[norm])
@@ -110,7 +110,7 @@ def _irfft_transpose(g, m, n=None, axis=-1, norm=None):
     c[0] = 1.0
     if size % 2 == 0:
         c[-1] = 1.0
-    return _resize(u * _along(c, u.ndim, axis), m, axis)
+    return _real_if(_resize(u * _along(c, u.ndim, axis), m, axis), dtype)
 
 
 fft = primitive("fft", abstract_eval=by_running(_fft))(_fft)

@@ -434,7 +434,9 @@ def _convolve_longer_first(a, v, mode):
     """convolve(a, v, mode) with len(a) >= len(v)."""
     n = shape_of(a)[0]
     m = shape_of(v)[0]
-    padded = pad(a, m - 1)
+    # zeros on both ends (not `pad`: its setitem has no vmap rule for this case yet)
+    edge = zeros_like(a[0:m - 1])
+    padded = concatenate((edge, a, edge))
     full = matmul(take(padded, static_convolve_indices(n, m)), v)
     if mode == "full":
         return full

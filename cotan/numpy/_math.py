@@ -322,7 +322,9 @@ from ..runtime.adjoint_helpers import stop_gradient  # noqa: E402
 from ..runtime.shape_ops import argsort, concatenate, searchsorted  # noqa: E402
 from ..runtime.structural import length, list_append, to_tuple  # noqa: E402
 from ..runtime.more_ops import static_gradient_axes  # noqa: E402
-from ._arrays import moveaxis, ravel  # noqa: E402
+from ..runtime.shape_ops import transpose  # noqa: E402
+from ..runtime.static_helpers import static_moveaxis_perm  # noqa: E402
+from ._arrays import ravel  # noqa: E402
 
 
 def nanvar(a, axis=None, dtype=None, ddof=0, keepdims=False):
@@ -413,13 +415,13 @@ def interp(x, xp, fp, left=None, right=None, period=None):
 
 def trapezoid(y, x=None, dx=1.0, axis=-1):
     """numpy.trapezoid(y, x, dx, axis): the trapezoidal rule along axis."""
-    yl = moveaxis(y, axis, -1)
+    yl = _axis_last(y, axis)
     if x is None:
         d = dx
     elif ndim(x) == 1:
         d = subtract(x[1:], x[:-1])
     else:
-        xl = moveaxis(x, axis, -1)
+        xl = _axis_last(x, axis)
         d = subtract(xl[..., 1:], xl[..., :-1])
     return sum(divide(multiply(d, add(yl[..., 1:], yl[..., :-1])), 2.0), axis=-1)
 
@@ -434,11 +436,17 @@ def gradient(f, *varargs, axis=None, edge_order=1):
             spacing = varargs[0]
         if length(varargs) > 1:
             spacing = varargs[k]
-        g = _gradient_last(moveaxis(multiply(f, 1.0), axes[k], -1), spacing, edge_order)
-        out = list_append(out, moveaxis(g, -1, axes[k]))
+        g = _gradient_last(_axis_last(multiply(f, 1.0), axes[k]), spacing, edge_order)
+        out = list_append(out, transpose(g, axes=static_moveaxis_perm(ndim(g), -1, axes[k])))
     if length(out) == 1:
         return out[0]
     return to_tuple(out)
+
+
+def _axis_last(a, axis):
+    """a with `axis` moved last (the permutation passed by keyword, which
+    every transformation keeps)."""
+    return transpose(a, axes=static_moveaxis_perm(ndim(a), axis, -1))
 
 
 def _gradient_last(f, h, edge_order):

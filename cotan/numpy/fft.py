@@ -1,7 +1,7 @@
 """cotan.numpy.fft: the NumPy-compatible `numpy.fft` namespace.
 
 Owns the names of `numpy.fft` that cotan supports.  The one-axis
-transforms `fft`, `ifft`, `rfft`, `irfft` are primitives (their kernels in
+transforms `fft`, `ifft`, `rfft`, `irfft` call primitives by keyword (their kernels in
 `runtime/fft_ops.py`, their rules in `autodiff/fft_rules.py`); the 2-D
 transforms are those applied axis by axis, and `fftfreq`, `rfftfreq`,
 `fftshift`, `ifftshift` are compositions of creation and `roll`, all in the
@@ -18,13 +18,34 @@ compiled FFT yet).  Must not call NumPy directly or define primitives.
 
 from ..runtime.creation import arange
 from ..runtime.elementwise import divide, greater_equal, multiply, subtract
-from ..runtime.fft_ops import fft, ifft, irfft, rfft, static_fftshift_plan  # noqa: F401
+from ..runtime import fft_ops as _ops
+from ..runtime.fft_ops import static_fftshift_plan
 from ..runtime.structural import shape
 from ._arrays import roll
 from ..autodiff import fft_rules  # noqa: F401  (attaches the rules of the FFT primitives)
 
 __all__ = ["fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2",
            "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
+
+
+def fft(a, n=None, axis=-1, norm=None):
+    """numpy.fft.fft(a, n, axis, norm): the discrete Fourier transform along one axis."""
+    return _ops.fft(a, n=n, axis=axis, norm=norm)
+
+
+def ifft(a, n=None, axis=-1, norm=None):
+    """numpy.fft.ifft(a, n, axis, norm): the inverse discrete Fourier transform along one axis."""
+    return _ops.ifft(a, n=n, axis=axis, norm=norm)
+
+
+def rfft(a, n=None, axis=-1, norm=None):
+    """numpy.fft.rfft(a, n, axis, norm): the transform of a real sequence (the non-negative frequencies)."""
+    return _ops.rfft(a, n=n, axis=axis, norm=norm)
+
+
+def irfft(a, n=None, axis=-1, norm=None):
+    """numpy.fft.irfft(a, n, axis, norm): the real sequence of a half spectrum."""
+    return _ops.irfft(a, n=n, axis=axis, norm=norm)
 
 
 def _pair(s, k):

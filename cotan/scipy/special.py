@@ -30,7 +30,8 @@ __all__ = ["expit", "logit", "xlogy", "logsumexp", "erf", "gammaln", "digamma", 
 
 def expit(x):
     """scipy.special.expit(x) == 1 / (1 + exp(-x)), without overflow for large |x|."""
-    e = exp(multiply(absolute(x), -1.0))
+    # exp(-|x|), spelled with where so the derivative at 0 is not abs's kink
+    e = exp(where(greater_equal(x, 0), multiply(x, -1.0), x))
     return where(greater_equal(x, 0), divide(1.0, add(1.0, e)), divide(e, add(1.0, e)))
 
 
