@@ -50,18 +50,18 @@ def _batching(*names):
 # -- cotangent is the transpose applied to the cotangent
 
 @_jvp("fft")
-def _(z, a, *, n=None, axis=-1, norm=None):
-    d[z] = fft(d[a], n=n, axis=axis, norm=norm)
+def _(z, a, *, n=None, axis=-1, norm=None, out_dtype=None):
+    d[z] = fft(d[a], n=n, axis=axis, norm=norm, out_dtype=out_dtype)
 
 
 @_jvp("ifft")
-def _(z, a, *, n=None, axis=-1, norm=None):
-    d[z] = ifft(d[a], n=n, axis=axis, norm=norm)
+def _(z, a, *, n=None, axis=-1, norm=None, out_dtype=None):
+    d[z] = ifft(d[a], n=n, axis=axis, norm=norm, out_dtype=out_dtype)
 
 
 @_jvp("rfft")
-def _(z, a, *, n=None, axis=-1, norm=None):
-    d[z] = rfft(d[a], n=n, axis=axis, norm=norm)
+def _(z, a, *, n=None, axis=-1, norm=None, out_dtype=None):
+    d[z] = rfft(d[a], n=n, axis=axis, norm=norm, out_dtype=out_dtype)
 
 
 @_jvp("irfft")
@@ -70,13 +70,13 @@ def _(z, a, *, n=None, axis=-1, norm=None):
 
 
 @_jvp("fft_transpose")
-def _(z, u, m, dtype, *, n=None, axis=-1, norm=None):
-    d[z] = fft_transpose(d[u], m, dtype, n=n, axis=axis, norm=norm)
+def _(z, u, m, in_dtype, *, n=None, axis=-1, norm=None):
+    d[z] = fft_transpose(d[u], m, in_dtype, n=n, axis=axis, norm=norm)
 
 
 @_jvp("ifft_transpose")
-def _(z, u, m, dtype, *, n=None, axis=-1, norm=None):
-    d[z] = ifft_transpose(d[u], m, dtype, n=n, axis=axis, norm=norm)
+def _(z, u, m, in_dtype, *, n=None, axis=-1, norm=None):
+    d[z] = ifft_transpose(d[u], m, in_dtype, n=n, axis=axis, norm=norm)
 
 
 @_jvp("rfft_transpose")
@@ -85,22 +85,22 @@ def _(z, u, m, *, n=None, axis=-1, norm=None):
 
 
 @_jvp("irfft_transpose")
-def _(z, u, m, dtype, *, n=None, axis=-1, norm=None):
-    d[z] = irfft_transpose(d[u], m, dtype, n=n, axis=axis, norm=norm)
+def _(z, u, m, in_dtype, *, n=None, axis=-1, norm=None):
+    d[z] = irfft_transpose(d[u], m, in_dtype, n=n, axis=axis, norm=norm)
 
 
 @_vjp("fft")
-def _(g, z, a, n=None, axis=-1, norm=None):
+def _(g, z, a, n=None, axis=-1, norm=None, out_dtype=None):
     da = fft_transpose(g, shape(a)[axis], dtype(a), n=n, axis=axis, norm=norm)
 
 
 @_vjp("ifft")
-def _(g, z, a, n=None, axis=-1, norm=None):
+def _(g, z, a, n=None, axis=-1, norm=None, out_dtype=None):
     da = ifft_transpose(g, shape(a)[axis], dtype(a), n=n, axis=axis, norm=norm)
 
 
 @_vjp("rfft")
-def _(g, z, a, n=None, axis=-1, norm=None):
+def _(g, z, a, n=None, axis=-1, norm=None, out_dtype=None):
     da = rfft_transpose(g, shape(a)[axis], n=n, axis=axis, norm=norm)
 
 
@@ -110,22 +110,22 @@ def _(g, z, a, n=None, axis=-1, norm=None):
 
 
 @_vjp("fft_transpose")
-def _(g, z, u, m, dtype, n=None, axis=-1, norm=None):
-    du = fft(g, n=n, axis=axis, norm=norm)
+def _(g, z, u, m, in_dtype, n=None, axis=-1, norm=None):
+    du = fft(g, n=n, axis=axis, norm=norm, out_dtype=dtype(u))
 
 
 @_vjp("ifft_transpose")
-def _(g, z, u, m, dtype, n=None, axis=-1, norm=None):
-    du = ifft(g, n=n, axis=axis, norm=norm)
+def _(g, z, u, m, in_dtype, n=None, axis=-1, norm=None):
+    du = ifft(g, n=n, axis=axis, norm=norm, out_dtype=dtype(u))
 
 
 @_vjp("rfft_transpose")
 def _(g, z, u, m, n=None, axis=-1, norm=None):
-    du = rfft(g, n=n, axis=axis, norm=norm)
+    du = rfft(g, n=n, axis=axis, norm=norm, out_dtype=dtype(u))
 
 
 @_vjp("irfft_transpose")
-def _(g, z, u, m, dtype, n=None, axis=-1, norm=None):
+def _(g, z, u, m, in_dtype, n=None, axis=-1, norm=None):
     du = irfft(g, n=n, axis=axis, norm=norm)
 
 

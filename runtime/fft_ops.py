@@ -7,7 +7,9 @@ the four linear maps their reverse-mode rules need, `fft_transpose`,
 is linear, so its VJP is its transpose and the transpose's VJP is the
 transform again: the eight primitives close under differentiation.
 
-Cotangents of complex values follow the convention that makes a real loss
+`out_dtype` (a real dtype: keep the real part) exists for the transposes'
+VJPs: the transpose of a map into a real input is the transform followed
+by taking the real part.  Cotangents of complex values follow the convention that makes a real loss
 L give the cotangent dL/dRe(z) + i dL/dIm(z); a transpose that maps back to
 a real input keeps only the real part (`dtype` says the input's dtype).
 Nothing here is compiled: under `jit` each primitive is refused by name
@@ -30,19 +32,22 @@ def _check_norm(what, norm):
                          f"'forward', got {norm!r}")
 
 
-def _fft(a, n=None, axis=-1, norm=None):
-    """fft(a, n, axis, norm) == numpy.fft.fft(a, n, axis, norm)."""
-    return np.fft.fft(a, n, axis, norm)
+def _fft(a, n=None, axis=-1, norm=None, out_dtype=None):
+    """fft(a, n, axis, norm, out_dtype) == numpy.fft.fft(a, n, axis, norm), its real part when out_dtype is a real dtype."""
+    out = np.fft.fft(a, n, axis, norm)
+    return out if out_dtype is None else _real_if(out, out_dtype)
 
 
-def _ifft(a, n=None, axis=-1, norm=None):
-    """ifft(a, n, axis, norm) == numpy.fft.ifft(a, n, axis, norm)."""
-    return np.fft.ifft(a, n, axis, norm)
+def _ifft(a, n=None, axis=-1, norm=None, out_dtype=None):
+    """ifft(a, n, axis, norm, out_dtype) == numpy.fft.ifft(a, n, axis, norm), its real part when out_dtype is a real dtype."""
+    out = np.fft.ifft(a, n, axis, norm)
+    return out if out_dtype is None else _real_if(out, out_dtype)
 
 
-def _rfft(a, n=None, axis=-1, norm=None):
-    """rfft(a, n, axis, norm) == numpy.fft.rfft(a, n, axis, norm)."""
-    return np.fft.rfft(a, n, axis, norm)
+def _rfft(a, n=None, axis=-1, norm=None, out_dtype=None):
+    """rfft(a, n, axis, norm, out_dtype) == numpy.fft.rfft(a, n, axis, norm), its real part when out_dtype is a real dtype."""
+    out = np.fft.rfft(a, n, axis, norm)
+    return out if out_dtype is None else _real_if(out, out_dtype)
 
 
 def _irfft(a, n=None, axis=-1, norm=None):

@@ -332,7 +332,9 @@ def nanvar(a, axis=None, dtype=None, ddof=0, keepdims=False):
     missing = isnan(a)
     filled = where(missing, 0, a)
     count = sum(logical_not(missing), axis=axis, keepdims=True)
-    avg = divide(sum(filled, axis=axis, dtype=dtype, keepdims=True), count)
+    total_kept = sum(filled, axis=axis, dtype=dtype, keepdims=True)
+    # the count in the sum's dtype: an int64 array would promote float32 to float64
+    avg = divide(total_kept, astype(count, dtype_of(total_kept)))
     dev = where(missing, 0, subtract(filled, avg))
     total = sum(multiply(dev, dev), axis=axis, dtype=dtype, keepdims=keepdims)
     n = sum(logical_not(missing), axis=axis, keepdims=keepdims)
