@@ -4,8 +4,7 @@ Owns the JVP, VJP and batching rules, and the declared absences (no llvm
 lowering yet, no derivative where none is defined), of the primitives in
 `runtime/fft_ops.py` and `runtime/more_ops.py`: the FFTs and their
 transposes, the special functions of `cotan.scipy.special`, the random
-number primitives of `cotan.random`, `unique_plan`, `eig` and `frexp`'s
-kernel.  Rules are written in the same template language as
+number primitives of `cotan.random`, `unique_plan` and `eig`.  Rules are written in the same template language as
 `autodiff/jvp_rules.py` (`d[x]` is the tangent of x) and
 `autodiff/vjp_rules.py` (`dx = ...` is x's cotangent contribution) and
 are attached to the table by name, as those modules attach theirs; their

@@ -1,8 +1,8 @@
 """cotan.random: random numbers from explicit keys, in JAX's shape.
 
 Owns the public random API: `PRNGKey`, `split`, `fold_in`, `normal`,
-`uniform`, `randint`, `bernoulli`, `permutation`, `choice`-free by design.
-A key is a uint32 array of shape (2,); nothing is global, so a result
+`uniform`, `randint`, `bernoulli`, `permutation` (and `key`, JAX's newer
+name for PRNGKey).  A key is a uint32 array of shape (2,); nothing is global, so a result
 depends only on its key and arguments (reproducible, independent of call
 order).  Kernels are the `random_*` primitives of `runtime/more_ops.py`
 (a counter-based Philox stream per key and operation); they carry no

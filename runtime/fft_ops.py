@@ -101,6 +101,8 @@ def _rfft_transpose(g, m, n=None, axis=-1, norm=None):
     w[0] = 1.0
     if size % 2 == 0:
         w[-1] = 1.0
+    # weights in g's precision: float64 ones would promote a complex64 cotangent
+    w = w.astype(np.asarray(g).real.dtype if np.asarray(g).dtype.kind in "fc" else np.float64)
     u = np.fft.irfft(g * _along(w, g.ndim, axis), size, axis, _DUAL_NORM[norm])
     return _resize(u, m, axis)
 
@@ -115,6 +117,7 @@ def _irfft_transpose(g, m, dtype, n=None, axis=-1, norm=None):
     c[0] = 1.0
     if size % 2 == 0:
         c[-1] = 1.0
+    c = c.astype(u.real.dtype)
     return _real_if(_resize(u * _along(c, u.ndim, axis), m, axis), dtype)
 
 

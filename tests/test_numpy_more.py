@@ -531,3 +531,47 @@ def test_gradient_with_wrong_spacings_is_refused():
 def test_trapz_is_not_in_this_numpy():
     # NumPy 2 removed trapz; cotan.numpy follows the installed NumPy's names
     assert hasattr(np, "trapz") == hasattr(cnp, "trapz")
+
+
+@pytest.mark.parametrize("name, args, kwargs", [
+    ("nanvar", (np.array([1.0, np.nan, 3.0], np.float32),), {}),
+    ("nanstd", (np.arange(6).reshape(2, 3),), {"axis": 1}),
+    ("ldexp", (np.ones(3, np.float32), np.array([1, 2, 3])), {}),
+    ("ldexp", (np.arange(3), np.array([1, 2, 3])), {}),
+    ("frexp", (np.array([3.0, 0.1], np.float32),), {}),
+    ("frexp", (np.arange(4),), {}),
+    ("polyval", (np.array([1, 2, 3]), np.array([1, 2])), {}),
+    ("polyval", (np.ones(3, np.float32), np.ones(2, np.float32)), {}),
+    ("interp", (np.ones(2, np.float32), np.array([0.0, 2.0]), np.array([1.0, 3.0])), {}),
+    ("trapezoid", (np.arange(5),), {}),
+    ("trapezoid", (np.ones(4, np.float32),), {}),
+    ("gradient", (np.arange(5),), {}),
+    ("gradient", (np.ones(5, np.float32), 0.5), {}),
+    ("convolve", (np.arange(4), np.array([1, 2])), {}),
+    ("convolve", (np.ones(4, np.float32), np.ones(2, np.float32)), {"mode": "same"}),
+    ("correlate", (np.arange(5), np.ones(3)), {"mode": "full"}),
+    ("histogram", (np.arange(10),), {"bins": 3}),
+    ("unique", (np.array([2, 2, 1]),), {"return_counts": True}),
+])
+def test_dtypes_follow_numpy(name, args, kwargs):
+    ours = getattr(cnp, name)(*args, **kwargs)
+    _assert_same(ours, _ref_tuple(getattr(np, name)(*args, **kwargs)), name)
+
+
+def test_eig_under_vmap_equals_a_loop():
+    a = np.stack([np.array([[2.0, 1.0], [0.5, 3.0]]), np.array([[1.0, 0.2], [0.0, -1.0]])])
+    w, v = cotan.vmap(lambda m: np.linalg.eig(m))(a)
+    for k in range(2):
+        wk, vk = np.linalg.eig(a[k])
+        np.testing.assert_allclose(w[k], wk)
+        np.testing.assert_allclose(v[k], vk)
+
+
+def test_fft_float32_keeps_single_precision_under_grad():
+    x = np.random.default_rng(10).standard_normal(8).astype(np.float32)
+    g = cotan.grad(lambda x: np.sum(np.abs(cnp.fft.rfft(x)) ** 2))(x)
+    assert g.dtype == np.float32
+    w = np.full(5, 2.0)
+    w[0] = w[-1] = 1.0
+    np.testing.assert_allclose(cotan.grad(lambda x: np.sum(w * np.abs(cnp.fft.rfft(x)) ** 2))(
+        x.astype(float)), 16 * x, rtol=1e-5)
