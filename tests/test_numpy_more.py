@@ -575,3 +575,14 @@ def test_fft_float32_keeps_single_precision_under_grad():
     w[0] = w[-1] = 1.0
     np.testing.assert_allclose(cotan.grad(lambda x: np.sum(w * np.abs(cnp.fft.rfft(x)) ** 2))(
         x.astype(float)), 16 * x, rtol=1e-5)
+
+
+@pytest.mark.xfail(strict=True, reason="multiply's VJP rule (autodiff/vjp_rules.py, owned by "
+                   "'rules') gives g * y for complex y; a real loss needs g * conj(y)")
+def test_filter_with_a_complex_response_gradient():
+    x = np.random.default_rng(12).standard_normal(8)
+    h = np.exp(1j * np.arange(5.0))
+
+    def f(x):
+        return np.sum(cnp.fft.irfft(cnp.fft.rfft(x) * h, 8) ** 2)
+    np.testing.assert_allclose(cotan.grad(f)(x), _fd_grad(f, [x], 0), rtol=1e-6, atol=1e-7)
