@@ -15,6 +15,8 @@ a result depends only on (key, operation, arguments): reproducible and
 independent of call order, as JAX's keys are.
 """
 
+import importlib.util
+
 import numpy as np
 
 from ..errors import ShapeError
@@ -136,24 +138,29 @@ eig = primitive("eig", abstract_eval=concrete_only(
     _eig, "numpy.linalg.eig's result is real or complex depending on the values; not "
     "supported under jit"))(_eig)
 
-try:
-    import scipy.special as _sp
-except ImportError:          # SciPy is optional: cotan.scipy.special needs it
-    _sp = None
+# SciPy is optional (cotan.scipy.special needs it) and slow to import: the
+# primitives exist when it is installed, and import it at their first call
+_HAVE_SCIPY = importlib.util.find_spec("scipy") is not None
+
+
+def _special():
+    import scipy.special
+    return scipy.special
+
 
 SPECIAL_PRIMITIVES = ()
-if _sp is not None:
+if _HAVE_SCIPY:
     def _erf(x):
         """erf(x) == scipy.special.erf(x)."""
-        return _sp.erf(x)
+        return _special().erf(x)
 
     def _gammaln(x):
         """gammaln(x) == scipy.special.gammaln(x), log |Gamma(x)|."""
-        return _sp.gammaln(x)
+        return _special().gammaln(x)
 
     def _polygamma(k, x):
         """polygamma(k, x) == scipy.special.polygamma(k, x) (k = 0: digamma)."""
-        out = _sp.polygamma(k, x)
+        out = _special().polygamma(k, x)
         # scipy computes in float64; keep the argument's precision as its ufuncs do
         return out.astype(np.result_type(x, np.float16)) if isinstance(out, np.ndarray) \
             else np.result_type(x, np.float16).type(out)
