@@ -43,6 +43,12 @@ from ._math import (  # noqa: F401
     nanmean, nanmin, nanprod, nansum, positive, ptp, rad2deg, radians, reciprocal, sinc,
     square, std, true_divide, var)
 
+# issue 16's additions (compositions, and the fft / random namespaces)
+from . import fft  # noqa: F401,E402
+from ._arrays import convolve, correlate, unique  # noqa: F401,E402
+from ._math import (  # noqa: F401,E402
+    frexp, gradient, histogram, interp, ldexp, nanstd, nanvar, polyval, trapezoid)
+
 # NumPy's other names for the same functions (NumPy binds them to one object too)
 abs = _ew.absolute  # noqa: A001
 mod = _ew.remainder
@@ -70,3 +76,9 @@ __all__ = sorted(
 ) + list(CONSTANTS) + list(DTYPES)
 #: the functions of the namespace (what the NumPy sweep test walks)
 FUNCTIONS = tuple(n for n in __all__ if n not in CONSTANTS and n not in DTYPES)
+
+# numpy.linalg.eig (eager; see runtime/more_ops.py): bound into cotan.numpy.linalg here
+from ..runtime.more_ops import eig as _eig  # noqa: E402
+linalg.eig = _eig
+if "eig" not in linalg.__all__:
+    linalg.__all__.append("eig")

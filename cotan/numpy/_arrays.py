@@ -415,3 +415,61 @@ def vecdot(x1, x2, axis=-1):
     """numpy.vecdot(x1, x2, axis) == sum(x1 * x2, axis) for real arrays."""
     return sum(multiply(x1, x2), axis=axis)
 
+
+
+# -- issue 16: discrete convolution and unique elements --------------------------
+
+from ..runtime.elementwise import add  # noqa: E402
+from ..runtime.more_ops import static_convolve_indices, unique_plan  # noqa: E402
+
+
+def convolve(a, v, mode="full"):
+    """numpy.convolve(a, v, mode): discrete linear convolution of two 1-D sequences, as shifted sums over the shorter one."""
+    if shape_of(v)[0] > shape_of(a)[0]:
+        return _convolve_longer_first(v, a, mode)
+    return _convolve_longer_first(a, v, mode)
+
+
+def _convolve_longer_first(a, v, mode):
+    """convolve(a, v, mode) with len(a) >= len(v)."""
+    n = shape_of(a)[0]
+    m = shape_of(v)[0]
+    # zeros on both ends (not `pad`: its setitem has no vmap rule for this case yet)
+    edge = zeros_like(a[0:m - 1])
+    padded = concatenate((edge, a, edge))
+    full = matmul(take(padded, static_convolve_indices(n, m)), v)
+    if mode == "full":
+        return full
+    if mode == "same":
+        start = (m - 1) // 2
+        return full[start:start + n]
+    return full[m - 1:n]
+
+
+def correlate(a, v, mode="valid"):
+    """numpy.correlate(a, v, mode): cross-correlation of two real 1-D sequences (convolution with v reversed)."""
+    if shape_of(v)[0] > shape_of(a)[0]:
+        return flip(_correlate_longer_first(v, a, mode), 0)
+    return _correlate_longer_first(a, v, mode)
+
+
+def _correlate_longer_first(a, v, mode):
+    """correlate(a, v, mode) with len(a) >= len(v)."""
+    return _convolve_longer_first(a, flip(v, 0), mode)
+
+
+def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None,
+           equal_nan=True):
+    """numpy.unique(ar, return_index, return_inverse, return_counts, axis=None, equal_nan): sorted unique elements (eager only: the length depends on the values)."""
+    plan = unique_plan(ar, axis, equal_nan)
+    values = take(reshape(ar, (-1,)), plan[0])
+    if not (return_index or return_inverse or return_counts):
+        return values
+    out = [values]
+    if return_index:
+        out = list_append(out, plan[0])
+    if return_inverse:
+        out = list_append(out, plan[1])
+    if return_counts:
+        out = list_append(out, plan[2])
+    return to_tuple(out)

@@ -322,3 +322,220 @@ def average(a, axis=None, weights=None, returned=False, keepdims=False):
         return avg, scale
     return avg
 
+
+
+# -- issue 16: nan statistics, exponent splitting, polynomials, interpolation,
+# -- integration, differences and histograms (compositions; jit and every
+# -- transformation come from the primitives they call)
+
+from ..runtime.creation import arange, linspace  # noqa: E402
+from ..runtime.elementwise import floor, isfinite, not_equal  # noqa: E402
+from ..runtime.adjoint_helpers import stop_gradient  # noqa: E402
+from ..runtime.shape_ops import argsort, concatenate, searchsorted  # noqa: E402
+from ..runtime.structural import length, list_append, to_tuple  # noqa: E402
+from ..runtime.more_ops import static_gradient_axes  # noqa: E402
+from ..runtime.shape_ops import transpose  # noqa: E402
+from ..runtime.static_helpers import static_moveaxis_perm  # noqa: E402
+from ._arrays import ravel  # noqa: E402
+
+
+def nanvar(a, axis=None, dtype=None, ddof=0, keepdims=False):
+    """numpy.nanvar(a, axis, dtype, ddof=ddof, keepdims=keepdims): variance over the non-nan values."""
+    missing = isnan(a)
+    filled = where(missing, 0, a)
+    count = sum(logical_not(missing), axis=axis, keepdims=True)
+    total_kept = sum(filled, axis=axis, dtype=dtype, keepdims=True)
+    # the count in the sum's dtype: an int64 array would promote float32 to float64
+    avg = divide(total_kept, astype(count, dtype_of(total_kept)))
+    dev = where(missing, 0, subtract(filled, avg))
+    total = sum(multiply(dev, dev), axis=axis, dtype=dtype, keepdims=keepdims)
+    n = sum(logical_not(missing), axis=axis, keepdims=keepdims)
+    return divide(total, astype(subtract(n, ddof), dtype_of(total)))
+
+
+def nanstd(a, axis=None, dtype=None, ddof=0, keepdims=False):
+    """numpy.nanstd(a, axis, dtype, ddof=ddof, keepdims=keepdims) == sqrt(nanvar)."""
+    return sqrt(nanvar(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims))
+
+
+def ldexp(x1, x2):
+    """numpy.ldexp(x1, x2) == x1 * 2**x2, exact (the power is split in two so it cannot overflow first)."""
+    x = multiply(x1, 1.0)
+    half = floor_divide(x2, 2)
+    scaled = multiply(multiply(x, power(2.0, astype(half, "float64"))),
+                      power(2.0, astype(subtract(x2, half), "float64")))
+    return astype(scaled, dtype_of(x))
+
+
+def frexp(x):
+    """numpy.frexp(x) == (mantissa in [0.5, 1), int32 exponent) with x == mantissa * 2**exponent."""
+    xf = multiply(x, 1.0)
+    regular = logical_and(isfinite(xf), not_equal(xf, 0))
+    magnitude = astype(absolute(where(regular, xf, 1.0)), "float64")
+    e = add(floor(multiply(log(magnitude), _LOG2_E)), 1.0)
+    # log2 may round across a power of two: one correction step either way
+    m = divide(magnitude, power(2.0, e))
+    e = add(e, subtract(astype(_at_least_one(m), "float64"), astype(less(m, 0.5), "float64")))
+    mantissa = astype(divide(astype(xf, "float64"), power(2.0, e)), dtype_of(xf))
+    return (where(regular, mantissa, xf),
+            astype(where(regular, e, 0.0), "int32"))
+
+
+def _at_least_one(m):
+    """m >= 1 (helper of frexp)."""
+    return logical_not(less(m, 1.0))
+
+
+def polyval(p, x):
+    """numpy.polyval(p, x): p[0] * x**(n-1) + ... + p[n-1], by Horner's rule."""
+    y = zeros_like(x)
+    for i in range(length(p)):
+        y = add(multiply(y, x), p[i])
+    return y
+
+
+def interp(x, xp, fp, left=None, right=None, period=None):
+    """numpy.interp(x, xp, fp, left, right, period): piecewise-linear interpolation on increasing xp."""
+    x = astype(x, "float64")
+    xp = astype(xp, "float64")
+    fp = astype(fp, "float64")
+    if period is not None:
+        x = remainder(x, period)
+        xp = remainder(xp, period)
+        order = argsort(xp)
+        xp = take(xp, order)
+        fp = take(fp, order)
+        xp = concatenate((subtract(xp[-1:], period), xp, add(xp[0:1], period)))
+        fp = concatenate((fp[-1:], fp, fp[0:1]))
+    n = length(xp)
+    j = minimum(maximum(subtract(searchsorted(xp, x, "right"), 1), 0), n - 2)
+    x0 = take(xp, j)
+    f0 = take(fp, j)
+    slope = divide(subtract(take(fp, add(j, 1)), f0), subtract(take(xp, add(j, 1)), x0))
+    y = add(multiply(slope, subtract(x, x0)), f0)
+    # NumPy returns the tabulated value at a node (no 0 * inf there)
+    y = where(equal(x, x0), f0, y)
+    y = where(equal(x, xp[-1]), fp[-1], y)
+    if period is None:
+        lo = fp[0]
+        hi = fp[-1]
+        if left is not None:
+            lo = left
+        if right is not None:
+            hi = right
+        y = where(less(x, xp[0]), lo, where(greater(x, xp[-1]), hi, y))
+    return y
+
+
+def trapezoid(y, x=None, dx=1.0, axis=-1):
+    """numpy.trapezoid(y, x, dx, axis): the trapezoidal rule along axis."""
+    yl = _axis_last(y, axis)
+    if x is None:
+        d = dx
+    elif ndim(x) == 1:
+        d = subtract(x[1:], x[:-1])
+    else:
+        xl = _axis_last(x, axis)
+        d = subtract(xl[..., 1:], xl[..., :-1])
+    return sum(divide(multiply(d, add(yl[..., 1:], yl[..., :-1])), 2.0), axis=-1)
+
+
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """numpy.gradient(f, *varargs, axis, edge_order): central differences inside, one-sided at the ends."""
+    axes = static_gradient_axes(ndim(f), axis, length(varargs))
+    out = []
+    for k in range(length(axes)):
+        spacing = 1.0
+        if length(varargs) == 1:
+            spacing = varargs[0]
+        if length(varargs) > 1:
+            spacing = varargs[k]
+        g = _gradient_last(_axis_last(multiply(f, 1.0), axes[k]), spacing, edge_order)
+        out = list_append(out, transpose(g, axes=static_moveaxis_perm(ndim(g), -1, axes[k])))
+    if length(out) == 1:
+        return out[0]
+    return to_tuple(out)
+
+
+def _axis_last(a, axis):
+    """a with `axis` moved last (the permutation passed by keyword, which
+    every transformation keeps)."""
+    return transpose(a, axes=static_moveaxis_perm(ndim(a), axis, -1))
+
+
+def _gradient_last(f, h, edge_order):
+    """numpy.gradient of f along its last axis with spacing h (a scalar or coordinates)."""
+    if ndim(h) == 0:
+        inner = divide(subtract(f[..., 2:], f[..., :-2]), multiply(h, 2.0))
+        if edge_order == 1:
+            first = divide(subtract(f[..., 1:2], f[..., 0:1]), h)
+            last = divide(subtract(f[..., -1:], f[..., -2:-1]), h)
+        else:
+            first = divide(add(add(multiply(f[..., 0:1], -1.5), multiply(f[..., 1:2], 2.0)),
+                               multiply(f[..., 2:3], -0.5)), h)
+            last = divide(add(add(multiply(f[..., -1:], 1.5), multiply(f[..., -2:-1], -2.0)),
+                              multiply(f[..., -3:-2], 0.5)), h)
+        return concatenate((first, inner, last), axis=-1)
+    dx = subtract(h[1:], h[:-1])
+    dx1 = dx[:-1]
+    dx2 = dx[1:]
+    a = divide(multiply(dx2, -1.0), multiply(dx1, add(dx1, dx2)))
+    b = divide(subtract(dx2, dx1), multiply(dx1, dx2))
+    c = divide(dx1, multiply(dx2, add(dx1, dx2)))
+    inner = add(add(multiply(a, f[..., :-2]), multiply(b, f[..., 1:-1])), multiply(c, f[..., 2:]))
+    if edge_order == 1:
+        first = divide(subtract(f[..., 1:2], f[..., 0:1]), dx[0])
+        last = divide(subtract(f[..., -1:], f[..., -2:-1]), dx[-1])
+    else:
+        d1 = dx[0]
+        d2 = dx[1]
+        a0 = divide(add(multiply(d1, -2.0), multiply(d2, -1.0)), multiply(d1, add(d1, d2)))
+        b0 = divide(add(d1, d2), multiply(d1, d2))
+        c0 = divide(multiply(d1, -1.0), multiply(d2, add(d1, d2)))
+        first = add(add(multiply(a0, f[..., 0:1]), multiply(b0, f[..., 1:2])),
+                    multiply(c0, f[..., 2:3]))
+        e1 = dx[-2]
+        e2 = dx[-1]
+        an = divide(e2, multiply(e1, add(e1, e2)))
+        bn = divide(multiply(add(e2, e1), -1.0), multiply(e1, e2))
+        cn = divide(add(multiply(e2, 2.0), e1), multiply(e2, add(e1, e2)))
+        last = add(add(multiply(an, f[..., -3:-2]), multiply(bn, f[..., -2:-1])),
+                   multiply(cn, f[..., -1:]))
+    return concatenate((first, inner, last), axis=-1)
+
+
+def histogram(a, bins=10, range=None, density=None, weights=None):  # noqa: A002
+    """numpy.histogram(a, bins, range, density, weights) == (counts, edges); carries no derivative."""
+    flat = stop_gradient(ravel(a))
+    if ndim(bins) == 0:
+        if range is None:
+            lo = min(flat)
+            hi = max(flat)
+        else:
+            lo = range[0]
+            hi = range[1]
+        lo = astype(lo, "float64")
+        hi = astype(hi, "float64")
+        same = equal(lo, hi)
+        lo = where(same, subtract(lo, 0.5), lo)
+        hi = where(same, add(hi, 0.5), hi)
+        edges = linspace(lo, hi, bins + 1)
+        nbins = bins
+    else:
+        edges = stop_gradient(astype(bins, "float64"))
+        nbins = length(bins) - 1
+    inside = logical_and(less_equal(edges[0], flat), less_equal(flat, edges[-1]))
+    # the last bin is closed: a value on the last edge counts in it
+    j = minimum(subtract(searchsorted(edges, flat, "right"), 1), nbins - 1)
+    hits = logical_and(equal(reshape(j, (-1, 1)), reshape(arange(nbins), (1, -1))),
+                       reshape(inside, (-1, 1)))
+    if weights is None:
+        counts = sum(hits, axis=0)
+    else:
+        w = stop_gradient(ravel(weights))
+        counts = sum(where(hits, reshape(w, (-1, 1)), 0), axis=0)
+    if density:
+        widths = subtract(edges[1:], edges[:-1])
+        counts = divide(divide(counts, sum(counts)), widths)
+    return counts, edges
+

@@ -1,0 +1,2 @@
+"""cotan.scipy: SciPy-compatible namespaces (`cotan.scipy.special`), available
+when SciPy is installed.  Binds names only."""
