@@ -47,6 +47,7 @@ _BUILTIN_MAP = {
 }
 
 _np_map = None
+_np_map_scipy = False
 
 
 def _cnp():
@@ -56,8 +57,11 @@ def _cnp():
 
 def _numpy_map():
     """id(numpy / math object) -> cotan.numpy object of the same name."""
-    global _np_map
-    if _np_map is None:
+    global _np_map, _np_map_scipy
+    import sys
+    scipy_now = "scipy.special" in sys.modules
+    if _np_map is None or scipy_now != _np_map_scipy:
+        _np_map_scipy = scipy_now
         cnp = _cnp()
         m = {}
         for name in getattr(cnp, "__all__", ()):
@@ -74,6 +78,23 @@ def _numpy_map():
                 theirs = getattr(numpy.linalg, name, None)
                 if theirs is not None:
                     m[id(theirs)] = getattr(lin, name)
+        # cotan's other mirrors of NumPy/SciPy namespaces: same names.  SciPy
+        # is optional and slow to import: it is mapped once the user's code
+        # has imported it (the map is rebuilt then, see below)
+        import sys
+        import importlib
+        for ours_name, theirs_name in (("cotan.numpy.fft", "numpy.fft"),
+                                       ("cotan.scipy.special", "scipy.special")):
+            theirs_mod = sys.modules.get(theirs_name)
+            if theirs_mod is None and theirs_name.startswith("numpy."):
+                theirs_mod = importlib.import_module(theirs_name)
+            if theirs_mod is None:
+                continue
+            ours_mod = importlib.import_module(ours_name)
+            for name in getattr(ours_mod, "__all__", ()):
+                theirs = getattr(theirs_mod, name, None)
+                if theirs is not None:
+                    m[id(theirs)] = getattr(ours_mod, name)
         for alias, name in (("fabs", "absolute"), ("amax", "max"), ("amin", "min")):
             if hasattr(cnp, name):
                 for mod in (numpy, math):

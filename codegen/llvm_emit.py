@@ -510,7 +510,7 @@ class FunctionEmitter:
             from .llvm_lowerings import LOWERINGS
             rule = LOWERINGS.get(s.prim)
             if rule is None:
-                raise MissingRuleError(s.prim, "llvm")
+                raise MissingRuleError(s.prim, "llvm", _declared_reason(s.prim))
             rule(self, s, args, kwargs)
             env[s.target] = s.out
             return
@@ -523,7 +523,7 @@ class FunctionEmitter:
         from .llvm_lowerings import LOWERINGS
         rule = LOWERINGS.get(s.prim)
         if rule is None:
-            raise MissingRuleError(s.prim, "llvm")
+            raise MissingRuleError(s.prim, "llvm", _declared_reason(s.prim))
         value = rule(self, s, args, kwargs)
         if isinstance(value, Array) and isinstance(value.owner, tuple) and \
                 value.owner[1] not in self.plan.stable and \
@@ -669,3 +669,13 @@ def emit_module(tf, plan, env_info, parts=1):
     em = FunctionEmitter(tf, plan, env_info, parts)
     em.emit(tf.in_avals)
     return em.modules, em.n_inputs, em.n_outputs
+
+
+def _declared_reason(prim):
+    """Why `prim` has no llvm lowering, as the table or the lowering module
+    declared it (the user's error carries it), or None."""
+    from ..runtime.table import PRIMITIVES
+    from .llvm_lowerings import UNLOWERED
+    p = PRIMITIVES.get(prim)
+    reason = p.no_rule.get("llvm") if p is not None else None
+    return reason or UNLOWERED.get(prim)

@@ -24,8 +24,9 @@ from . import tree_util  # noqa: E402
 from ._api import *  # noqa: E402,F401,F403
 from ._api import __all__ as _api_all  # noqa: E402
 from . import numpy  # noqa: E402
+from . import random  # noqa: E402
 
-__all__ = ["errors", "tree_util", "numpy"] + list(_api_all)
+__all__ = ["errors", "tree_util", "numpy", "random"] + list(_api_all)
 
 from .runtime.table import seal_table as _seal_table  # noqa: E402
 _seal_table()

@@ -31,6 +31,8 @@ VALUE_DEPENDENT = {
     "where": "where(cond) with one argument is nonzero",
     "arange": "a length computed from run-time endpoints",
     "linalg.norm": "`ord` given as a run-time float (it must be static)",
+    "unique": "the number of distinct values",
+    "linalg.eig": "a real or complex result, depending on the values",
 }
 
 #: not compiled yet (each raises a clear cotan error naming what is missing)

@@ -157,6 +157,17 @@ CASES = {
                              case(U(4, 2, 5), U(4, 2, 3), U(3, 5), C((True, False)), C(1)),
                              case(U(4, 2, 5), U(4, 2, 3), U(3, 5), C((True, False)), C(1),
                                   keep_lanes=True)],
+    # issue 16 (runtime/fft_ops.py, runtime/more_ops.py)
+    "fft": [case(U(5), n=8), case(U(3, 4), axis=0, norm="ortho")],
+    "ifft": [case(U(6)), case(U(2, 5), n=4, norm="forward")],
+    "rfft": [case(U(7), n=6), case(U(3, 4), axis=0)],
+    "irfft": [case(U(5), n=9), case(U(4, 3), axis=0, norm="ortho")],
+    "fft_transpose": [case(U(8), C(5), C(np.dtype("float64")), n=8)],
+    "ifft_transpose": [case(U(6), C(6), C(np.dtype("complex128")))],
+    "rfft_transpose": [case(U(4), C(6), n=6)],
+    "irfft_transpose": [case(U(8), C(5), C(np.dtype("float64")), n=8)],
+    "gammaln": [case(U(3, 4, lo=0.5, hi=2.0))],
+    "polygamma": [case(C(1), U(3, 4, lo=0.5, hi=2.0))],
 }
 #: primitives the finite-difference sweep cannot call on its own, and why
 NO_SWEEP = {

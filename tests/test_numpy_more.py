@@ -479,9 +479,6 @@ def test_jvp_through_abs_of_a_spectrum():
                                rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="autodiff/resolve.py (owned by 'drivers') maps only "
-                   "numpy's top level and numpy.linalg onto cotan.numpy: numpy.fft and "
-                   "scipy.special need the mapping described in numpy16's report")
 def test_numpy_fft_and_scipy_special_spellings_in_user_code():
     x = np.random.default_rng(9).standard_normal(8)
 

@@ -259,6 +259,31 @@ def _specs():
     s["astype"] = [C(f(3, 4), "float32"), C(i(3), np.float64), C(f(3), "int64")]
     s["shape"] = s["ndim"] = ANY_ARRAY
     s["size"] = ANY_ARRAY + [C(f(3, 4), 1)]
+    # issue 16 (numpy16)
+    s["convolve"] = [C(f(7), f(3)), C(f(3), f(6), "same"), C(f(6), f(4), mode="valid"),
+                     C(f(6), f(4), "same"), C(i(5), f32(2))]
+    s["correlate"] = [C(f(7), f(3)), C(f(3), f(5), "full"), C(f(6), f(4), mode="same"),
+                      C(f(4), f(7), "same")]
+    s["polyval"] = [C(f(4), f(3, 2)), C(f(3), 0.7), C(i(3), i(4)), C(f32(3), f32(2))]
+    s["interp"] = [C(f(9), np.array([-1.5, -0.2, 0.1, 0.9, 2.0]), f(5)),
+                   C(f(4, 3), np.array([-1.0, 0.0, 0.5, 1.0]), f(4), left=-7.0, right=3.0),
+                   C(f32(5), np.array([0.0, 1.0, 2.0]), np.array([1.0, 3.0, 2.0])),
+                   C(f(6), np.array([0.0, 1.0, 2.0]), f(3), period=2.5)]
+    s["trapezoid"] = [C(f(7)), C(f(3, 6), np.array([0.0, 0.5, 0.7, 1.5, 2.0, 3.0])),
+                      C(f(5, 3), dx=0.3, axis=0), C(f32(4)), C(i(5))]
+    put("nanvar nanstd", VARIANCE + [C(f(4, 5, kind="nan"), axis=1),
+                                     C(f(6, 3, kind="nan"), axis=0, ddof=1, keepdims=True)])
+    s["ldexp"] = [C(f(3, 4), np.array([[-3], [0], [5]])), C(f32(5), 3), C(i(4), np.array([1, 2, 3, 4])),
+                  C(np.array([1e-300, 3.0, -2.5]), np.array([1500, -1070, 7]))]
+    s["frexp"] = [C(f(3, 4)), C(f32(5)), C(i(4)),
+                  C(np.array([0.0, -0.0, 1.0, 0.5, np.inf, -np.inf, np.nan, -1e-310, 1e300, 2.0 ** 52]))]
+    s["gradient"] = [C(f(7)), C(f(4, 5), 0.5, 2.0), C(f(6), 0.3, edge_order=2), C(f32(5)), C(i(6)),
+                     C(f(3, 6), np.array([0.0, 0.5, 0.7, 1.5, 2.0, 3.0]), axis=1),
+                     C(f(4, 5), axis=0)]
+    s["histogram"] = [C(f(30)), C(f(25), 6, (-1.0, 1.5), True), C(f(20), 5, weights=f(20)),
+                      C(f(20), np.array([-2.0, -0.5, 0.0, 0.3, 2.0])), C(i(10))]
+    s["unique"] = [C(f(6)), C(i(3, 4, kind="small"), return_index=True, return_inverse=True,
+                              return_counts=True), C(np.array([1.0, np.nan, np.nan, 2.0]))]
     return s
 
 
@@ -298,6 +323,7 @@ LINALG_SPECS = {
     "tensordot": [C(f(3, 4), f(4, 5), axes=1)],
     "vecdot": [C(f(3, 4), f(3, 4))],
     "matrix_transpose": [C(f(2, 3, 4))],
+    "eig": [C(f(3, 3)), C(f(2, 4, 4)), C(np.array([[2.0, 1.0], [0.5, 3.0]]))],
 }
 
 #: names whose results NumPy leaves unspecified (only shape and dtype compare)
@@ -494,6 +520,14 @@ def _stack_of(*values):
 
 #: calls that reach the primitives the namespace sweep does not call
 EXTRA_CALLS = [
+    ("static_jacobian_size", (((2, 3), ()),), {}),
+    ("static_jacobian_dtype", (np.dtype("float64"), "argument 'x' of jacfwd(f)"), {}),
+    ("static_jacobian_block", (((2, 3), (4,)), 1), {}),
+    ("static_jacobian_rows", (((2, 3), (4,)), 1), {}),
+    ("static_jacobian_last", (3,), {}),
+    ("static_jacobian_shape", ((5, 6), (2, 3)), {}),
+    ("static_jacobian_row_shape", ((5,), (5, 2, 3)), {}),
+    ("jacobian_array_check", (np.ones(3), "argument 'x' of jacfwd(f)"), {}),
     ("select", (np.array([True, False]), np.ones(2), np.zeros((3, 2))), {}),
     ("unbroadcast", (np.ones((3, 4)), np.ones(4)), {}),
     ("unbroadcast", (np.ones((3, 4), np.float32), np.ones((3, 1))), {}),
@@ -647,10 +681,33 @@ EXTRA_CALLS = [
                               (True, False), 1), {"keep_lanes": True}),
     ("matmul_lanes_adjoint", (np.ones((4, 6, 2, 5)), np.ones((4, 6, 2, 3)), np.ones((3, 5)),
                               (True, False), 1), {}),
+    # -- issue 16 (runtime/fft_ops.py, runtime/more_ops.py)
+    ("fft", (np.ones(5),), {"n": 8}),
+    ("fft", (np.ones((3, 4), np.float32),), {"axis": 0, "norm": "ortho"}),
+    ("ifft", (np.ones(6, complex),), {}),
+    ("rfft", (np.ones(7),), {"n": 6}),
+    ("rfft", (np.ones((2, 5), np.float32),), {}),
+    ("irfft", (np.ones(5, complex),), {"n": 9}),
+    ("fft_transpose", (np.ones(8, complex), 5, np.dtype("float64")), {"n": 8}),
+    ("ifft_transpose", (np.ones(6, complex), 6, np.dtype("complex128")), {}),
+    ("rfft_transpose", (np.ones(4, complex), 6), {"n": 6}),
+    ("irfft_transpose", (np.ones(8), 5, np.dtype("complex128")), {"n": 8}),
+    ("erf", (np.ones(3),), {}),
+    ("gammaln", (np.ones(3, np.float32),), {}),
+    ("polygamma", (1, np.ones(3)), {}),
+    ("random_key", (3,), {}),
+    ("random_split", (np.zeros(2, np.uint32), 3), {}),
+    ("random_fold_in", (np.zeros(2, np.uint32), 5), {}),
+    ("random_normal", (np.zeros(2, np.uint32), (2, 3), "float32"), {}),
+    ("random_uniform", (np.zeros(2, np.uint32), (4,), "float64", 1.0, 2.0), {}),
+    ("random_randint", (np.zeros(2, np.uint32), (3,), 0, 5), {}),
+    ("random_bernoulli", (np.zeros(2, np.uint32), 0.5, (2, 2)), {}),
+    ("random_permutation", (np.zeros(2, np.uint32), 6), {}),
+    ("static_fftshift_plan", ((4, 5), None, 1), {}),
 ]
 
 #: primitives whose output shape depends on input values: refused abstractly
-DATA_DEPENDENT = {"nonzero"}
+DATA_DEPENDENT = {"nonzero", "unique_plan", "eig"}
 
 
 def _abstractify(x):

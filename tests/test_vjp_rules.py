@@ -81,6 +81,14 @@ def unary(kind="normal"):
 
 
 SPECS = {
+    # issue 16 (runtime/fft_ops.py, runtime/more_ops.py); complex outputs through |.|^2
+    "fft": "special", "ifft": "special", "rfft": "special",
+    "irfft": [case(R(5), n=9), case(R(4, 3), axis=0, norm="ortho")],
+    "fft_transpose": [case(R(8), K(5), K(np.dtype("float64")), n=8)],
+    "ifft_transpose": [case(R(6), K(6), K(np.dtype("float64")))],
+    "rfft_transpose": [case(R(4), K(6), n=6)],
+    "irfft_transpose": [case(R(8), K(5), K(np.dtype("float64")), n=8)],
+    "erf": unary(), "gammaln": unary("pos"), "polygamma": [case(K(1), R(3, 4, kind="pos"))],
     "add": BIN, "subtract": BIN, "multiply": BIN, "add_any": [case(R(3, 4), R(3, 4))],
     "divide": [case(R(3, 4), R(3, 4, kind="pos")), case(R(3, 1), R(4, kind="pos"))],
     "power": [case(R(3, 4, kind="pos"), R(3, 4)), case(R(3, kind="pos"), 3.0)],
@@ -177,6 +185,10 @@ SPECS = {
 
 # primitives whose operands are containers: probe source written by hand
 SPECIAL_SOURCE = {
+    "fft": ("def probe(a):\n    return sum(absolute(fft(a, n=8)) ** 2 * W0)\n", [R(5)], [(8,)]),
+    "ifft": ("def probe(a):\n    return sum(absolute(ifft(a, axis=0)) ** 2 * W0)\n", [R(4, 3)],
+             [(4, 3)]),
+    "rfft": ("def probe(a):\n    return sum(absolute(rfft(a, n=6)) ** 2 * W0)\n", [R(7)], [(4,)]),
     "concatenate": ("def probe(a, b):\n    return sum(concatenate(make_list(a, b), axis=0) * W0)\n",
                     [R(2, 3), R(3, 3)], [(5, 3)]),
     "array": ("def probe(a, b):\n    return sum(array(make_list(a, b)) * W0)\n",
