@@ -150,8 +150,21 @@ class Flattener(ExpressionFlattener):
             self.out = saved
 
     def sub_block(self, stmts):
+        def run():
+            for st in stmts:
+                self.stmt(st)
+        return self._sub_block_of(run)
+
+    def _sub_block_of(self, run):
+        """The statements `run()` emits, as a block that may or may not run."""
         before = self.views.snapshot()
-        out = self.block(stmts)
+        saved = self.out
+        self.out = []
+        try:
+            run()
+            out = self.out
+        finally:
+            self.out = saved
         self.views.merge_after_block(before)
         return out
 
@@ -297,6 +310,8 @@ class Flattener(ExpressionFlattener):
             return
         if isinstance(last.value, gast.Name) and last.value.id != emitted:
             self.views.record(emitted, "alias", last.value.id, last, {last.value.id})
+            if last.value.id in self.known_ints:
+                self.known_ints.add(emitted)
             return
         call = last.value
         if isinstance(call, gast.Call) and isinstance(call.func, gast.Name) \
@@ -549,7 +564,10 @@ class Flattener(ExpressionFlattener):
 
     def _range_loop(self, s, args, bind, origin, plain_range=False):
         target = s.target
-        simple = plain_range and isinstance(target, gast.Name) \
+        guard = getattr(s, "cotan_trip_guard", None)
+        # with a trip guard (a `break` or `return` in the body) the user's
+        # target is bound under the guard, from an index of the loop's own
+        simple = plain_range and guard is None and isinstance(target, gast.Name) \
             and target.id not in _stored_names(s.body)
         before = self.views.snapshot()
         saved = self.out
@@ -557,12 +575,25 @@ class Flattener(ExpressionFlattener):
         if simple:
             idx_name = self.store_name_pending(target.id)
             self.views.forget(idx_name)
+            self.known_ints.add(idx_name)
         else:
             idx_name = self.fresh("i")
-            bind(Name(idx_name))
-        self.known_ints.add(idx_name)
-        for c in s.body:
-            self.stmt(c)
+            self.known_ints.add(idx_name)
+            if guard is None:
+                bind(Name(idx_name))
+        if guard is None:
+            for c in s.body:
+                self.stmt(c)
+        else:
+            self.set_origin(s)
+            test = self.expr(guard)
+
+            def guarded():
+                bind(Name(idx_name))
+                for c in s.body:
+                    self.stmt(c)
+            trip = self._sub_block_of(guarded)
+            self._emit_if(test, trip, [], origin)
         body = self.out
         self.out = saved
         self.views.merge_after_block(before)
