@@ -19,6 +19,7 @@ from .core_form import is_constant_value
 from .flatten_expr import ExpressionFlattener, LocalScope, _LocalFunction  # noqa: F401
 from .syntax import (Name, Const, Call, Assign, _BINOPS, _op_symbol,  # noqa: F401
                      _stored_names, _mutated_names, _origin_table)
+from . import views as views_mod
 from .views import Views
 
 
@@ -42,6 +43,12 @@ class Flattener(ExpressionFlattener):
         self.origin_override = origin_override
         self.known_ints = set()
         self.slice_names = set()
+        # temporaries that are views (`m.T`, `m[0:2]` inside an expression):
+        # name -> serial of the statement that made them.  A temporary is
+        # read only by the statement that made it, so its record is dropped
+        # when that statement ends, unless a name made from it still needs it.
+        self.view_temps = {}
+        self.serial = [0]
         self.poisoned = {}
         self._origins = _origin_table(parsed)
 
@@ -112,7 +119,12 @@ class Flattener(ExpressionFlattener):
             if folded is not None:
                 return folded
         name = target or ("_" if p.effectful else self.fresh("t"))
-        self.emit(Assign(name, Call(prim, args, keywords)))
+        stmt = self.emit(Assign(name, Call(prim, args, keywords)))
+        if target is None and (prim == "getitem" or prim in resolve.VIEW_FUNCTIONS):
+            # a view made inside an expression: a name assigned from it (or a
+            # view of it) shares memory with its base
+            if self._record_view(name, stmt):
+                self.view_temps[name] = self.serial[0]
         return Name(name)
 
     def _fold(self, p, args, keywords):
@@ -149,24 +161,104 @@ class Flattener(ExpressionFlattener):
         finally:
             self.out = saved
 
-    def sub_block(self, stmts):
-        def run():
-            for st in stmts:
-                self.stmt(st)
-        return self._sub_block_of(run)
-
-    def _sub_block_of(self, run):
-        """The statements `run()` emits, as a block that may or may not run."""
-        before = self.views.snapshot()
+    def _collect(self, run):
+        """The statements `run()` emits, in a list of their own."""
         saved = self.out
         self.out = []
         try:
             run()
-            out = self.out
+            return self.out
         finally:
             self.out = saved
-        self.views.merge_after_block(before)
+
+    def _sub_block_of(self, run):
+        """The statements `run()` emits, as a block that may or may not run."""
+        entry = self._flow_state()
+        out = self._collect(run)
+        self._set_flow_state(self._join_flow(entry, self._flow_state()))
         return out
+
+    # ---- what is known about memory sharing, where control flow meets
+
+    def _share_memory_facts(self, caller):
+        """An inlined callee works on the caller's arrays: both must see the
+        same views, poisoned names and known ints (emitted names are unique
+        across the whole normalization, so the tables can be one)."""
+        self.views = caller.views
+        self.poisoned = caller.poisoned
+        self.known_ints = caller.known_ints
+        self.slice_names = caller.slice_names
+        self.view_temps = caller.view_temps
+        self.serial = caller.serial
+
+    def _flow_state(self):
+        return (self.views.snapshot(), dict(self.poisoned), frozenset(self.known_ints))
+
+    def _set_flow_state(self, state):
+        views, poisoned, known_ints = state
+        self.views.restore(views)
+        self.poisoned.clear()
+        self.poisoned.update(poisoned)
+        self.known_ints.clear()
+        self.known_ints.update(known_ints)
+
+    @staticmethod
+    def _join_flow(a, b):
+        poisoned = dict(b[1])
+        poisoned.update(a[1])   # poisoned on either path: poisoned
+        return (views_mod.join(a[0], b[0]), poisoned, a[2] & b[2])
+
+    @staticmethod
+    def _same_flow(a, b):
+        return views_mod.same_state(a[0], b[0]) and a[1].keys() == b[1].keys() \
+            and a[2] == b[2]
+
+    def _naming_state(self):
+        root = self._root()
+        return (set(self.scope.used), dict(self.captured), dict(root._captured_ids),
+                dict(self.rename), set(self.locals), dict(self.local_funcs),
+                dict(self.view_temps))
+
+    def _set_naming_state(self, state):
+        used, captured, ids, rename, locals_, funcs, temps = state
+        self.view_temps.clear()
+        self.view_temps.update(temps)
+        root = self._root()
+        self.scope.used.clear()
+        self.scope.used.update(used)
+        self.captured.clear()
+        self.captured.update(captured)
+        root._captured_ids.clear()
+        root._captured_ids.update(ids)
+        self.rename = rename
+        self.locals = locals_
+        self.local_funcs = funcs
+
+    def _loop_body(self, run):
+        """Flatten a loop body (`run()`) from the state at the loop's head.
+
+        The head is reached from before the loop and from the end of every
+        trip, so what is known there is the join of both; a trip may start
+        with a name that an earlier trip made a view.  The body is flattened
+        again from the joined head until the head no longer changes (names
+        and captures are rewound, so the final pass names things as the
+        first would).  The state after the loop is that of the head.
+        """
+        head = self._flow_state()
+        for _ in range(16):
+            naming = self._naming_state()
+            self._set_flow_state(head)
+            body = self._collect(run)
+            new_head = self._join_flow(head, self._flow_state())
+            if self._same_flow(new_head, head):
+                self._set_flow_state(new_head)
+                return body
+            self._set_naming_state((set(naming[0]), dict(naming[1]), dict(naming[2]),
+                                    dict(naming[3]), set(naming[4]), dict(naming[5]),
+                                    dict(naming[6])))
+            head = new_head
+        raise self.error("internal: what is known about views at a loop's head did not "
+                         "settle", None)
 
     def set_origin(self, node):
         if self.parsed.is_generated:
@@ -180,7 +272,25 @@ class Flattener(ExpressionFlattener):
         method = getattr(self, "stmt_" + type(s).__name__, None)
         if method is None:
             raise self.error(f"{type(s).__name__} statements are not supported", s)
+        self.serial[0] += 1
+        start = self.serial[0]
         method(s)
+        self._drop_dead_temps(start)
+
+    def _drop_dead_temps(self, since):
+        """Forget view temporaries made since serial `since` that nothing made
+        from them needs (their statement is over: nobody reads them again)."""
+        changed = True
+        while changed:
+            changed = False
+            for t, made in list(self.view_temps.items()):
+                if made < since:
+                    continue
+                if t in self.views.of and self.views.dependents(t):
+                    continue
+                self.views.of.pop(t, None)
+                del self.view_temps[t]
+                changed = True
 
     def stmt_Pass(self, s):
         pass
@@ -308,11 +418,16 @@ class Flattener(ExpressionFlattener):
         last = self.out[-1] if self.out else None
         if last is None or not isinstance(last, gast.Assign) or last.targets[0].id != emitted:
             return
+        self._record_view(emitted, last)
+
+    def _record_view(self, emitted, last):
+        """Record what `last` (`emitted = ...`) makes `emitted` share memory
+        with, if anything; says whether it recorded a view."""
         if isinstance(last.value, gast.Name) and last.value.id != emitted:
             self.views.record(emitted, "alias", last.value.id, last, {last.value.id})
             if last.value.id in self.known_ints:
                 self.known_ints.add(emitted)
-            return
+            return True
         call = last.value
         if isinstance(call, gast.Call) and isinstance(call.func, gast.Name) \
                 and call.args and isinstance(call.args[0], gast.Name):
@@ -334,8 +449,11 @@ class Flattener(ExpressionFlattener):
                 else:
                     kind = "maybe"
                 self.views.record(emitted, kind, base, last, reads)
+                return True
             elif fname in resolve.VIEW_FUNCTIONS:
                 self.views.record(emitted, "other", base, last, reads)
+                return True
+        return False
 
     # ---- in-place updates
 
@@ -371,11 +489,16 @@ class Flattener(ExpressionFlattener):
             else:
                 value = self.emit_call("setitem", [cont, value] + idx_lists[level])
         del old
+        # the containers and old values read for this store are views of the
+        # base, but nothing reads them again: do not re-derive them
+        self._drop_dead_temps(self.serial[0])
         self._propagate_update(name, target)
 
-    def _propagate_update(self, name, node, came_from=None):
+    def _propagate_update(self, name, node, came_from=None, written=None):
         """`name` was just updated in place: update every name sharing its
-        memory, as NumPy would (see `views.Views`)."""
+        memory, as NumPy would (see `views.Views`).  `written` is the name the
+        user wrote into (for messages)."""
+        written = written or name
         for dep in self.views.dependents(name):
             if dep == came_from or dep == name:
                 continue
@@ -384,11 +507,11 @@ class Flattener(ExpressionFlattener):
                 new = clone(stmt)
                 self.emit(new)
                 self.views.record(dep, kind, name, new, reads)
-                self._propagate_update(dep, node, came_from=name)
+                self._propagate_update(dep, node, came_from=name, written=written)
             else:
                 # it may or may not share memory (an element is a copy, a
                 # row is a view): refuse only if it is read again
-                self.poisoned[dep] = (name, kind)
+                self.poisoned[dep] = (written, kind)
         rec = self.views.of.get(name)
         if rec is None or rec[1] == came_from:
             return
@@ -399,17 +522,54 @@ class Flattener(ExpressionFlattener):
             idx = stmt.value.args[1:]
             self.emit_call("setitem", [Name(base), Name(name)] + list(idx), target=base)
         else:
-            what = {"other": "a reshaped/transposed view",
-                    "maybe": "possibly a view (its index may be an array)",
-                    "stale": "a view whose index variable has changed since",
-                    "uncertain": "possibly a view (it was made inside an if or loop)"}[kind]
-            raise self.error(
-                f"in-place update of {name!r}, which is {what} of {base!r}: NumPy would "
-                f"change {base!r} too and cotan cannot follow that here", node,
-                hint=f"Make the copy explicit ({name} = ....copy()) or update "
-                     f"{base!r} directly.")
+            raise self._unfollowable_update(written, kind, base, reads, node)
         self.poisoned.pop(base, None)
-        self._propagate_update(base, node, came_from=name)
+        self._propagate_update(base, node, came_from=name, written=written)
+
+    def _unfollowable_update(self, name, kind, base, reads, node):
+        """The error for an in-place update cotan cannot write through."""
+        user, ubase = self.user_name(name), self.user_name(self._named_base(base))
+        if kind == "uncertain":
+            # the names it may share memory with (temporaries such as a
+            # slice's are not worth naming)
+            others = sorted(u for u in (self.user_name(r) for r in reads if r != name)
+                            if u in self.rename or u == ubase)
+            shares = " or ".join(repr(o) for o in others) or repr(ubase)
+            return self.error(
+                f"in-place update of {user!r}, which is a view of {shares} on some paths to "
+                f"this line and a separate array on others (it was assigned differently in "
+                f"the branches of an if, or by an earlier trip of a loop): NumPy's result "
+                f"depends on the path and cotan does not follow that", node,
+                hint=f"Make it the same on every path: `{user} = ....copy()` wherever it is "
+                     f"assigned, or write into {ubase!r} itself instead of {user!r}.")
+        what = {"other": "a reshaped/transposed view",
+                "maybe": "possibly a view (its index may be an array)",
+                "stale": "a view whose index variable has changed since",
+                "orphan": "a view of the array that variable held before it was rebound "
+                          "(other names still share that array)"}[kind]
+        return self.error(
+            f"in-place update of {user!r}, which is {what} of {ubase!r}: NumPy would "
+            f"change {ubase!r} too and cotan cannot follow that here", node,
+            hint=f"Make the copy explicit ({user} = ....copy()) or update "
+                 f"{ubase!r} directly.")
+
+    def _named_base(self, name):
+        """Follow view temporaries (`m.T` in `v = m.T`) back to a named array."""
+        seen = set()
+        while name in self.view_temps and name in self.views.of and name not in seen:
+            seen.add(name)
+            name = self.views.of[name][1]
+        return name
+
+    def user_name(self, emitted):
+        """The user's name for an emitted name (itself when it has none)."""
+        f = self
+        while f is not None:
+            for user, atom in f.rename.items():
+                if isinstance(atom, gast.Name) and atom.id == emitted:
+                    return user
+            f = f.parent
+        return emitted
 
     def stmt_AugAssign(self, s):
         op = _BINOPS.get(type(s.op))
@@ -446,9 +606,54 @@ class Flattener(ExpressionFlattener):
             return
         self.set_origin(s)
         origin = self.origin
-        body = self.sub_block(s.body)
-        orelse = self.sub_block(s.orelse)
+        entry = self._flow_state()
+        body = self._collect(lambda: [self.stmt(c) for c in s.body])
+        after_body = self._flow_state()
+        self._set_flow_state(entry)
+        orelse = self._collect(lambda: [self.stmt(c) for c in s.orelse])
+        after_else = self._flow_state()
+        self._join_view_indices(body, orelse, after_body, after_else, origin)
+        self._set_flow_state(self._join_flow(after_body, after_else))
         self._emit_if(test, body, orelse, origin)
+
+    def _join_view_indices(self, body, orelse, a, b, origin):
+        """A name that both branches make a basic-index view of the same base
+        (`v = m[0]` / `v = m[1]`) stays a view after the `if`: where the
+        indices differ, each branch ends by copying its index into a name of
+        the join's own, and the view is re-derived (or written back) through
+        that name.  `a` and `b` are the flow states after the branches; their
+        records are updated in place."""
+        va, vb = a[0], b[0]
+        for k in sorted(va.keys() & vb.keys()):
+            ra, rb = va[k], vb[k]
+            if views_mod.same_record(ra, rb) or ra[0] != rb[0] or ra[1] != rb[1] \
+                    or ra[0] not in ("slice", "intview"):
+                continue
+            ca, cb = ra[2].value, rb[2].value
+            ia, ib = ca.args[1:], cb.args[1:]
+            if len(ia) != len(ib) or ca.keywords or cb.keywords:
+                continue
+            idx = []
+            for x, y in zip(ia, ib):
+                if gast.dump(x) == gast.dump(y):
+                    idx.append(x)
+                    continue
+                j = self.fresh(f"{self.user_name(k)}_index")
+                for block, atom in ((body, x), (orelse, y)):
+                    st = Assign(j, clone(atom))
+                    st.cotan_origin = origin
+                    block.append(st)
+
+                def is_int(atom, known):
+                    return (isinstance(atom, gast.Constant) and type(atom.value) is int) or \
+                        (isinstance(atom, gast.Name) and atom.id in known)
+                if is_int(x, a[2]) and is_int(y, b[2]):
+                    a, b = (a[0], a[1], a[2] | {j}), (b[0], b[1], b[2] | {j})
+                idx.append(Name(j))
+            view = Assign(k, Call("getitem", [Name(ra[1])] + idx))
+            reads = {ra[1]} | {i.id for i in idx if isinstance(i, gast.Name)}
+            rec = (ra[0], ra[1], view, frozenset(reads))
+            va[k] = vb[k] = rec
 
     def _emit_if(self, test, body, orelse, origin):
         if not body and not orelse:
@@ -477,18 +682,15 @@ class Flattener(ExpressionFlattener):
             self.assign_to(t, test)
             test = Name(t)
         cond_name = test.id
-        before = self.views.snapshot()
-        saved = self.out
-        self.out = []
-        for c in s.body:
-            self.stmt(c)
-        self.set_origin(s)
-        new = self.expr(s.test, target=cond_name if not self._is_user_name(cond_name) else None)
-        if not (isinstance(new, gast.Name) and new.id == cond_name):
-            self.assign_to(cond_name, new)
-        body = self.out
-        self.out = saved
-        self.views.merge_after_block(before)
+
+        def trip():
+            for c in s.body:
+                self.stmt(c)
+            self.set_origin(s)
+            new = self.expr(s.test, target=cond_name if not self._is_user_name(cond_name) else None)
+            if not (isinstance(new, gast.Name) and new.id == cond_name):
+                self.assign_to(cond_name, new)
+        body = self._loop_body(trip)
         node = gast.While(test=Name(cond_name), body=body, orelse=[])
         node.cotan_origin = origin
         self.out.append(node)
@@ -569,22 +771,18 @@ class Flattener(ExpressionFlattener):
         # target is bound under the guard, from an index of the loop's own
         simple = plain_range and guard is None and isinstance(target, gast.Name) \
             and target.id not in _stored_names(s.body)
-        before = self.views.snapshot()
-        saved = self.out
-        self.out = []
-        if simple:
-            idx_name = self.store_name_pending(target.id)
-            self.views.forget(idx_name)
-            self.known_ints.add(idx_name)
-        else:
-            idx_name = self.fresh("i")
+        idx_name = self.store_name_pending(target.id) if simple else self.fresh("i")
+
+        def trip():
+            if simple:
+                self.views.forget(idx_name)
             self.known_ints.add(idx_name)
             if guard is None:
-                bind(Name(idx_name))
-        if guard is None:
-            for c in s.body:
-                self.stmt(c)
-        else:
+                if not simple:
+                    bind(Name(idx_name))
+                for c in s.body:
+                    self.stmt(c)
+                return
             self.set_origin(s)
             test = self.expr(guard)
 
@@ -592,11 +790,8 @@ class Flattener(ExpressionFlattener):
                 bind(Name(idx_name))
                 for c in s.body:
                     self.stmt(c)
-            trip = self._sub_block_of(guarded)
-            self._emit_if(test, trip, [], origin)
-        body = self.out
-        self.out = saved
-        self.views.merge_after_block(before)
+            self._emit_if(test, self._sub_block_of(guarded), [], origin)
+        body = self._loop_body(trip)
         if not body:
             return
         node = gast.For(target=Name(idx_name, store=True),
