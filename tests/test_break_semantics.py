@@ -6,7 +6,7 @@ the `break` keep those values, and a loop's `else` runs only when no `break`
 happened.  This is decided by normalization, so each class is checked on the
 core form run eagerly and under every transformation: jit and normalize
 against the plain Python function, vmap against a Python loop over the batch,
-jvp and grad against central finite differences.  Branch conditions stay away
+jvp, grad, jit(grad) and vmap(grad) against central finite differences.  Branch conditions stay away
 from their boundaries (by at least 0.1) so the differences do not cross them.
 """
 
@@ -201,6 +201,14 @@ def return_in_loop(x):
     return s - 1.0
 
 
+def row_write_then_break(m):
+    for row in m:
+        if row[0] > 1.0:
+            break
+        row[1] = row[1] * 3.0      # writes m's row, as in NumPy
+    return np.sum(m * m) + np.sum(row)
+
+
 # ----------------------------------------------------- inputs (per program)
 
 V1 = np.array([-1.0, -0.5, 2.0, -3.0])
@@ -221,6 +229,7 @@ CASES = {
     "zip_break": (zip_break, [(V3, np.array([0.5, 1.1, 0.2, 0.3])),
                               (V2, np.array([0.5, 1.1, 0.2, 0.3]))]),
     "row_break": (row_break, [(M1,), (M2,)]),
+    "row_write_then_break": (row_write_then_break, [(M1,), (M2,)]),
     "while_break": (while_break, [(V3,), (V2,), (V1,)]),
     "nested_inner_break": (nested_inner_break, [(V3,), (V1 * 1.5,), (V2,)]),
     "deep_break": (deep_break, [(V3,), (V1,), (np.array([0.3, -0.8, 0.5, 0.6]),),
@@ -242,6 +251,11 @@ def _case(name, k):
     return fn, [np.copy(a) if isinstance(a, np.ndarray) else a for a in argsets[k]]
 
 
+def _py(fn, *args):
+    """The plain Python function, on copies (some programs write into rows)."""
+    return fn(*[np.copy(a) if isinstance(a, np.ndarray) else a for a in args])
+
+
 def _close(got, expect):
     np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(expect, dtype=float),
                                rtol=1e-10, atol=1e-12)
@@ -253,13 +267,13 @@ def _close(got, expect):
 def test_normalized_core_form_runs_as_python(name, k):
     fn, args = _case(name, k)
     validate(normalize_function(fn).node)
-    _close(cotan.normalize(fn)(*args), fn(*args))
+    _close(cotan.normalize(fn)(*args), _py(fn, *args))
 
 
 @pytest.mark.parametrize("name,k", PARAMS)
 def test_jit_matches_python(name, k):
     fn, args = _case(name, k)
-    _close(cotan.jit(fn)(*args), fn(*args))
+    _close(cotan.jit(fn)(*args), _py(fn, *args))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -275,14 +289,14 @@ def test_vmap_matches_python_loop(name):
         rest = group[0][1:]
         in_axes = (0,) + (None,) * len(rest)
         got = cotan.vmap(fn, in_axes=in_axes)(batch, *rest)
-        expect = np.array([fn(np.copy(b), *rest) for b in batch])
+        expect = np.array([_py(fn, b, *rest) for b in batch])
         _close(got, expect)
 
 
 def _central_jvp(fn, args, t):
     x = args[0]
-    plus = fn(x + H * t, *args[1:])
-    minus = fn(x - H * t, *args[1:])
+    plus = _py(fn, x + H * t, *args[1:])
+    minus = _py(fn, x - H * t, *args[1:])
     return (plus - minus) / (2 * H)
 
 
@@ -294,21 +308,43 @@ def test_jvp_matches_finite_differences(name, k):
     # the other arguments (range bounds, a second vector) are held fixed
     tangents = (t,) + tuple(np.zeros_like(a) for a in args[1:])
     primal, tangent = cotan.jvp(fn, tuple(args), tangents)
-    _close(primal, fn(*args))
+    _close(primal, _py(fn, *args))
     np.testing.assert_allclose(tangent, _central_jvp(fn, args, t), rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("name,k", PARAMS)
-def test_grad_matches_finite_differences(name, k):
-    fn, args = _case(name, k)
+def _central_grad(fn, args):
     x = args[0]
-    got = cotan.grad(fn)(*args)
     expect = np.zeros_like(x)
     for idx in np.ndindex(x.shape):
         e = np.zeros_like(x)
         e[idx] = 1.0
         expect[idx] = _central_jvp(fn, args, e)
-    np.testing.assert_allclose(got, expect, rtol=1e-6, atol=1e-7)
+    return expect
+
+
+@pytest.mark.parametrize("name,k", PARAMS)
+def test_grad_matches_finite_differences(name, k):
+    fn, args = _case(name, k)
+    got = cotan.grad(fn)(*args)
+    np.testing.assert_allclose(got, _central_grad(fn, args), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name,k", PARAMS)
+def test_jit_grad_matches_finite_differences(name, k):
+    fn, args = _case(name, k)
+    got = cotan.jit(cotan.grad(fn))(*args)
+    np.testing.assert_allclose(got, _central_grad(fn, args), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_vmap_grad_matches_finite_differences(name):
+    fn, argsets = CASES[name]
+    for args in argsets:
+        rest = args[1:]
+        batch = np.stack([args[0], args[0] * 1.0])
+        got = cotan.vmap(cotan.grad(fn), in_axes=(0,) + (None,) * len(rest))(batch, *rest)
+        expect = _central_grad(fn, args)
+        np.testing.assert_allclose(got, np.stack([expect, expect]), rtol=1e-6, atol=1e-7)
 
 
 def test_break_keeps_loop_target_in_core_form():
