@@ -571,6 +571,9 @@ class Flattener(ViewTracking, ExpressionFlattener):
         if isinstance(atom, gast.Name) and rebound:
             t = self.fresh("seq")
             self.assign_to(t, atom)
+            # NumPy iterates the array itself: an update in place of the
+            # user's variable is seen by the later trips, a rebinding is not
+            self._record_view(t, self.out[-1])
             return Name(t)
         return atom
 

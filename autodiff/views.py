@@ -212,8 +212,9 @@ class ViewTracking:
                 self._propagate_update(dep, node, came_from=name, written=written)
             else:
                 # it may or may not share memory (an element is a copy, a
-                # row is a view): refuse only if it is read again
-                self.poisoned[dep] = (written, kind)
+                # row is a view): refuse only if it is read again -- it, and
+                # every name made from it
+                self._poison(dep, written, kind)
         rec = self.views.of.get(name)
         if rec is None or rec[1] == came_from:
             return
@@ -227,6 +228,15 @@ class ViewTracking:
             raise self._unfollowable_update(written, kind, base, reads, node)
         self.poisoned.pop(base, None)
         self._propagate_update(base, node, came_from=name, written=written)
+
+    def _poison(self, name, written, kind):
+        todo = [name]
+        while todo:
+            n = todo.pop()
+            if n in self.poisoned:
+                continue
+            self.poisoned[n] = (written, kind)
+            todo.extend(self.views.dependents(n))
 
     def _unfollowable_update(self, name, kind, base, reads, node):
         """The error for an in-place update cotan cannot write through."""
