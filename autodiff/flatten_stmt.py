@@ -306,7 +306,11 @@ class Flattener(ViewTracking, ExpressionFlattener):
         if isinstance(target, gast.Name):
             self.local_funcs.pop(target.id, None)
             name = self.store_name_pending(target.id)
+            emitted_before = len(self.out)
             atom = self.expr(value_node, target=name)
+            if len(self.out) == emitted_before and isinstance(atom, gast.Name) \
+                    and atom.id == name:
+                return  # `x = x`: x keeps its value and what it shares memory with
             self._finish_store(target.id, name, atom, value_node)
             return
         if isinstance(target, (gast.Tuple, gast.List)) and isinstance(value_node, (gast.Tuple, gast.List)) \
@@ -333,6 +337,8 @@ class Flattener(ViewTracking, ExpressionFlattener):
         if isinstance(target, gast.Name):
             self.local_funcs.pop(target.id, None)
             name = self.store_name_pending(target.id)
+            if isinstance(atom, gast.Name) and atom.id == name:
+                return  # `x = x`
             self.assign_to(name, atom)
             self._finish_store(target.id, name, atom, None)
         elif isinstance(target, (gast.Tuple, gast.List)):
@@ -363,13 +369,18 @@ class Flattener(ViewTracking, ExpressionFlattener):
 
     def _finish_store(self, user_name, emitted, atom, value_node):
         """Bookkeeping after `emitted = ...`: aliases and views."""
+        # what the old value shared memory with: `x = x[1]` views it
+        old = self.views.of.get(emitted)
+        old_sharers = set(self.views.dependents(emitted)) - {emitted}
+        if old is not None:
+            old_sharers |= old[3] | {old[1]}
         self.views.forget(emitted)
         self.poisoned.pop(emitted, None)
         self.known_ints.discard(emitted)
         last = self.out[-1] if self.out else None
         if last is None or not isinstance(last, gast.Assign) or last.targets[0].id != emitted:
             return
-        self._record_view(emitted, last)
+        self._record_view(emitted, last, old_sharers)
 
     # ---- in-place updates
 

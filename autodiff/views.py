@@ -50,19 +50,27 @@ class Views:
         index read `name` can no longer be re-derived, and views of the
         array `name` held now view an array no name holds."""
         own = self.of.pop(name, None)
-        orphans = [k for k, v in self.of.items() if v[1] == name and v[0] not in UNSURE]
+        # what the old array was itself a view of
+        also = (own[3] | {own[1]}) if own is not None else frozenset()
+        sharers = [k for k in self.dependents(name) if k != name]
+        orphans = [k for k in sharers if self.of[k][1] == name and self.of[k][0] not in UNSURE]
         for k, (kind, base, stmt, reads) in list(self.of.items()):
-            if name in reads and name != base:
-                self.of[k] = ("stale", base, stmt, reads | {base})
-        if len(orphans) == 1 and own is None:
+            if name in reads and name != base and kind not in UNSURE:
+                self.of[k] = ("stale", base, stmt, reads | {base} | also)
+            elif name in reads and kind in UNSURE:
+                # it may share memory with the old array: so with what that
+                # array shares memory with
+                self.of[k] = (kind, base, stmt, reads | also)
+        if len(sharers) == 1 and orphans and own is None:
             # the one name left holding that memory (which was no other
             # name's either): it is simply an array
             del self.of[orphans[0]]
         else:
-            # several names still share the old array with each other
+            # several names still share the old array with each other, and
+            # with whatever that array was itself a view of
             for k in orphans:
                 kind, base, stmt, reads = self.of[k]
-                self.of[k] = ("orphan", base, stmt, reads | set(orphans) - {k})
+                self.of[k] = ("orphan", base, stmt, (reads | set(sharers) | also) - {k})
 
     def dependents(self, base):
         return [k for k, v in self.of.items()
@@ -161,9 +169,21 @@ class ViewTracking:
                 del self.view_temps[t]
                 changed = True
 
-    def _record_view(self, emitted, last):
+    def _record_view(self, emitted, last, old_sharers=frozenset()):
         """Record what `last` (`emitted = ...`) makes `emitted` share memory
-        with, if anything; says whether it recorded a view."""
+        with, if anything; says whether it recorded a view.  `old_sharers`:
+        the names the old value of `emitted` shared memory with."""
+        value = last.value
+        if isinstance(value, gast.Call) and value.args and isinstance(value.args[0], gast.Name) \
+                and value.args[0].id == emitted and (
+                    (isinstance(value.func, gast.Name) and value.func.id == "getitem")
+                    or getattr(value.func, "id", None) in resolve.VIEW_FUNCTIONS):
+            # `x = x[1]`, `x = x.T`: a view of the array x held, which no
+            # name holds now; a plain new array unless that array was shared
+            if not old_sharers:
+                return False
+            self.views.record(emitted, "orphan", emitted, last, old_sharers)
+            return True
         if isinstance(last.value, gast.Name) and last.value.id != emitted:
             self.views.record(emitted, "alias", last.value.id, last, {last.value.id})
             if last.value.id in self.known_ints:
