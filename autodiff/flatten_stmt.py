@@ -119,6 +119,8 @@ class Flattener(ViewTracking, ExpressionFlattener):
                 return folded
         name = target or ("_" if p.effectful else self.fresh("t"))
         stmt = self.emit(Assign(name, Call(prim, args, keywords)))
+        if target is None:
+            self.poisoned.pop(name, None)  # a new value (a loop body's second pass reuses names)
         if target is None and (prim == "getitem" or prim in resolve.VIEW_FUNCTIONS):
             # a view made inside an expression: a name assigned from it (or a
             # view of it) shares memory with its base

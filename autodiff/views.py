@@ -250,12 +250,13 @@ class ViewTracking:
         self._propagate_update(base, node, came_from=name, written=written)
 
     def _poison(self, name, written, kind):
-        todo = [name]
+        todo, seen = [name], set()
         while todo:
             n = todo.pop()
-            if n in self.poisoned:
+            if n in seen:
                 continue
-            self.poisoned[n] = (written, kind)
+            seen.add(n)
+            self.poisoned.setdefault(n, (written, kind))
             todo.extend(self.views.dependents(n))
 
     def _unfollowable_update(self, name, kind, base, reads, node):

@@ -376,7 +376,19 @@ def alias_in_branch_then_rebound(m, c):
     return np.sum(b)
 
 
+def view_remade_in_loop_then_base_written(m):
+    a = m.copy()
+    b = m[0:2]
+    for i in range(3):
+        b[0] = b[0] * 1.5 + 0.25
+        a = m.T              # a view of m after a trip, a copy if none ran
+    b[0] = b[0] * 1.5 + 0.25
+    return np.sum(a)
+
+
 REFUSED = {
+    "view_remade_in_loop_then_base_written": (view_remade_in_loop_then_base_written,
+                                              (np.zeros((3, 3)),), "a"),
     "self_view_of_shared": (self_view_of_shared, (np.zeros((3, 2)),), "v"),
     "view_of_rebound_view": (view_of_rebound_view, (np.zeros((3, 3)),), "b"),
     "both_rebound_through_transpose": (both_rebound_through_transpose, (np.zeros((3, 2)),), "v"),
@@ -437,8 +449,9 @@ def test_refusal_names_line_and_what_to_write():
 # ------------------------------------------- random programs of views
 
 def _random_view_program(seed):
-    """A random straight-line/branching/looping program of views, copies,
-    rebindings and in-place writes over a 3x3 `m` (seeded, reproducible)."""
+    """A random program of views, copies, rebindings and in-place writes over
+    a 3x3 `m`, with if/else, for over range and enumerate, break and
+    continue (seeded, reproducible)."""
     import random
     r = random.Random(seed)
     names = ["a", "b", "v", "m"]
@@ -454,25 +467,31 @@ def _random_view_program(seed):
         x = r.choice(names)
         return [f"{x}[0] = {x}[0] * 1.5 + 0.25"]
 
-    def block(depth, n):
+    def block(depth, n, in_loop=False):
         out = []
         for _ in range(n):
             p = r.random()
             if depth < 2 and p < 0.15:
-                body, orelse = block(depth + 1, r.randint(1, 3)), block(depth + 1, r.randint(0, 2))
+                body = block(depth + 1, r.randint(1, 3), in_loop)
+                orelse = block(depth + 1, r.randint(0, 2), in_loop)
                 out += ["if c > 0.0:"] + ["    " + s for s in body]
                 if orelse:
                     out += ["else:"] + ["    " + s for s in orelse]
             elif depth < 2 and p < 0.27:
-                body = block(depth + 1, r.randint(1, 3))
-                out += [f"for i in range({r.choice(['2', 'n', '3'])}):"] + ["    " + s for s in body]
+                body = block(depth + 1, r.randint(1, 4), True)
+                head = r.choice([f"for i in range({r.choice(['2', 'n', '3'])}):",
+                                 "for i, w in enumerate(a):"])
+                out += [head] + ["    " + s for s in body]
+            elif in_loop and p < 0.35:
+                out += [r.choice(["if np.sum(a) > 3.0:", "if np.sum(v) < 2.0:", "if i > 0:"]),
+                        "    " + r.choice(["break", "continue"])]
             elif p < 0.6:
                 out += assign()
             else:
                 out += write()
         return out
-    body = ["a = m.copy()", "b = m * 2.0", "v = m[0:2]"] + block(0, r.randint(3, 7))
-    body.append("return np.sum(m) + np.sum(a) * 2.0 + np.sum(b) * 3.0 + np.sum(v) * 5.0")
+    body = ["a = m.copy()", "b = m * 2.0", "v = m[0:2]", "i = -1"] + block(0, r.randint(3, 7))
+    body.append("return np.sum(m) + np.sum(a) * 2.0 + np.sum(b) * 3.0 + np.sum(v) * 5.0 + i * 7.0")
     return "import numpy as np\n\n\ndef f(m, c, n):\n" + "\n".join("    " + s for s in body) + "\n"
 
 
