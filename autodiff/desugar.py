@@ -8,16 +8,21 @@ not flatten expressions (that is `normalize.py`'s job).
 The rewrite, by example::
 
     for i in range(n):            did_break = False
-        if x[i] < 0:              for i in range(n):
+        if x[i] < 0:              for i_1 in range(n):
             break         →           if not did_break:
-        s = s + x[i]                      if x[i] < 0:
+        s = s + x[i]                      i = i_1
+                                          if x[i] < 0:
                                               did_break = True
                                           if not did_break:
                                               s = s + x[i]
 
 A `for` keeps its trip count (the iterations after a `break` do nothing),
-which keeps reverse mode and batching simple; a `while` gets the flag in its
-condition and stops.
+which keeps reverse mode and batching simple; the guard covers the binding
+of the loop target too, so after a `break` the target (and everything the
+breaking trip assigned) holds what Python leaves there.  Desugaring leaves
+the guard on the `for` node (`cotan_trip_guard`) and the flattener places
+it around the target's binding and the body.  A `while` gets the flag in
+its condition and stops.  A loop's `else` runs under `not did_break`.
 """
 
 import gast
@@ -165,10 +170,11 @@ def _loop(s, ctx, scope):
     orelse = _block(s.orelse, ctx, scope) if s.orelse else []
     s.orelse = []
     if isinstance(s, gast.For):
-        if stop_flags:
-            body = [gast.copy_location(
-                gast.If(test=_none_of(stop_flags, s), body=body, orelse=[]), s.body[0])]
+        # The trip guard must also cover binding the loop target: after a
+        # `break` the target keeps the value of the trip that broke, as in
+        # Python.  The flattener binds the target, so it places the guard.
         s.body = body
+        s.cotan_trip_guard = _none_of(stop_flags, s) if stop_flags else None
     else:
         s.body = body
         if stop_flags:

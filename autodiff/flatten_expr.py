@@ -142,11 +142,12 @@ class ExpressionFlattener:
         local = self._lookup_local(node.id)
         if local is not None and isinstance(local, gast.Name) and local.id in self.poisoned:
             base, kind = self.poisoned[local.id]
+            base = self.user_name(base)
             raise self.error(
                 f"{node.id!r} may share memory with {base!r}, which was updated in place "
                 "since: NumPy semantics here depend on whether it is a view or a copy", node,
-                hint=f"Write `{node.id} = ....copy()` where it is made, or read it before "
-                     f"updating {base!r}.")
+                hint=f"Write `{node.id} = ....copy()` where it is made (on every path), or "
+                     f"read it before updating {base!r}.")
         if local is not None:
             return copy.copy(local) if isinstance(local, gast.Constant) else Name(local.id)
         if self._lookup_local_func(node.id) is not None:
@@ -571,6 +572,7 @@ class ExpressionFlattener:
             override = self.origin
         child = type(self)(parsed, self.scope, self.captured, self.out,
                            self.inline_stack + (fn,), parent=self, origin_override=override)
+        child._share_memory_facts(self)
         return child.inline_body(clone(parsed.node), args, kws, target, node,
                                  defaults=fn.__defaults__, kwdefaults=fn.__kwdefaults__)
 
@@ -581,6 +583,7 @@ class ExpressionFlattener:
         child = type(self)(self.parsed, self.scope, self.captured, self.out,
                            self.inline_stack + (fdef,), parent=lf.env,
                            origin_override=self.origin_override)
+        child._share_memory_facts(self)
         child._nested = True
         child.origin = self.origin
         defaults = []

@@ -3,26 +3,26 @@
 Owns `Flattener`: names and fresh temporaries, emitting core-form
 statements (folding calls whose inputs are all constants), assignments of
 every target form, subscript and augmented assignment as functional
-`setitem` updates that keep NumPy's aliasing (with `views.Views`), and
-`if`/`for`/`while`.  Expressions and calls are in `flatten_expr.py`.  Must
-not differentiate, batch or compile.
+`setitem` updates (NumPy's aliasing is kept by `views.ViewTracking`, mixed
+in), and `if`/`for`/`while` — a loop body is flattened again from the joined
+state at its head until that state settles.  Expressions and calls are in
+`flatten_expr.py`.  Must not differentiate, batch or compile.
 """
 
 
 import gast
 import numpy
 
-from .syntax import clone
 from ..runtime.table import PRIMITIVES
 from . import resolve
 from .core_form import is_constant_value
 from .flatten_expr import ExpressionFlattener, LocalScope, _LocalFunction  # noqa: F401
 from .syntax import (Name, Const, Call, Assign, _BINOPS, _op_symbol,  # noqa: F401
                      _stored_names, _mutated_names, _origin_table)
-from .views import Views
+from .views import Views, ViewTracking
 
 
-class Flattener(ExpressionFlattener):
+class Flattener(ViewTracking, ExpressionFlattener):
     """Turns user statements into core-form statements (see normalize.py)."""
 
     def __init__(self, parsed, scope, captured, out, inline_stack, parent=None,
@@ -42,6 +42,12 @@ class Flattener(ExpressionFlattener):
         self.origin_override = origin_override
         self.known_ints = set()
         self.slice_names = set()
+        # temporaries that are views (`m.T`, `m[0:2]` inside an expression):
+        # name -> serial of the statement that made them.  A temporary is
+        # read only by the statement that made it, so its record is dropped
+        # when that statement ends, unless a name made from it still needs it.
+        self.view_temps = {}
+        self.serial = [0]
         self.poisoned = {}
         self._origins = _origin_table(parsed)
 
@@ -112,7 +118,14 @@ class Flattener(ExpressionFlattener):
             if folded is not None:
                 return folded
         name = target or ("_" if p.effectful else self.fresh("t"))
-        self.emit(Assign(name, Call(prim, args, keywords)))
+        stmt = self.emit(Assign(name, Call(prim, args, keywords)))
+        if target is None:
+            self.poisoned.pop(name, None)  # a new value (a loop body's second pass reuses names)
+        if target is None and (prim == "getitem" or prim in resolve.VIEW_FUNCTIONS):
+            # a view made inside an expression: a name assigned from it (or a
+            # view of it) shares memory with its base
+            if self._record_view(name, stmt):
+                self.view_temps[name] = self.serial[0]
         return Name(name)
 
     def _fold(self, p, args, keywords):
@@ -149,11 +162,71 @@ class Flattener(ExpressionFlattener):
         finally:
             self.out = saved
 
-    def sub_block(self, stmts):
-        before = self.views.snapshot()
-        out = self.block(stmts)
-        self.views.merge_after_block(before)
+    def _collect(self, run):
+        """The statements `run()` emits, in a list of their own."""
+        saved = self.out
+        self.out = []
+        try:
+            run()
+            return self.out
+        finally:
+            self.out = saved
+
+    def _sub_block_of(self, run):
+        """The statements `run()` emits, as a block that may or may not run."""
+        entry = self._flow_state()
+        out = self._collect(run)
+        self._set_flow_state(self._join_flow(entry, self._flow_state()))
         return out
+
+    # ---- loops: the state at a loop's head
+
+    def _naming_state(self):
+        root = self._root()
+        return (set(self.scope.used), dict(self.captured), dict(root._captured_ids),
+                dict(self.rename), set(self.locals), dict(self.local_funcs),
+                dict(self.view_temps))
+
+    def _set_naming_state(self, state):
+        used, captured, ids, rename, locals_, funcs, temps = state
+        self.view_temps.clear()
+        self.view_temps.update(temps)
+        root = self._root()
+        self.scope.used.clear()
+        self.scope.used.update(used)
+        self.captured.clear()
+        self.captured.update(captured)
+        root._captured_ids.clear()
+        root._captured_ids.update(ids)
+        self.rename = rename
+        self.locals = locals_
+        self.local_funcs = funcs
+
+    def _loop_body(self, run):
+        """Flatten a loop body (`run()`) from the state at the loop's head.
+
+        The head is reached from before the loop and from the end of every
+        trip, so what is known there is the join of both; a trip may start
+        with a name that an earlier trip made a view.  The body is flattened
+        again from the joined head until the head no longer changes (names
+        and captures are rewound, so the final pass names things as the
+        first would).  The state after the loop is that of the head.
+        """
+        head = self._flow_state()
+        for _ in range(16):
+            naming = self._naming_state()
+            self._set_flow_state(head)
+            body = self._collect(run)
+            new_head = self._join_flow(head, self._flow_state())
+            if self._same_flow(new_head, head):
+                self._set_flow_state(new_head)
+                return body
+            self._set_naming_state((set(naming[0]), dict(naming[1]), dict(naming[2]),
+                                    dict(naming[3]), set(naming[4]), dict(naming[5]),
+                                    dict(naming[6])))
+            head = new_head
+        raise self.error("internal: what is known about views at a loop's head did not "
+                         "settle", None)
 
     def set_origin(self, node):
         if self.parsed.is_generated:
@@ -167,7 +240,10 @@ class Flattener(ExpressionFlattener):
         method = getattr(self, "stmt_" + type(s).__name__, None)
         if method is None:
             raise self.error(f"{type(s).__name__} statements are not supported", s)
+        self.serial[0] += 1
+        start = self.serial[0]
         method(s)
+        self._drop_dead_temps(start)
 
     def stmt_Pass(self, s):
         pass
@@ -232,7 +308,11 @@ class Flattener(ExpressionFlattener):
         if isinstance(target, gast.Name):
             self.local_funcs.pop(target.id, None)
             name = self.store_name_pending(target.id)
+            emitted_before = len(self.out)
             atom = self.expr(value_node, target=name)
+            if len(self.out) == emitted_before and isinstance(atom, gast.Name) \
+                    and atom.id == name:
+                return  # `x = x`: x keeps its value and what it shares memory with
             self._finish_store(target.id, name, atom, value_node)
             return
         if isinstance(target, (gast.Tuple, gast.List)) and isinstance(value_node, (gast.Tuple, gast.List)) \
@@ -259,6 +339,8 @@ class Flattener(ExpressionFlattener):
         if isinstance(target, gast.Name):
             self.local_funcs.pop(target.id, None)
             name = self.store_name_pending(target.id)
+            if isinstance(atom, gast.Name) and atom.id == name:
+                return  # `x = x`
             self.assign_to(name, atom)
             self._finish_store(target.id, name, atom, None)
         elif isinstance(target, (gast.Tuple, gast.List)):
@@ -289,38 +371,18 @@ class Flattener(ExpressionFlattener):
 
     def _finish_store(self, user_name, emitted, atom, value_node):
         """Bookkeeping after `emitted = ...`: aliases and views."""
+        # what the old value shared memory with: `x = x[1]` views it
+        old = self.views.of.get(emitted)
+        old_sharers = set(self.views.dependents(emitted)) - {emitted}
+        if old is not None:
+            old_sharers |= old[3] | {old[1]}
         self.views.forget(emitted)
         self.poisoned.pop(emitted, None)
         self.known_ints.discard(emitted)
         last = self.out[-1] if self.out else None
         if last is None or not isinstance(last, gast.Assign) or last.targets[0].id != emitted:
             return
-        if isinstance(last.value, gast.Name) and last.value.id != emitted:
-            self.views.record(emitted, "alias", last.value.id, last, {last.value.id})
-            return
-        call = last.value
-        if isinstance(call, gast.Call) and isinstance(call.func, gast.Name) \
-                and call.args and isinstance(call.args[0], gast.Name):
-            base = call.args[0].id
-            fname = call.func.id
-            reads = {a.id for a in call.args if isinstance(a, gast.Name)}
-            if fname == "getitem":
-                idx = call.args[1:]
-                def is_int(i):
-                    return (isinstance(i, gast.Constant) and type(i.value) is int) or \
-                        (isinstance(i, gast.Name) and i.id in self.known_ints)
-                def is_slice(i):
-                    return (isinstance(i, gast.Constant) and (i.value is None or i.value is Ellipsis)) \
-                        or (isinstance(i, gast.Name) and i.id in self.slice_names)
-                if all(is_int(i) or is_slice(i) for i in idx):
-                    # with a slice in the index the result is always a view;
-                    # all ints give a row (a view) or an element (a copy)
-                    kind = "slice" if any(is_slice(i) for i in idx) else "intview"
-                else:
-                    kind = "maybe"
-                self.views.record(emitted, kind, base, last, reads)
-            elif fname in resolve.VIEW_FUNCTIONS:
-                self.views.record(emitted, "other", base, last, reads)
+        self._record_view(emitted, last, old_sharers)
 
     # ---- in-place updates
 
@@ -356,45 +418,20 @@ class Flattener(ExpressionFlattener):
             else:
                 value = self.emit_call("setitem", [cont, value] + idx_lists[level])
         del old
+        # the containers and old values read for this store are views of the
+        # base, but nothing reads them again: do not re-derive them
+        self._drop_dead_temps(self.serial[0])
         self._propagate_update(name, target)
 
-    def _propagate_update(self, name, node, came_from=None):
-        """`name` was just updated in place: update every name sharing its
-        memory, as NumPy would (see `views.Views`)."""
-        for dep in self.views.dependents(name):
-            if dep == came_from or dep == name:
-                continue
-            kind, _, stmt, reads = self.views.of[dep]
-            if kind in ("alias", "slice", "other"):
-                new = clone(stmt)
-                self.emit(new)
-                self.views.record(dep, kind, name, new, reads)
-                self._propagate_update(dep, node, came_from=name)
-            else:
-                # it may or may not share memory (an element is a copy, a
-                # row is a view): refuse only if it is read again
-                self.poisoned[dep] = (name, kind)
-        rec = self.views.of.get(name)
-        if rec is None or rec[1] == came_from:
-            return
-        kind, base, stmt, reads = rec
-        if kind == "alias":
-            self.assign_to(base, Name(name))
-        elif kind in ("slice", "intview"):
-            idx = stmt.value.args[1:]
-            self.emit_call("setitem", [Name(base), Name(name)] + list(idx), target=base)
-        else:
-            what = {"other": "a reshaped/transposed view",
-                    "maybe": "possibly a view (its index may be an array)",
-                    "stale": "a view whose index variable has changed since",
-                    "uncertain": "possibly a view (it was made inside an if or loop)"}[kind]
-            raise self.error(
-                f"in-place update of {name!r}, which is {what} of {base!r}: NumPy would "
-                f"change {base!r} too and cotan cannot follow that here", node,
-                hint=f"Make the copy explicit ({name} = ....copy()) or update "
-                     f"{base!r} directly.")
-        self.poisoned.pop(base, None)
-        self._propagate_update(base, node, came_from=name)
+    def user_name(self, emitted):
+        """The user's name for an emitted name (itself when it has none)."""
+        f = self
+        while f is not None:
+            for user, atom in f.rename.items():
+                if isinstance(atom, gast.Name) and atom.id == emitted:
+                    return user
+            f = f.parent
+        return emitted
 
     def stmt_AugAssign(self, s):
         op = _BINOPS.get(type(s.op))
@@ -431,8 +468,14 @@ class Flattener(ExpressionFlattener):
             return
         self.set_origin(s)
         origin = self.origin
-        body = self.sub_block(s.body)
-        orelse = self.sub_block(s.orelse)
+        entry = self._flow_state()
+        body = self._collect(lambda: [self.stmt(c) for c in s.body])
+        after_body = self._flow_state()
+        self._set_flow_state(entry)
+        orelse = self._collect(lambda: [self.stmt(c) for c in s.orelse])
+        after_else = self._flow_state()
+        self._join_view_indices(body, orelse, after_body, after_else, origin)
+        self._set_flow_state(self._join_flow(after_body, after_else))
         self._emit_if(test, body, orelse, origin)
 
     def _emit_if(self, test, body, orelse, origin):
@@ -462,18 +505,15 @@ class Flattener(ExpressionFlattener):
             self.assign_to(t, test)
             test = Name(t)
         cond_name = test.id
-        before = self.views.snapshot()
-        saved = self.out
-        self.out = []
-        for c in s.body:
-            self.stmt(c)
-        self.set_origin(s)
-        new = self.expr(s.test, target=cond_name if not self._is_user_name(cond_name) else None)
-        if not (isinstance(new, gast.Name) and new.id == cond_name):
-            self.assign_to(cond_name, new)
-        body = self.out
-        self.out = saved
-        self.views.merge_after_block(before)
+
+        def trip():
+            for c in s.body:
+                self.stmt(c)
+            self.set_origin(s)
+            new = self.expr(s.test, target=cond_name if not self._is_user_name(cond_name) else None)
+            if not (isinstance(new, gast.Name) and new.id == cond_name):
+                self.assign_to(cond_name, new)
+        body = self._loop_body(trip)
         node = gast.While(test=Name(cond_name), body=body, orelse=[])
         node.cotan_origin = origin
         self.out.append(node)
@@ -544,28 +584,40 @@ class Flattener(ExpressionFlattener):
         if isinstance(atom, gast.Name) and rebound:
             t = self.fresh("seq")
             self.assign_to(t, atom)
+            # NumPy iterates the array itself: an update in place of the
+            # user's variable is seen by the later trips, a rebinding is not
+            self._record_view(t, self.out[-1])
             return Name(t)
         return atom
 
     def _range_loop(self, s, args, bind, origin, plain_range=False):
         target = s.target
-        simple = plain_range and isinstance(target, gast.Name) \
+        guard = getattr(s, "cotan_trip_guard", None)
+        # with a trip guard (a `break` or `return` in the body) the user's
+        # target is bound under the guard, from an index of the loop's own
+        simple = plain_range and guard is None and isinstance(target, gast.Name) \
             and target.id not in _stored_names(s.body)
-        before = self.views.snapshot()
-        saved = self.out
-        self.out = []
-        if simple:
-            idx_name = self.store_name_pending(target.id)
-            self.views.forget(idx_name)
-        else:
-            idx_name = self.fresh("i")
-            bind(Name(idx_name))
-        self.known_ints.add(idx_name)
-        for c in s.body:
-            self.stmt(c)
-        body = self.out
-        self.out = saved
-        self.views.merge_after_block(before)
+        idx_name = self.store_name_pending(target.id) if simple else self.fresh("i")
+
+        def trip():
+            if simple:
+                self.views.forget(idx_name)
+            self.known_ints.add(idx_name)
+            if guard is None:
+                if not simple:
+                    bind(Name(idx_name))
+                for c in s.body:
+                    self.stmt(c)
+                return
+            self.set_origin(s)
+            test = self.expr(guard)
+
+            def guarded():
+                bind(Name(idx_name))
+                for c in s.body:
+                    self.stmt(c)
+            self._emit_if(test, self._sub_block_of(guarded), [], origin)
+        body = self._loop_body(trip)
         if not body:
             return
         node = gast.For(target=Name(idx_name, store=True),

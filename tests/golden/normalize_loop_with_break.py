@@ -5,10 +5,10 @@ def loop_with_break(x, limit):
     did_break = False
     t = length(x)
     for i in range(0, t, 1):
-        v = getitem(x, i)
-        # if total > limit:
-        t_2 = logical_not(did_break)
-        if t_2:
+        t_1 = logical_not(did_break)
+        if t_1:
+            v = getitem(x, i)
+            # if total > limit:
             t_3 = greater(total, limit)
             if t_3:
                 # break
