@@ -618,8 +618,8 @@ class Flattener(ViewTracking, ExpressionFlattener):
                     self.stmt(c)
             self._emit_if(test, self._sub_block_of(guarded), [], origin)
         body = self._loop_body(trip)
-        if not body:
-            return
+        # an empty loop is kept: its target's last value may be read after
+        # it, and simplify replaces the loop by that value when it is
         node = gast.For(target=Name(idx_name, store=True),
                         iter=gast.Call(func=Name("range"), args=args, keywords=[]),
                         body=body, orelse=[], type_comment=None)

@@ -12,7 +12,7 @@ import math
 import gast
 import numpy
 
-from .syntax import walk
+from .syntax import Name, walk
 from ..runtime.table import PRIMITIVES
 from .core_form import is_constant_value
 
@@ -172,12 +172,52 @@ def _dce_block(stmts, reads, keep, fdef):
             changed |= _dce_block(s.body, reads, keep, fdef)
             if not s.body:
                 changed = True
+                if reads.get(s.target.id, 0) or s.target.id in keep:
+                    out += _last_value_of_target(s, fdef)
                 continue
         elif isinstance(s, gast.While):
             changed |= _dce_block(s.body, reads, keep, fdef)
         out.append(s)
     stmts[:] = out
     return changed
+
+
+def _last_value_of_target(loop, fdef):
+    """What a `for` whose body is dead leaves behind: its target holds the
+    last trip's value, or keeps its old one when the loop runs zero times
+    (Python's rule), so the loop becomes `if n > 0: i = start + (n-1)*step`."""
+    start, stop, step = loop.iter.args
+    used = {n.id for n in walk(fdef) if isinstance(n, gast.Name)} | set(PRIMITIVES)
+    origin = getattr(loop, "cotan_origin", None)
+
+    def fresh(base):
+        name, k = base, 0
+        while name in used:
+            k += 1
+            name = f"{base}_{k}"
+        used.add(name)
+        return name
+
+    def atom(x):
+        if isinstance(x, str):
+            return Name(x)
+        if isinstance(x, gast.Constant):
+            return gast.Constant(value=x.value, kind=None)
+        return Name(x.id)
+
+    def assign(target, prim, *args):
+        a = gast.Assign(targets=[Name(target, store=True)],
+                        value=gast.Call(func=Name(prim), args=[atom(x) for x in args],
+                                        keywords=[]), type_comment=None)
+        a.cotan_origin = origin
+        return a
+    n, ran, k, off = fresh("n_trips"), fresh("ran"), fresh("last_trip"), fresh("last_offset")
+    one, zero = gast.Constant(value=1, kind=None), gast.Constant(value=0, kind=None)
+    node = gast.If(test=Name(ran), body=[
+        assign(k, "subtract", n, one), assign(off, "multiply", k, step),
+        assign(loop.target.id, "add", start, off)], orelse=[])
+    node.cotan_origin = origin
+    return [assign(n, "trip_count", start, stop, step), assign(ran, "greater", n, zero), node]
 
 
 def _fresh_name(fdef, base):

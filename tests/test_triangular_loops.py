@@ -146,3 +146,38 @@ def test_inner_loop_with_zero_trips_keeps_its_variable():
     want = numerical_grad(zero_trip_inner, (1.5,), 0)
     assert cotan.grad(zero_trip_inner)(1.5) == pytest.approx(want, rel=1e-6)
     assert cotan.jit(cotan.grad(zero_trip_inner))(1.5) == pytest.approx(want, rel=1e-6)
+
+
+def read_then_reassigned(x):
+    # `v` is read at the start of a trip and reassigned late in it: the
+    # adjoint of the next trip's read must reach this trip's assignment
+    v = x * 1.0
+    s = 0.0
+    for i in range(3):
+        s = s + np.sum(v)
+        x = x * 1.5
+        v = x * 1.0
+    return s
+
+
+def test_carried_adjoint_read_early_and_reassigned_late():
+    x = np.array([0.5, 1.5])
+    np.testing.assert_allclose(cotan.grad(read_then_reassigned)(x), [4.75, 4.75], rtol=1e-12)
+    np.testing.assert_allclose(cotan.jit(cotan.grad(read_then_reassigned))(x), [4.75, 4.75],
+                               rtol=1e-12)
+
+
+def carried_array_second_order(x):
+    low = np.zeros(2)
+    for j in range(2):
+        d = low[0]
+        low = low + np.sin(d) + x[j]
+    return low[1]
+
+
+def test_second_order_through_a_carried_array():
+    # adjoints that come to exist only in a later pass over the loop body
+    x = np.array([0.3, 0.4])
+    v = np.array([1.0, 0.0])
+    hvp = cotan.grad(lambda y: np.sum(cotan.grad(carried_array_second_order)(y) * v))
+    np.testing.assert_allclose(hvp(x), _hvp_fd(carried_array_second_order, x, v), atol=1e-8)

@@ -222,18 +222,7 @@ def test_followed_view_vmap_matches_python_loop(name, k):
     np.testing.assert_allclose(got, expect, rtol=1e-12)
 
 
-# reverse mode drops the adjoint of a loop-carried name that is read at the
-# start of a trip and reassigned from another name later in it (here the
-# iterated `seq = m`); the core form is right (normalize, jit, vmap pass).
-# Reproducer without views: `v = x * 1.0; for i in range(3): s = s + sum(v);
-# x = x * 1.5; v = x * 1.0` (grad gives ones).  Owned by autodiff/reverse.py.
-REVERSE_MODE_BUG = {"iterated_array_written"}
-
-
-@pytest.mark.parametrize("name,k", [
-    pytest.param(n, k, marks=pytest.mark.xfail(strict=True, reason="reverse mode: loop-carried "
-                                                                   "name reassigned late in a trip"))
-    if n in REVERSE_MODE_BUG else (n, k) for n, k in FOLLOWED_CASES])
+@pytest.mark.parametrize("name,k", FOLLOWED_CASES)
 def test_followed_view_grad_matches_finite_differences(name, k):
     fn, args = _args(name, k)
     m, rest = args[0], args[1:]
