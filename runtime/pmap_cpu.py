@@ -109,6 +109,7 @@ def run_shards(calls, group, axis_name):
     def work(k):
         frames = dict(outer)
         frames[axis_name] = (group, group.offset + k)
+        _slot.index = k
         try:
             with bound_axes(frames):
                 results[k] = calls[k]()
@@ -168,11 +169,29 @@ def _live_in(stmts):
     return need
 
 
+#: held by a segment's first call per signature (its compile)
+_COMPILING = threading.Lock()
+
+_slot = threading.local()
+
+
+def current_slot():
+    """The local shard index of this thread (0 outside a pmap)."""
+    return getattr(_slot, "index", 0)
+
+
 class _Segment:
     def __init__(self, stmts):
         self.stmts = stmts
         self.fn = None
+        # (static positions, shard slot) -> JitFunction.  One per shard:
+        # all of them compile the same source to the same code (the second
+        # is an in-process cache hit), but a compiled entry's call buffers
+        # are not safe to share between threads in this tree's
+        # runtime/dispatch.py (see the report; one JitFunction per segment
+        # once the dispatcher is thread-safe)
         self.jitted = {}
+        self.seen = set()
         self.eager_reason = None
 
 
@@ -209,6 +228,29 @@ class SegmentedProgram:
         self.segments = []
         self._collect(self.items)
         self._compute_outputs(body)
+        # Python ints crossing a cut are sizes (batch sizes, shape entries)
+        # that compiled code needs as constants, except the counters of the
+        # loops the host drives, which change every trip
+        self.loop_assigned = set()
+        for s in _walk_stmts(body):
+            if isinstance(s, (gast.For, gast.While)) and _contains_collective(s):
+                self.loop_assigned |= _writes(s)
+        # a reverse-mode stack that crosses a cut is pushed in one segment
+        # and popped in another: compiled segments hold stacks natively,
+        # so such programs run every segment as Python
+        stacks = {s.targets[0].id for s in _walk_stmts(body) if isinstance(s, gast.Assign)
+                  and isinstance(s.value, gast.Call) and isinstance(s.value.func, gast.Name)
+                  and s.value.func.id == "new_stack"}
+        crossing = sorted(stacks & {n for seg in self.segments
+                                    for n in seg.live_in + seg.live_out})
+        if crossing:
+            self.eager_reason = (f"the reverse-mode stack(s) {', '.join(crossing)} are used on "
+                                 "both sides of a collective")
+            for seg in self.segments:
+                seg.eager_reason = self.eager_reason
+            warnings.warn(f"pmap of {core.name!r}: runs as Python, not compiled "
+                          f"({self.eager_reason}); the numbers are the same", RuntimeWarning,
+                          stacklevel=3)
         self._lock = threading.Lock()
 
     # -- structure
@@ -346,14 +388,25 @@ class SegmentedProgram:
         if seg.eager_reason is not None:
             return seg.fn(*args)
         statics = tuple(i for i, (n, a) in enumerate(zip(seg.live_in, args))
-                        if n in self.static_params or _is_static(a))
-        with self._lock:
-            jf = seg.jitted.get(statics)
-            if jf is None:
-                from ..jit_api import jit
-                jf = seg.jitted[statics] = jit(seg.fn, static_argnums=statics)
+                        if n in self.static_params or _is_static(a) or (
+                            type(a) is int and n not in self.loop_assigned))
+        slot = current_slot()
+        signature = (statics, slot) + tuple(
+            repr(a) if i in statics else (np.shape(a), np.result_type(a).str)
+            for i, a in enumerate(args))
         try:
-            return jf(*args)
+            if signature in seg.seen:
+                return seg.jitted[(statics, slot)](*args)
+            # a signature's first call compiles: one at a time, so the
+            # shards after the first find it compiled
+            with _COMPILING:
+                jf = seg.jitted.get((statics, slot))
+                if jf is None:
+                    from ..jit_api import jit
+                    jf = seg.jitted[(statics, slot)] = jit(seg.fn, static_argnums=statics)
+                out = jf(*args)
+                seg.seen.add(signature)
+                return out
         except Exception as e:
             from ..errors import CotanError
             if not isinstance(e, CotanError) or getattr(e, "cotan_user_error", False):
