@@ -204,13 +204,24 @@ class _Host:
 
 
 def _is_static(v):
+    """Whether a value crossing a cut is a compile-time constant of the next
+    segment: None, strings, slices, tuples of Python numbers (shapes),
+    other hashable non-array objects.  Arrays, Python numbers and
+    containers holding arrays are run-time values."""
     if isinstance(v, (np.ndarray, np.generic)):
         return False
-    if isinstance(v, (bool, type(None), str, tuple, slice)):
+    if isinstance(v, (bool, type(None), str, slice)):
         return True
-    if isinstance(v, (int, float, complex)):
+    if isinstance(v, tuple):
+        return all(type(e) in (int, float, bool) or (_is_static(e) and e is not None)
+                   or e is None for e in v)
+    if isinstance(v, (int, float, complex, list, dict)):
         return False
-    return not isinstance(v, (list, dict))
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
 
 
 class SegmentedProgram:
@@ -392,8 +403,7 @@ class SegmentedProgram:
                             type(a) is int and n not in self.loop_assigned))
         slot = current_slot()
         signature = (statics, slot) + tuple(
-            repr(a) if i in statics else (np.shape(a), np.result_type(a).str)
-            for i, a in enumerate(args))
+            repr(a) if i in statics else _signature(a) for i, a in enumerate(args))
         try:
             if signature in seg.seen:
                 return seg.jitted[(statics, slot)](*args)
@@ -419,6 +429,18 @@ class SegmentedProgram:
                                   f"{self.segments.index(seg)} runs as Python, not compiled "
                                   f"({seg.eager_reason})", RuntimeWarning, stacklevel=2)
             return seg.fn(*args)
+
+
+def _signature(v):
+    """Structure, shapes and dtypes of a run-time value (what selects a
+    compiled entry)."""
+    if isinstance(v, (tuple, list)):
+        return (type(v).__name__,) + tuple(_signature(e) for e in v)
+    if isinstance(v, dict):
+        return ("dict",) + tuple((k, _signature(e)) for k, e in v.items())
+    if v is None or isinstance(v, str):
+        return repr(v)
+    return (np.shape(v), np.result_type(v).str, type(v).__name__)
 
 
 def _walk_stmts(stmts):

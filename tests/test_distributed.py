@@ -56,3 +56,9 @@ def test_without_initialize_a_process_is_alone():
     assert cotan.distributed.process_count() == 1
     assert cotan.distributed.process_index() == 0
     assert not cotan.distributed.is_initialized()
+
+
+def test_data_parallel_example_under_mpiexec():
+    out = launch(os.path.join(ROOT, "examples", "data_parallel.py"), 2, 2)
+    lines = [line for line in out.splitlines() if "largest parameter difference" in line]
+    assert len(lines) == 2 and all("4 devices" in line for line in lines)
