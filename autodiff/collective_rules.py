@@ -349,6 +349,10 @@ def _bind_vmap_axis(core, axis_name, lanes_param):
                         where, atom = ("kw", i), kw.value
             if where is None:
                 continue
+            if isinstance(atom, gast.Name) and atom.id in core.captured and isinstance(
+                    core.captured[atom.id], (str, tuple)):
+                # a global or closure constant naming the axis (AXIS = "batch")
+                atom = gast.Constant(value=core.captured[atom.id], kind=None)
             names = _const(prim, {"axis_name": atom}, "axis_name")
             names = names if isinstance(names, tuple) else (names,)
             if axis_name not in names:

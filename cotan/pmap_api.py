@@ -106,6 +106,10 @@ class PmapFunction:
     def program(self):
         """What each shard runs: `jit(fun)` when `fun` has no collectives,
         else its SegmentedProgram (runtime/pmap_cpu.py)."""
+        if self._program is None and isinstance(self._fun, PmapFunction):
+            # nested pmap: each outer shard runs the inner pmap (compiled itself)
+            inner = self._fun
+            self._program = lambda args: inner(*args)
         if self._program is None:
             from .autodiff.normalize import normalize_function
             from .autodiff.syntax import walk

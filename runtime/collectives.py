@@ -136,6 +136,18 @@ class AxisGroup:
             self._done.append(local_index)
             self._cond.notify_all()
 
+    def subgroup(self, key):
+        """The group of this axis among the shards of nested pmaps that have
+        the same position `key` (which nested pmap call, which inner shard):
+        under pmap(pmap(f, 'j'), 'i') a collective over 'i' meets the shards
+        with the same 'j' index, one from each 'i' shard."""
+        with self._cond:
+            subs = self.__dict__.setdefault("_subs", {})
+            g = subs.get(key)
+            if g is None:
+                g = subs[key] = AxisGroup(self.name, self.local, self.comm)
+            return g
+
     def fail(self, reason):
         """Tear the group down: every shard waiting (or about to wait) in a
         collective raises CollectiveMismatchError(reason)."""

@@ -103,11 +103,15 @@ def run_shards(calls, group, axis_name):
     """Run `calls[k]()` for each local shard k on its own thread, with
     `axis_name` bound to (group, group.offset + k); the results in order."""
     outer = current_frames()
+    # a nested pmap: the outer axes' collectives meet the shards of the
+    # other outer shards' nested pmaps that have the same inner index
+    seq = getattr(_slot, "nested", 0)
+    _slot.nested = seq + 1
     results = [None] * len(calls)
     errors = [None] * len(calls)
 
     def work(k):
-        frames = dict(outer)
+        frames = {name: (g.subgroup((seq, k)), i) for name, (g, i) in outer.items()}
         frames[axis_name] = (group, group.offset + k)
         _slot.index = k
         try:

@@ -286,3 +286,28 @@ def test_ppermute_under_vmap_of_pmap_lanes_against_a_loop():
     Z = np.arange(12.0).reshape(2, 3, 2)
     got = cotan.pmap(cotan.vmap(ppermute_batched), axis_name="i")(Z)
     np.testing.assert_array_equal(got, Z[::-1])
+
+
+def lanes_permuted(x):
+    return lax.ppermute(x, "i", ((0, 2), (2, 1), (1, 0)), inverse=False) * x
+
+
+def test_ppermute_lanes_rules_against_finite_differences_and_a_loop(rng):
+    # what vmap's rule emits, differentiated and batched again
+    Z = rng.normal(size=(3, 2))
+    vm = cotan.vmap(lanes_permuted, axis_name="i")
+    ref = Z[[1, 2, 0]] * Z
+    np.testing.assert_allclose(vm(Z), ref, rtol=1e-14)
+    fd = finite_differences(lambda Z: np.sum(vm(Z) ** 2), Z)
+    np.testing.assert_allclose(cotan.grad(lambda_free_sq(vm))(Z), fd, atol=1e-7)
+    B = rng.normal(size=(4, 3, 2))
+    np.testing.assert_allclose(cotan.vmap(vm)(B), np.stack([vm(b) for b in B]), rtol=1e-14)
+    t = rng.normal(size=Z.shape)
+    _, dz = cotan.jvp(vm, (Z,), (t,))
+    np.testing.assert_allclose(dz, (vm(Z + 1e-6 * t) - vm(Z - 1e-6 * t)) / 2e-6, atol=1e-7)
+
+
+def lambda_free_sq(fn):
+    def sq(Z):
+        return np.sum(fn(Z) ** 2)
+    return sq

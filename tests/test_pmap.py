@@ -187,3 +187,33 @@ def test_other_backends_say_what_is_missing():
     from cotan.errors import MissingRuleError
     with pytest.raises(MissingRuleError, match="not built yet"):
         cotan.pmap(total, backend="xla")
+
+
+def two_axes(x):
+    return x / lax.psum(x, ("i", "j")) + lax.axis_index("i") * 10.0 + lax.axis_index("j") \
+        + lax.pmax(x, "i")
+
+
+def test_nested_pmap_matches_nested_vmap():
+    # the collective over the outer axis meets the shards with the same inner index
+    Y = np.arange(1.0, 5.0).reshape(2, 2)
+    ref = Y / Y.sum() + np.arange(2)[:, None] * 10.0 + np.arange(2) + Y.max(axis=0)
+    for jit in (True, False):
+        got = cotan.pmap(cotan.pmap(two_axes, axis_name="j", jit=jit), axis_name="i",
+                         jit=jit)(Y)
+        np.testing.assert_allclose(got, ref, rtol=1e-14)
+    np.testing.assert_allclose(cotan.vmap(cotan.vmap(two_axes, axis_name="j"),
+                                          axis_name="i")(Y), ref, rtol=1e-14)
+
+
+AXIS = "batch"
+
+
+def named_by_a_global(x):
+    return x / lax.psum(x, AXIS)
+
+
+def test_axis_name_from_a_global_constant():
+    X = np.arange(1.0, 5.0)
+    np.testing.assert_allclose(cotan.vmap(named_by_a_global, axis_name="batch")(X), X / 10)
+    np.testing.assert_allclose(cotan.pmap(named_by_a_global, axis_name="batch")(X), X / 10)
