@@ -23,7 +23,6 @@ from .errors import MissingRuleError, ShapeError
 from .runtime import collectives  # noqa: F401  (registers the collectives)
 from .runtime.pmap_cpu import (AxisGroup, SegmentedProgram, cpu_devices, local_device_count as
                                _local_count, run_shards)
-from .runtime.collectives import COLLECTIVES
 
 __all__ = ["pmap", "devices", "local_devices", "device_count", "local_device_count"]
 
@@ -104,28 +103,19 @@ class PmapFunction:
 
     # -- the per-shard program
     def program(self):
-        """What each shard runs: `jit(fun)` when `fun` has no collectives,
-        else its SegmentedProgram (runtime/pmap_cpu.py)."""
+        """What each shard runs: `fun`'s SegmentedProgram (runtime/pmap_cpu.py;
+        one compiled segment when `fun` has no collectives)."""
         if self._program is None and isinstance(self._fun, PmapFunction):
             # nested pmap: each outer shard runs the inner pmap (compiled itself)
             inner = self._fun
             self._program = lambda args: inner(*args)
         if self._program is None:
             from .autodiff.normalize import normalize_function
-            from .autodiff.syntax import walk
-            import gast
-            from .jit_api import jit
             core = normalize_function(self._fun)
-            has = any(isinstance(n, gast.Call) and isinstance(n.func, gast.Name)
-                      and n.func.id in COLLECTIVES for n in walk(core.node))
-            if has:
-                params = core.params
-                prog = SegmentedProgram(core, [params[i] for i in self.statics
-                                               if i < len(params)])
-                self._program = prog.run
-            else:
-                jf = jit(self._fun, static_argnums=self.statics)
-                self._program = lambda args: jf(*args)
+            params = core.params
+            # without collectives the program is one segment: jit of the body
+            prog = SegmentedProgram(core, [params[i] for i in self.statics if i < len(params)])
+            self._program = prog.run
         return self._program
 
     def __call__(self, *args):
