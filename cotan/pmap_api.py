@@ -136,7 +136,11 @@ class PmapFunction:
             for k in range(n):
                 shards[k].append(parts[k])
         from .distributed import communicator
-        group = AxisGroup(self.axis_name, n, communicator())
+        from .runtime.collectives import current_frames
+        # an outermost pmap spans the processes; a nested one lives inside
+        # one shard of it, so in this process
+        comm = communicator() if not current_frames() else None
+        group = AxisGroup(self.axis_name, n, comm)
         if self.jit:
             prog = self.program()
             calls = [lambda s=s: prog(s) for s in shards]

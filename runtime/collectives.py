@@ -355,3 +355,13 @@ declare_no_rule("ppermute_lanes", "llvm", "the batched form of ppermute runs eag
                 "fancy assignment); not lowered yet")
 
 COLLECTIVES = ("psum", "pmean", "pmax", "pmin", "all_gather", "ppermute", "axis_index")
+
+#: primitives the table sweeps (tests/test_{jvp,vjp,batching}_rules.py,
+#: test_numpy_namespace.py) cannot call on their own: a collective needs an
+#: axis bound by pmap/vmap, and ppermute_lanes a permutation that fits its
+#: operand.  Their values and rules are swept in tests/test_collectives.py.
+SWEPT_ELSEWHERE = {name: "needs a pmap/vmap axis; tests/test_collectives.py checks its value, "
+                         "JVP, VJP and batching against NumPy and finite differences"
+                   for name in COLLECTIVES}
+SWEPT_ELSEWHERE["ppermute_lanes"] = ("needs a permutation of its operand's lanes; "
+                                     "tests/test_collectives.py checks its rules")
