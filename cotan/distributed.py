@@ -93,7 +93,8 @@ def exchange(comm, items):
         # mismatched collectives: hand back the descriptions, the caller names them
         return [(w, None) for w, _, _ in flat]
     (shape, dt), = shapes
-    local = np.ascontiguousarray(np.stack([a for _, a in items]))
+    local = np.ascontiguousarray(items[0][1])[None] if len(items) == 1 else \
+        np.ascontiguousarray(np.stack([a for _, a in items]))
     out = np.empty((comm.Get_size(),) + local.shape, dtype=np.dtype(dt))
     comm.Allgather(local, out)
     out = out.reshape((-1,) + tuple(shape))

@@ -223,7 +223,16 @@ def _split(name, x, spec, n):
         parts = [_split(name, e, s, n) for e, s in zip(x, sub)]
         return [type(x)(p[i] for p in parts) for i in range(n)]
     arr = np.moveaxis(np.asarray(x), spec, 0)
-    return [np.array(arr[k], order="C") for k in range(n)]
+    out = []
+    for k in range(n):
+        # slices of a C-ordered leading axis are contiguous: handed over as
+        # read-only views (the shards must not write into the caller's array)
+        v = arr[k] if arr[k].flags.c_contiguous else np.array(arr[k], order="C")
+        if v.base is not None:
+            v = v.view()
+            v.flags.writeable = False
+        out.append(v)
+    return out
 
 
 def _stack(name, results, spec):

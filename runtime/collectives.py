@@ -204,7 +204,10 @@ def _tree_map(fn, x):
 def _ordered(values, op):
     acc = np.array(values[0], copy=True)
     for v in values[1:]:
-        acc = op(acc, v)
+        if acc.shape == np.shape(v) and acc.dtype == np.result_type(acc, v):
+            op(acc, v, out=acc)        # in place: the same order, no new array
+        else:
+            acc = op(acc, v)
     return acc
 
 

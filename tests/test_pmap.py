@@ -217,3 +217,21 @@ def test_axis_name_from_a_global_constant():
     X = np.arange(1.0, 5.0)
     np.testing.assert_allclose(cotan.vmap(named_by_a_global, axis_name="batch")(X), X / 10)
     np.testing.assert_allclose(cotan.pmap(named_by_a_global, axis_name="batch")(X), X / 10)
+
+
+def writes_its_input(x):
+    x[0] = 0.0
+    return x
+
+
+def test_slices_are_read_only_views_of_the_input():
+    # eager shards get views of the caller's array: writing into one is refused
+    # instead of changing the caller's data
+    X = np.ones((2, 3))
+    with pytest.raises(ValueError, match="read-only"):
+        cotan.pmap(writes_its_input, jit=False)(X)
+    np.testing.assert_array_equal(X, 1.0)
+    # compiled, the write is a functional update (cotan's normal form)
+    got = cotan.pmap(writes_its_input)(X)
+    np.testing.assert_array_equal(got[:, 0], 0.0)
+    np.testing.assert_array_equal(X, 1.0)
