@@ -311,3 +311,16 @@ def lambda_free_sq(fn):
     def sq(Z):
         return np.sum(fn(Z) ** 2)
     return sq
+
+
+def second_order(x):
+    return np.sin(x) * lax.psum(x ** 3, "i") + lax.pmax(x * x, "i")
+
+
+def test_grad_of_grad_inside_pmap():
+    # the outer grad differentiates the whole map of the inner gradients too
+    X = np.array([0.3, -0.7, 1.1, 0.5])
+    got = cotan.pmap(cotan.grad(cotan.grad(second_order)), axis_name="i")(X)
+    inner = cotan.pmap(cotan.grad(second_order), axis_name="i", jit=False)
+    fd = finite_differences(lambda X: inner(X).sum(), X, h=1e-5)
+    np.testing.assert_allclose(got, fd, atol=1e-7)
