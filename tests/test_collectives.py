@@ -324,3 +324,21 @@ def test_grad_of_grad_inside_pmap():
     inner = cotan.pmap(cotan.grad(second_order), axis_name="i", jit=False)
     fd = finite_differences(lambda X: inner(X).sum(), X, h=1e-5)
     np.testing.assert_allclose(got, fd, atol=1e-7)
+
+
+def abstract_agrees(x):
+    from cotan.codegen.abstract import abstractify
+    for name, args, kw in (("psum", ("i",), {}), ("pmean", ("i",), {}), ("pmax", ("i",), {}),
+                           ("pmin", ("i",), {}), ("all_gather", ("i",), {"axis": 1}),
+                           ("ppermute", ("i", ((0, 1), (1, 0))), {})):
+        out = PRIMITIVES[name](x, *args, **kw)
+        aval = PRIMITIVES[name].abstract_eval(abstractify(x), *args, **kw)
+        assert (aval.shape, aval.dtype) == (out.shape, out.dtype), name
+    k = PRIMITIVES["axis_index"]("i")
+    aval = PRIMITIVES["axis_index"].abstract_eval("i")
+    assert (aval.shape, aval.dtype) == (np.shape(k), np.asarray(k).dtype)
+    return x
+
+
+def test_abstract_eval_agrees_with_the_kernels():
+    cotan.pmap(abstract_agrees, axis_name="i", jit=False)(np.ones((2, 3, 2), np.float32))
