@@ -27,6 +27,12 @@ from . import aot  # noqa: E402
 from .aot import ShapeDtype  # noqa: E402
 __all__ += ["aot", "ShapeDtype"]
 
+# -- pmap and collectives --
+from . import lax, distributed  # noqa: E402
+from .pmap_api import pmap, devices, local_devices, device_count, local_device_count  # noqa: E402
+__all__ += ["pmap", "lax", "distributed", "devices", "local_devices", "device_count",
+            "local_device_count"]
+
 # -- composition: transformations usable inside transformed code --
 import sys as _sys  # noqa: E402
 from .compose import install as _install  # noqa: E402

@@ -44,8 +44,8 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
     parameter, each an int, None or a pytree prefix of the argument (e.g. a
     dict of per-leaf axes); negative axes count from the end.  `out_axes`
     likewise for the result.  `axis_name` names the mapped axis for
-    collectives (accepted for JAX compatibility; cotan has no collectives
-    over a vmap axis yet).
+    collectives: `cotan.lax.psum(x, axis_name)` inside `fun` sums over the
+    batch (autodiff/collective_rules.py).
 
     Returns a generated Python function with the same parameters.
     """
@@ -71,6 +71,13 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
     else:
         specs = [_code_axes(in_axes, "in_axes")] * len(params)
     out_spec = _code_axes(out_axes, "out_axes")
+    if axis_name is not None:
+        # collectives over this axis reduce over the batch axis
+        from .autodiff.batching import any_batched, spec_to_state
+        from .autodiff.collective_rules import bind_vmap_axis
+        mapped = [p for p, s in zip(params, specs) if any_batched(spec_to_state(s))]
+        if mapped:
+            core = bind_vmap_axis(core, axis_name, mapped[0])
     # the same function and axes give the same generated function, made once
     key = (core, repr(specs), repr(out_spec), axis_name)
     fn = _cache.get(key)
