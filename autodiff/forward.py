@@ -34,6 +34,7 @@ from .materialize import materialize
 from .names import NameScope
 from .normalize import Assign, Call, Const, Name, normalize_function
 from .templates import build_function, rule_namespace, template_ast
+from .transform_lock import serialized
 
 ZERO = "__cotan_zero__"
 
@@ -593,6 +594,7 @@ def jvp_core(core, active_params=None):
 _cache = {}
 
 
+@serialized
 def jvp_function(fn, active=None):
     """The materialized JVP of Python function `fn` (see `jvp_core`);
     `active` is a tuple of parameter indices with tangents (default: all)."""

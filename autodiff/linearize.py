@@ -32,6 +32,7 @@ from .names import NameScope
 from .normalize import Assign, Call, Const, Name, normalize_function
 from .templates import build_function, rule_namespace
 from . import jvp_rules
+from .transform_lock import serialized
 
 
 class LinearizeUnsupported(Exception):
@@ -259,6 +260,7 @@ def _fdef(name, params, body):
 _cache = {}
 
 
+@serialized
 def linearize_functions(fn, active):
     """(primal function, tangent function, residual count) for Python `fn`
     with tangents for the parameters at indices `active`.

@@ -28,6 +28,7 @@ from .parse import GENERATED_PREFIX, register_source, unwrap
 from .simplify import simplify
 from .supported import check_supported, parsed_function  # noqa: F401
 from .syntax import Name, Const, Call, Assign  # noqa: F401  (used by the transformations)
+from .transform_lock import serialized
 
 class CoreFunction:
     """A function in core form, ready to be printed or transformed.
@@ -52,6 +53,7 @@ class CoreFunction:
 _cache = {}
 
 
+@serialized
 def normalize_function(fn):
     """The core form of `fn` (cached per function and code object).
 

@@ -17,6 +17,7 @@ from .errors import CotanError, NonDifferentiableError
 from .runtime.table import Primitive, PRIMITIVES
 from .runtime.adjoint_helpers import stop_gradient  # noqa: F401
 from . import tree_util
+from .autodiff.transform_lock import serialized
 
 _cache = {}
 
@@ -40,6 +41,7 @@ def _check_argnums(fun, argnums):
     return core, nums[0] if isinstance(argnums, int) else nums
 
 
+@serialized
 def _transform(fun, argnums, kind, has_aux):
     fun = unwrap(fun)
     key = (fun, getattr(fun, "__code__", None), argnums, kind, has_aux)
@@ -69,6 +71,7 @@ def value_and_grad(fun, argnums=0, has_aux=False):
     return _transform(fun, argnums, "value_and_grad", has_aux)
 
 
+@serialized
 def _vjp_pair(fun, has_aux):
     key = (fun, getattr(fun, "__code__", None), "vjp split", has_aux)
     got = _cache.get(key)

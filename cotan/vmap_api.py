@@ -11,6 +11,7 @@ from .errors import ShapeError
 # derivatives of vmap's helper primitives, so grad/jvp of a vmapped function
 # (and the rule sweeps) find them from `import cotan` on
 from .autodiff import batching_derivatives  # noqa: F401
+from .autodiff.transform_lock import serialized
 
 __all__ = ["vmap"]
 
@@ -37,6 +38,7 @@ def _code_axes(spec, what):
                          f"got {spec!r}") from None
 
 
+@serialized
 def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
     """Vectorise `fun` over a batch axis of its arguments.
 

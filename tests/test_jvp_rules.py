@@ -21,6 +21,7 @@ from cotan.autodiff.materialize import generated_core
 from cotan.autodiff.parse import GENERATED_PREFIX, register_source
 from cotan.runtime import PRIMITIVES
 from cotan.runtime.table import table_primitives
+from cotan.runtime.collectives import SWEPT_ELSEWHERE
 
 
 def U(*shape, lo=-1.0, hi=1.0):
@@ -249,7 +250,8 @@ def _inner(a, b):
 def _sweep_cases():
     out = []
     for name in differentiable():
-        reason = NO_SWEEP.get(name) or PRIMITIVES[name].no_rule.get("jvp")
+        reason = NO_SWEEP.get(name) or SWEPT_ELSEWHERE.get(name) or \
+            PRIMITIVES[name].no_rule.get("jvp")
         if reason:
             out.append(pytest.param(name, None, id=f"{name}",
                                     marks=pytest.mark.skip(reason=reason)))

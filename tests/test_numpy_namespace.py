@@ -16,6 +16,8 @@ import zlib
 import numpy as np
 import pytest
 
+from cotan.runtime.collectives import SWEPT_ELSEWHERE
+
 import cotan.numpy as cnp
 from cotan.codegen.abstract import ShapedArray
 from cotan.runtime import PRIMITIVES
@@ -762,6 +764,8 @@ def _all_recorded_calls():
 # user-defined primitives (custom_vjp, custom_jvp, checkpoint) are left out
 @pytest.mark.parametrize("name", sorted(table_primitives()))
 def test_abstract_eval_agrees_with_kernel(name):
+    if name in SWEPT_ELSEWHERE:
+        pytest.skip(f"{name}: {SWEPT_ELSEWHERE[name]}")
     calls = _all_recorded_calls().get(name)
     assert calls, f"primitive {name} was never called by the sweep: add a spec or an EXTRA_CALLS entry"
     rule = PRIMITIVES[name].abstract_eval
