@@ -76,11 +76,16 @@ def runtime_aval(v):
         return type(v)(runtime_aval(e) for e in v)
     if isinstance(v, dict):
         return {k: runtime_aval(e) for k, e in v.items()}
-    if isinstance(v, (bool, int, float)):
-        return ShapedArray((), np.dtype({bool: np.bool_, int: np.int64, float: np.float64}
-                                        [type(v)]), weak_type=not isinstance(v, bool))
+    # NumPy scalars first: np.float64 is a subclass of float, but keeps its
+    # dtype (and is not weak)
     if isinstance(v, (np.ndarray, np.generic)):
         return ShapedArray(np.shape(v), np.asarray(v).dtype)
+    if isinstance(v, bool):
+        return ShapedArray((), np.dtype(np.bool_))
+    if isinstance(v, int):
+        return ShapedArray((), np.dtype(np.int64), weak_type=True)
+    if isinstance(v, float):
+        return ShapedArray((), np.dtype(np.float64), weak_type=True)
     return v
 
 

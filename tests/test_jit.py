@@ -482,3 +482,29 @@ def test_empty_reduction_in_a_branch_not_taken():
     assert g(np.zeros(0), -1.0) == 0.0
     with pytest.raises(ValueError, match="maximum which has no identity"):
         g(np.zeros(0), 1.0)
+
+
+def _loop_with_numpy_scalar_constants(x):
+    s = 0.0
+    for i in range(3):
+        t = np.cos(1.0)            # np.float64: a float subclass
+        u = np.float32(0.5)
+        k = np.int64(2)
+        s = s + x * t + u * x * x + k * np.sin(x)
+    return s
+
+
+def test_jit_grad_of_loop_assigning_numpy_scalar_constants():
+    f = _loop_with_numpy_scalar_constants
+    x = 0.7
+    # by hand (the float32 term makes finite differences too coarse)
+    want = 3 * (np.cos(1.0) + 2 * 0.5 * x + 2 * np.cos(x))
+    eager = cotan.grad(f)(x)
+    got = cotan.jit(cotan.grad(f))(x)
+    np.testing.assert_allclose(eager, want, rtol=1e-6)
+    # float32 terms: compiled and eager round differently in the last bits
+    np.testing.assert_allclose(got, eager, rtol=1e-6)
+    np.testing.assert_allclose(cotan.jit(f)(x), f(x), rtol=1e-6)
+    xs = np.array([0.1, -0.4, 1.3])
+    np.testing.assert_allclose(cotan.jit(cotan.vmap(cotan.grad(f)))(xs),
+                               [cotan.grad(f)(v) for v in xs], rtol=1e-6)
