@@ -281,6 +281,12 @@ def _compile_part(text, s):
                                                       codemodel="jitdefault")
         _local.pb = llvm.create_pass_builder(_local.tm, _local.pto)
     mod = llvm.parse_assembly(text, context=llvm.create_context())
+    # the context frees its modules when it is disposed; the module's own
+    # wrapper must not dispose it too: when both wrappers end in cyclic
+    # garbage (a traceback holding this frame, a Lowered in a cycle) the
+    # collector finalizes them in any order, and a module disposed after
+    # its context segfaulted ("Garbage-collecting", tests/test_long_run.py)
+    mod._owned = True
     mod.triple = s["triple"]
     mod.data_layout = s["data_layout"]
     mod.verify()

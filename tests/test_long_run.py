@@ -220,3 +220,49 @@ def main(budget_s):
 
 if __name__ == "__main__":
     main(float(sys.argv[1]) if len(sys.argv) > 1 else 600.0)
+
+
+_CYCLIC_PARTS = r'''
+import gc
+import numpy as np
+import cotan
+from cotan.codegen import llvm_binding
+from cotan.codegen.llvm_backend import lower_cpu
+from cotan.codegen.abstract import ShapedArray
+
+llvm_binding.BIG_IR = 0          # every program compiled in parallel parts
+
+
+def loop_energy(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + np.tanh(x[i]) * x[i] + np.sum(np.exp(x) * x)
+    return s
+
+
+g = cotan.jit(cotan.grad(loop_energy))
+x = np.linspace(0.0, 1.0, 7)
+g(x)
+for k in range(12):
+    lowered = lower_cpu(g.core, [ShapedArray((7 + k % 3,), np.dtype(np.float64))])
+    lowered.compile()
+    assert len(lowered.optimized()) > 1, "expected a program of several parts"
+    lowered.self = lowered       # a cycle: the collector frees it, in any order
+    del lowered
+    gc.collect()
+print("ok")
+'''
+
+
+def test_part_modules_freed_by_the_collector(tmp_path):
+    # a program's parts are modules in contexts of their own; freed as
+    # cyclic garbage, a module disposed after its context crashed
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = tmp_path / "cyclic_parts.py"
+    script.write_text(_CYCLIC_PARTS)
+    env = dict(os.environ, PYTHONPATH=root, COTAN_DISABLE_DISK_CACHE="1",
+               COTAN_COMPILE_THREADS="2", MALLOC_PERTURB_="165")
+    r = subprocess.run([sys.executable, "-X", "faulthandler", str(script)], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-3000:])
