@@ -408,10 +408,14 @@ class NativeModule:
                                                reloc="pic", codemodel="jitdefault")
         self.engine = llvm.create_mcjit_compiler(mod, tm)
         self.object_codes = list(object_codes) if object_codes is not None else None
+        # the callback must not hold `self`: engine -> callback -> self ->
+        # engine was a cycle, so engines were freed by the garbage collector
+        # at arbitrary points instead of when their function was dropped
+        generated = []
 
         def notify(module, buffer):
-            if self.object_codes is None:
-                self.object_codes = [bytes(buffer)]
+            if not generated:
+                generated.append(bytes(buffer))
         self.engine.set_object_cache(notify, None)
         if object_codes is not None:
             for code in object_codes:
@@ -420,6 +424,8 @@ class NativeModule:
         else:
             with _code_generation(big=getattr(mod, "cotan_big", False)):
                 self.engine.finalize_object()
+            if generated:
+                self.object_codes = generated
 
     def address(self, name):
         with _lock:
