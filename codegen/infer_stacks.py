@@ -196,6 +196,12 @@ class StackTyping:
             if self.static_stacks is None:
                 # discovery pass: the stack may still turn out static
                 self.bad_stacks[st] = msg
+                if len(args) < 2:
+                    # a plain pop has no current value to type it by: nothing
+                    # pushed is known yet (random program 100314 under
+                    # jit(grad) gave an IndexError here); the stack is marked
+                    # bad, so a later pass refuses unless it turns out static
+                    return infer.UNDEFINED
                 return runtime_aval(args[1].aval)
             raise TypeInferenceError(msg)
         if pname == "pop":
