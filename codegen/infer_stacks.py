@@ -76,11 +76,16 @@ def runtime_aval(v):
         return type(v)(runtime_aval(e) for e in v)
     if isinstance(v, dict):
         return {k: runtime_aval(e) for k, e in v.items()}
-    if isinstance(v, (bool, int, float)):
-        return ShapedArray((), np.dtype({bool: np.bool_, int: np.int64, float: np.float64}
-                                        [type(v)]), weak_type=not isinstance(v, bool))
+    # NumPy scalars first: np.float64 is a subclass of float, but keeps its
+    # dtype (and is not weak)
     if isinstance(v, (np.ndarray, np.generic)):
         return ShapedArray(np.shape(v), np.asarray(v).dtype)
+    if isinstance(v, bool):
+        return ShapedArray((), np.dtype(np.bool_))
+    if isinstance(v, int):
+        return ShapedArray((), np.dtype(np.int64), weak_type=True)
+    if isinstance(v, float):
+        return ShapedArray((), np.dtype(np.float64), weak_type=True)
     return v
 
 
@@ -191,6 +196,12 @@ class StackTyping:
             if self.static_stacks is None:
                 # discovery pass: the stack may still turn out static
                 self.bad_stacks[st] = msg
+                if len(args) < 2:
+                    # a plain pop has no current value to type it by: nothing
+                    # pushed is known yet (random program 100314 under
+                    # jit(grad) gave an IndexError here); the stack is marked
+                    # bad, so a later pass refuses unless it turns out static
+                    return infer.UNDEFINED
                 return runtime_aval(args[1].aval)
             raise TypeInferenceError(msg)
         if pname == "pop":

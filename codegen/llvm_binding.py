@@ -19,7 +19,16 @@ import threading
 
 import llvmlite.binding as llvm
 
-_lock = threading.Lock()
+#: held around every entry into LLVM from cotan (parsing, optimizing,
+#: code generation, engines, process-wide options).  Reentrant: one compile
+#: takes it in dispatch and again in the functions below.  While one thread
+#: holds it, the parts of a big program are compiled on worker threads with
+#: llvmlite's own per-call lock bypassed (`_unlocked`); that is safe only
+#: because no other cotan thread can be inside LLVM then (concurrent misses
+#: of 8 threads crashed in `create_target_machine` while another thread's
+#: parts ran and `set_option` rewrote LLVM's global options).
+LOCK = threading.RLock()
+_lock = LOCK
 _state = {}
 
 
@@ -272,6 +281,12 @@ def _compile_part(text, s):
                                                       codemodel="jitdefault")
         _local.pb = llvm.create_pass_builder(_local.tm, _local.pto)
     mod = llvm.parse_assembly(text, context=llvm.create_context())
+    # the context frees its modules when it is disposed; the module's own
+    # wrapper must not dispose it too: when both wrappers end in cyclic
+    # garbage (a traceback holding this frame, a Lowered in a cycle) the
+    # collector finalizes them in any order, and a module disposed after
+    # its context segfaulted ("Garbage-collecting", tests/test_long_run.py)
+    mod._owned = True
     mod.triple = s["triple"]
     mod.data_layout = s["data_layout"]
     mod.verify()
@@ -320,10 +335,11 @@ def compile_parts(texts):
     s = initialize()
     big = sum(len(t) for t in texts) > BIG_IR
     if len(texts) == 1 or not big:
-        mod = _parse(texts[0])
-        for t in texts[1:]:
-            mod.link_in(_parse(t))
-        _run_pipeline(mod, s, big)
+        with _lock:
+            mod = _parse(texts[0])
+            for t in texts[1:]:
+                mod.link_in(_parse(t))
+            _run_pipeline(mod, s, big)
         return [mod], None
     with _lock:
         pool = _workers.get(len(texts))
@@ -341,10 +357,11 @@ def compile_parts(texts):
 
 def _parse(text):
     s = initialize()
-    mod = llvm.parse_assembly(text)
-    mod.triple = s["triple"]
-    mod.data_layout = s["data_layout"]
-    mod.verify()
+    with _lock:
+        mod = llvm.parse_assembly(text)
+        mod.triple = s["triple"]
+        mod.data_layout = s["data_layout"]
+        mod.verify()
     return mod
 
 
@@ -359,13 +376,16 @@ def optimize(ir_text):
     """Parse and optimize LLVM IR text (O3, or the cheaper pipeline when
     it is big); returns the ModuleRef."""
     s = initialize()
-    mod = _parse(ir_text)
-    _run_pipeline(mod, s, len(ir_text) > BIG_IR)
+    with _lock:
+        mod = _parse(ir_text)
+        _run_pipeline(mod, s, len(ir_text) > BIG_IR)
     return mod
 
 
 def assembly(mod):
-    return initialize()["tm"].emit_assembly(mod)
+    tm = initialize()["tm"]
+    with _lock:
+        return tm.emit_assembly(mod)
 
 
 class NativeModule:
@@ -378,16 +398,24 @@ class NativeModule:
 
     def __init__(self, mod, object_codes=None):
         s = initialize()
+        with _lock:
+            self._build(s, mod, object_codes)
+
+    def _build(self, s, mod, object_codes):
         self.mod = mod
         # the engine takes ownership of its target machine: give it its own
         tm = s["target"].create_target_machine(cpu=s["cpu"], features=s["features"], opt=3,
                                                reloc="pic", codemodel="jitdefault")
         self.engine = llvm.create_mcjit_compiler(mod, tm)
         self.object_codes = list(object_codes) if object_codes is not None else None
+        # the callback must not hold `self`: engine -> callback -> self ->
+        # engine was a cycle, so engines were freed by the garbage collector
+        # at arbitrary points instead of when their function was dropped
+        generated = []
 
         def notify(module, buffer):
-            if self.object_codes is None:
-                self.object_codes = [bytes(buffer)]
+            if not generated:
+                generated.append(bytes(buffer))
         self.engine.set_object_cache(notify, None)
         if object_codes is not None:
             for code in object_codes:
@@ -396,17 +424,30 @@ class NativeModule:
         else:
             with _code_generation(big=getattr(mod, "cotan_big", False)):
                 self.engine.finalize_object()
+            if generated:
+                self.object_codes = generated
 
     def address(self, name):
-        addr = self.engine.get_function_address(name)
+        with _lock:
+            addr = self.engine.get_function_address(name)
         if not addr:
             raise KeyError(name)
         return addr
 
 
 def empty_module_for_objects():
-    return llvm.parse_assembly("")
+    with _lock:
+        return llvm.parse_assembly("")
+
+
+def parse_optimized(text):
+    """A module from optimized IR text (the disk cache's fallback), for
+    `NativeModule`."""
+    with _lock:
+        return llvm.parse_assembly(text)
 
 
 def object_code(mod):
-    return initialize()["tm"].emit_object(mod)
+    tm = initialize()["tm"]
+    with _lock:
+        return tm.emit_object(mod)

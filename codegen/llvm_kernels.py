@@ -507,12 +507,20 @@ class KernelEmitter:
             jp = b.gep(jobs, [b.mul(t, ir.Constant(I64, 4))])
             for k, v in enumerate((kint, cint, lo, hi)):
                 b.store(v, b.gep(jp, [ir.Constant(I64, k)]))
-            b.call(pcreate, [b.gep(tids, [t]), ir.Constant(PTR, None), worker,
-                             b.bitcast(jp, PTR)])
+            rc = b.call(pcreate, [b.gep(tids, [t]), ir.Constant(PTR, None), worker,
+                                  b.bitcast(jp, PTR)])
+            # no thread (EAGAIN: a thread limit, little memory): the chunk
+            # runs here, and there is nothing to join (joining the unset
+            # id crashed)
+            with b.if_then(b.icmp_signed("!=", rc, ir.Constant(I32, 0)), likely=False):
+                b.store(ir.Constant(I64, 0), b.gep(tids, [t]))
+                b.call(kern, [ctx, lo, hi])
         first = b.select(b.icmp_signed("<", chunk, n), chunk, n)
         b.call(kern, [ctx, ir.Constant(I64, 0), first])
         with loop(b, nt, start=ir.Constant(I64, 1), name="j") as t:
-            b.call(pjoin, [b.load(b.gep(tids, [t])), ir.Constant(ir.PointerType(PTR), None)])
+            tid = b.load(b.gep(tids, [t]))
+            with b.if_then(b.icmp_signed("!=", tid, ir.Constant(I64, 0))):
+                b.call(pjoin, [tid, ir.Constant(ir.PointerType(PTR), None)])
         b.ret_void()
         self._pfor = fn
         return fn

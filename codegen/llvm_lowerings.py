@@ -406,6 +406,15 @@ def _axes(axis, nd):
     return (axis % nd,)
 
 
+#: NumPy's messages for reductions of zero elements that have no identity
+_NO_IDENTITY = {
+    "max": "zero-size array to reduction operation maximum which has no identity",
+    "min": "zero-size array to reduction operation minimum which has no identity",
+    "argmax": "attempt to get argmax of an empty sequence",
+    "argmin": "attempt to get argmin of an empty sequence",
+}
+
+
 def _reduce_rule(kind):
     def rule(em, s, args, kwargs):
         x = em.runtime(args[0])
@@ -416,6 +425,12 @@ def _reduce_rule(kind):
         out = s.out
         if isinstance(x, Scalar) or nd == 0:
             return em.bind(None, Lazy("cast", [x], out.dtype, (), calc=out.dtype), out)
+        if kind in _NO_IDENTITY and kwargs.get("initial") is None and \
+                size_of([x.shape[d] for d in axes]) == 0:
+            # shapes are static, so whether this reduction is empty is known
+            # now; it still fails only when run, as NumPy does (it may sit
+            # in a branch that is not taken).  ShapeError is a ValueError.
+            em.fail_if(ir.Constant(ir.IntType(1), 1), 1, _NO_IDENTITY[kind])
         if out.shape == () or size_of(out.shape) == 1 and not keepdims and out.shape == ():
             return em.kern.reduce(em.b, kind, x, axes, keepdims, out.dtype)
         dest = em.result_buffer(s, out)

@@ -393,9 +393,12 @@ def scalar_op(b, math, op, vals, dt, params=None):
 
 
 def _int_power(b, x, y):
-    """x ** y for integers by repeated squaring (y >= 0), scalar only."""
+    """x ** y for integers by repeated squaring (y >= 0); x and y scalars or
+    vectors of lanes.  A vector loop runs while any lane's exponent is left
+    (its branch condition must be one i1: the lanes' `or`)."""
     fn = b.function
     t = x.type
+    vec = isinstance(t, ir.VectorType)
     pre = b.block
     head = fn.append_basic_block("ipow.head")
     body = fn.append_basic_block("ipow.body")
@@ -405,15 +408,26 @@ def _int_power(b, x, y):
     acc = b.phi(t)
     base = b.phi(t)
     e = b.phi(t)
-    acc.add_incoming(ir.Constant(t, 1), pre)
+    acc.add_incoming(_iconst(t, 1), pre)
     base.add_incoming(x, pre)
     e.add_incoming(y, pre)
-    b.cbranch(b.icmp_signed(">", e, ir.Constant(t, 0)), body, done)
+    left = b.icmp_signed(">", e, _iconst(t, 0))
+    if vec:
+        bits = ir.VectorType(I1, t.count)
+        name = f"llvm.vector.reduce.or.v{t.count}i1"
+        any_left = b.module.globals.get(name) or ir.Function(
+            b.module, ir.FunctionType(I1, [bits]), name=name)
+        b.cbranch(b.call(any_left, [left]), body, done)
+    else:
+        b.cbranch(left, body, done)
     b.position_at_end(body)
-    odd = b.trunc(e, I1)
+    odd = b.trunc(e, ir.VectorType(I1, t.count) if vec else I1)
+    if vec:
+        # a lane whose exponent is spent keeps its product
+        odd = b.and_(odd, left)
     acc2 = b.select(odd, b.mul(acc, base), acc)
     base2 = b.mul(base, base)
-    e2 = b.ashr(e, ir.Constant(t, 1))
+    e2 = b.ashr(e, _iconst(t, 1))
     acc.add_incoming(acc2, body)
     base.add_incoming(base2, body)
     e.add_incoming(e2, body)

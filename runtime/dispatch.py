@@ -17,6 +17,7 @@ import ctypes
 import functools
 import hashlib
 import inspect
+import threading
 
 import numpy as np
 
@@ -77,22 +78,41 @@ class _Compiled:
         self.dims = (ctypes.c_int64 * 64)()
         self.a_dims = ctypes.addressof(self.dims)
 
+        # the buffers above serve one call at a time: ctypes releases the GIL
+        # during the native call, and a second thread writing its pointers
+        # and shapes into them gave wrong sums and ShapeErrors; a call that
+        # finds them busy uses buffers of its own
+        self._idle = threading.Lock()
+
     def __call__(self, leaves, shapes):
-        in_ptrs = self.in_ptrs
+        if self._idle.acquire(False):
+            try:
+                return self._run(leaves, shapes, self.in_ptrs, self.out_ptrs, self.err,
+                                 self.a_in, self.a_out, self.a_err, self.dims, self.a_dims)
+            finally:
+                self._idle.release()
+        in_ptrs = (ctypes.c_void_p * max(1, self.n_in))()
+        out_ptrs = (ctypes.c_void_p * max(1, len(self.out_leaves)))()
+        err = ctypes.c_char_p()
+        dims = (ctypes.c_int64 * max(1, len(shapes)))()
+        return self._run(leaves, shapes, in_ptrs, out_ptrs, err, ctypes.addressof(in_ptrs),
+                         ctypes.addressof(out_ptrs), ctypes.addressof(err), dims,
+                         ctypes.addressof(dims))
+
+    def _run(self, leaves, shapes, in_ptrs, out_ptrs, err, a_in, a_out, a_err, dims, a_dims):
         for k, x in enumerate(leaves):
             in_ptrs[k] = _data_ptr(x)
         outs = [np.empty(a.shape, a.dtype) for a in self.out_leaves]
         for k, o in enumerate(outs):
-            self.out_ptrs[k] = _data_ptr(o)
-        if len(shapes) > 64:
+            out_ptrs[k] = _data_ptr(o)
+        if len(shapes) > len(dims):
             dims = (ctypes.c_int64 * len(shapes))(*shapes)
             a_dims = ctypes.addressof(dims)
         else:
-            self.dims[:len(shapes)] = shapes
-            a_dims = self.a_dims
-        status = self.fn(self.a_in, a_dims, self.a_out, self.a_err)
+            dims[:len(shapes)] = shapes
+        status = self.fn(a_in, a_dims, a_out, a_err)
         if status:
-            _raise(status, self.err.value)
+            _raise(status, err.value)
         it = iter(outs)
         return _rebuild(self.out_aval, it)
 
@@ -121,12 +141,42 @@ def _rebuild(aval, it):
     return aval
 
 
+def _native_array(x):
+    """x as an array the entry can read: C-contiguous, aligned, native byte
+    order, a plain ndarray of a compiled dtype (copied when it is not).
+    The entry reads raw memory in that layout; a `>f8` array used to hit
+    the `float64` entry (the dtype compares equal) and read garbage."""
+    t = type(x)
+    if t is not np.ndarray:
+        # subclasses whose operators or ufuncs mean something else: the
+        # compiled program would compute the plain-ndarray answer
+        if isinstance(x, (np.matrix, np.ma.MaskedArray)) or \
+                getattr(t, "__array_ufunc__", None) is not np.ndarray.__array_ufunc__ or \
+                getattr(t, "__array_function__", None) is not np.ndarray.__array_function__:
+            raise InputLayoutError(
+                f"jit: cannot pass an array of type {t.__module__}.{t.__qualname__}: its "
+                "operations differ from a plain ndarray's, which the compiled code "
+                "computes; pass np.asarray(x) (or x.data / x.filled() for masked arrays) "
+                "if plain-array semantics are meant, or call the function without jit")
+        x = x.view(np.ndarray)
+    dt = x.dtype
+    if dt.kind not in "biuf" or dt.itemsize > 8 or (dt.kind == "f" and dt.itemsize < 4):
+        raise InputLayoutError(
+            f"jit: cannot pass an array of dtype {dt}: compiled code reads bool, integer, "
+            "float32 and float64 arrays; convert it (x.astype(np.float64)) or call the "
+            "function without jit")
+    if not dt.isnative:
+        x = x.astype(dt.newbyteorder("="))
+    if not (x.flags.c_contiguous and x.flags.aligned):
+        x = np.array(x, order="C", copy=True)
+    return x
+
+
 def _flatten_arg(x, avals, leaves, shapes, key):
     """Append x's run-time leaves; returns x's abstract value."""
     t = type(x)
-    if t is np.ndarray:
-        if not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x)
+    if isinstance(x, np.ndarray):
+        x = _native_array(x)
         leaves.append(x)
         shapes.extend(x.shape)
         key.append((x.dtype.char, x.shape))
@@ -184,6 +234,7 @@ class JitFunction(_Base):
                 nums.add(names.index(n))
         self._static = frozenset(nums)
         self._cache = {}
+        self._lock = threading.RLock()
         self._core = None
         self._source_hash = None
 
@@ -234,9 +285,14 @@ class JitFunction(_Base):
         key, avals, leaves, shapes = self._signature_of(args)
         entry = self._cache.get(key)
         if entry is None:
-            entry = self._compile(key, avals)
-            if _FAST is not None and not kwargs and not self._static:
-                self._register_fast(key, args, entry)
+            # concurrent misses: one compile per signature, the others wait
+            # for it and take its entry (each call looks up its own key)
+            with self._lock:
+                entry = self._cache.get(key)
+                if entry is None:
+                    entry = self._compile(key, avals)
+                    if _FAST is not None and not kwargs and not self._static:
+                        self._register_fast(key, args, entry)
         return entry(leaves, shapes)
 
     if _FAST is None:
@@ -304,6 +360,12 @@ class JitFunction(_Base):
 
     def _compile(self, key, avals):
         from ..codegen import llvm_binding
+        # one compile at a time in the process (see llvm_binding.LOCK)
+        with llvm_binding.LOCK:
+            return self._compile_locked(key, avals)
+
+    def _compile_locked(self, key, avals):
+        from ..codegen import llvm_binding
         from ..codegen.llvm_backend import lower_cpu
         use_disk = disk_cache.cache_dir() is not None
         dkey = self._disk_key(avals) if use_disk else None
@@ -311,14 +373,13 @@ class JitFunction(_Base):
         entry = None
         if hit is not None:
             try:
-                import llvmlite.binding as llvm
                 llvm_binding.initialize()
                 if hit.get("objs"):
                     # object code: no optimization, no code generation
                     native = llvm_binding.NativeModule(
                         llvm_binding.empty_module_for_objects(), object_codes=hit["objs"])
                 else:
-                    mod = llvm.parse_assembly(hit["ir"])
+                    mod = llvm_binding.parse_optimized(hit["ir"])
                     native = llvm_binding.NativeModule(mod)
                 from ..codegen.llvm_emit import ENTRY
                 entry = _Compiled(native.address(ENTRY), hit["out_aval"], hit["n_in"],
@@ -357,3 +418,8 @@ def _signature(fun):
 
 class CompiledCallError(CotanError):
     pass
+
+
+class InputLayoutError(CotanError, TypeError):
+    """An argument a compiled entry cannot read and cotan will not convert
+    silently (object dtype, an ndarray subclass with its own semantics)."""

@@ -104,3 +104,45 @@ def test_row_split_matmul_matches_numpy(fn, ashape, bshape, dtype):
     a, b = rng.random(ashape).astype(dtype), rng.random(bshape).astype(dtype)
     tol = 1e-12 if dtype == np.float64 else 1e-4
     np.testing.assert_allclose(cotan.jit(fn)(a, b), fn(a, b), rtol=tol)
+
+
+_NO_THREADS = r'''
+import ctypes, sys
+import numpy as np
+import cotan
+from cotan.codegen import llvm_binding
+import llvmlite.binding as llvm
+
+llvm_binding.initialize()
+calls = []
+@ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                  ctypes.c_void_p)
+def refuse(*args):
+    calls.append(1)
+    return 11    # EAGAIN
+llvm.add_symbol("pthread_create", ctypes.cast(refuse, ctypes.c_void_p).value)
+
+def chain(x):
+    return np.sin(x) * np.exp(-x * x) + x ** 3
+
+x = np.linspace(-2, 2, 300_001)
+np.testing.assert_allclose(cotan.jit(chain)(x), chain(x), rtol=1e-12, atol=1e-14)
+assert calls, "the kernel was expected to ask for threads"
+print("ok")
+'''
+
+
+def test_parallel_loop_without_threads_runs_every_chunk(tmp_path):
+    # pthread_create failing (a thread limit) must neither crash (joining an
+    # unset thread id) nor skip the chunk that thread would have run
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root, COTAN_DISABLE_DISK_CACHE="1",
+               COTAN_NUM_THREADS="4")
+    script = tmp_path / "no_threads.py"     # a file: cotan reads its source
+    script.write_text(_NO_THREADS)
+    r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
