@@ -396,11 +396,12 @@ class Inferencer(StackTyping):
         if prim.name == "getitem" and isinstance(avals[0], (tuple, list)) and \
                 any(isinstance(i, ShapedArray) for i in avals[1:]):
             raise NeedsUnroll()
-        if prim.name in ("getitem", "setitem"):
-            for i in avals[1 if prim.name == "getitem" else 2:]:
-                if isinstance(i, slice) and isinstance(avals[0], ShapedArray) and \
-                        getattr(i, "_cotan_dynamic", False):
-                    pass
+        if prim.name == "make_slice" and self.depth > 0 and \
+                any(isinstance(a, ShapedArray) for a in avals):
+            # `x[i:i + 2]` in a loop: with a static trip count the loop is
+            # unrolled and each trip's slice is static; otherwise the
+            # abstract evaluation refuses the run-time bounds
+            raise NeedsUnroll("a slice whose bounds read a run-time value")
         if prim.name in ("is_", "is_not") and (avals[0] is None) != (avals[1] is None) and \
                 any(not is_static(a) for a in avals):
             # a run-time value is never None

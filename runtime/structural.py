@@ -49,7 +49,16 @@ def _make_slice(start, stop, step):
 def _slice_abstract(start, stop, step):
     parts = [start, stop, step]
     if any(isinstance(p, ShapedArray) for p in parts):
-        return builtins.slice(*[None if isinstance(p, ShapedArray) else p for p in parts])
+        # the slice's length would depend on values the compiler does not
+        # know (dropping the bounds read the whole axis: a wrong number)
+        from ..errors import ShapeError
+        which = ", ".join(n for n, p in zip(("start", "stop", "step"), parts)
+                          if isinstance(p, ShapedArray))
+        raise ShapeError(
+            f"a slice whose {which} is a run-time value: under jit the length of "
+            "`a[start:stop]` must be known when compiling. Mark the arguments the bounds "
+            "come from static (static_argnums / static_argnames), or use a fixed-length "
+            "window (e.g. a[i:i + 3] with i from range(...) over static bounds, or np.take)")
     return builtins.slice(start, stop, step)
 
 
