@@ -93,7 +93,7 @@ def live_assigned(b, stmt, *bodies):
     an if, read by a branch before it writes them)."""
     names = set().union(*(assigned(body) for body in bodies))
     exposed = set().union(*(exposed_reads(body) for body in bodies))
-    return names & (reads_outside(b, stmt) | exposed)
+    return (names & (reads_outside(b, stmt) | exposed)) - b.constant_valued
 
 
 # ---------------------------------------------------------------- helpers
@@ -223,7 +223,7 @@ def batch_if(b, s):
         # a name pushed in the branch is frozen too, so its push can leave
         # the other lanes' stacks as they were (see push_rule)
         pushed = _stack_ops(branch, ("push",), values=True) & assigned(branch)
-        frozen = (live & assigned(branch)) | pushed
+        frozen = (live & assigned(branch)) | (pushed - b.constant_valued)
         for v in sorted(frozen):
             _ensure_defined(b, v)
             b.promote_name(v)

@@ -17,6 +17,33 @@ from ..runtime.table import PRIMITIVES
 from .core_form import is_constant_value
 
 
+def constant_valued_names(stmts, params=()):
+    """Names every assignment of which (anywhere in `stmts`, at any depth)
+    computes one and the same value from constants only: a constant, or a
+    pure primitive of constants (`t = make_slice(0, 1, None)` in a loop
+    body).  Each assignment leaves the value the others would, so reverse
+    mode needs no stack for them and vmap need not merge them per lane
+    (their value is not an array, e.g. a slice, and cannot be merged)."""
+    texts = {}
+    for n in walk(gast.Module(body=list(stmts), type_ignores=[])):
+        if isinstance(n, gast.Assign) and len(n.targets) == 1 \
+                and isinstance(n.targets[0], gast.Name):
+            v = n.value
+            if isinstance(v, gast.Constant):
+                text = repr(v.value)
+            elif isinstance(v, gast.Call) and isinstance(v.func, gast.Name) \
+                    and v.func.id in PRIMITIVES and not PRIMITIVES[v.func.id].effectful \
+                    and all(isinstance(x, gast.Constant)
+                            for x in list(v.args) + [k.value for k in v.keywords]):
+                text = gast.dump(v)
+            else:
+                text = None
+            texts.setdefault(n.targets[0].id, set()).add(text)
+        elif isinstance(n, gast.For):
+            texts.setdefault(n.target.id, set()).add(None)
+    return {t for t, ts in texts.items() if None not in ts and len(ts) == 1} - set(params)
+
+
 def _scan(fdef):
     """One walk over `fdef`: (assignment counts, read counts, names
     assigned a constant, names read as loop predicates)."""

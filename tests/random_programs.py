@@ -131,7 +131,7 @@ class _Gen:
             return self.binary(a, b)
         if r < 0.85:
             v = self.vector(ctx, d - 1)
-            f = self.choice(["np.sum({v})", "np.mean({v})", "np.dot({v}, {w})", "{v} @ {w}",
+            f = self.choice(["np.sum({v})", "np.mean({v})", "np.dot({v}, {w})", "({v}) @ ({w})",
                              "np.sum(np.tanh({v}) * {w})"])
             if "@" in f or "dot" in f:
                 self.use("matmul")
@@ -184,7 +184,7 @@ class _Gen:
                 m = self.choice(ms)
                 if self.p(0.6) and "matmul" in self.ok:
                     self.use("matmul")
-                    return self.choice([f"{m} @ {a}", f"{a} @ {m}", f"np.dot({m}, {a})"])
+                    return self.choice([f"{m} @ ({a})", f"({a}) @ {m}", f"np.dot({m}, {a})"])
                 if "reduce_axis" in self.ok:
                     self.use("reduce_axis")
                     return self.choice([f"np.sum({m}, axis=0)", f"np.mean({m}, axis=1)",
@@ -194,7 +194,7 @@ class _Gen:
                 return f"np.cumsum({a})"
             if r < 0.94 and "reverse" in self.ok:
                 self.use("reverse")
-                return f"{a}[::-1]"
+                return f"({a})[::-1]"
             h = self.call_helper(ctx, "v", d)
             if h:
                 return h
@@ -885,7 +885,8 @@ def _without(source, k):
         return None
     node, field, i = slots[k]
     body = getattr(node, field)
-    if isinstance(body[i], ast.FunctionDef) or isinstance(body[i], ast.Return) and node is tree:
+    if isinstance(body[i], ast.FunctionDef) or \
+            isinstance(body[i], ast.Return) and isinstance(node, ast.FunctionDef):
         return None
     if isinstance(body[i], ast.Pass):
         return None
