@@ -110,6 +110,25 @@ def _sub(b, stmts, mask):
         b.out, b.mask = saved_out, saved_mask
 
 
+def _sub_to_entry(b, stmts, entry):
+    """Batch a loop body, then bring the names it assigned back up to their
+    entry states: a carried name the body rebinds to an unbatched value
+    (`v = np.linspace(...)` after `v = x * 1.0`) must leave each trip batched,
+    as the next trip and the code after the loop read it."""
+    saved_out = b.out
+    b.out = []
+    try:
+        b.block(stmts)
+        for v in sorted(assigned(stmts)):
+            want, have = entry.get(v), b.states.get(v)
+            if want is True and have is not None and have is not True:
+                b.emit(Assign(v, b.promoted(v, have)))
+                b.states[v] = True
+        return b.out
+    finally:
+        b.out = saved_out
+
+
 def _dry_run(b, stmts, states, mask):
     """The states after batching `stmts` from `states`, emitting nothing."""
     saved = (b.out, b.states, set(b.defined), set(b.scope.used), list(b.needs_init),
@@ -309,7 +328,7 @@ def batch_while(b, s):
         return
     _promote_to(b, entry)
     defined_before = set(b.defined)
-    body_out = _sub(b, s.body, b.mask)
+    body_out = _sub_to_entry(b, s.body, entry)
     b.defined = defined_before
     b.states = {**entry, **{k: v for k, v in b.states.items() if k not in entry}}
     b.origin = origin
@@ -326,7 +345,7 @@ def batch_for(b, s):
         defined_before = set(b.defined)
         b.states[target] = False
         b.defined.add(target)
-        body_out = _sub(b, s.body, b.mask)
+        body_out = _sub_to_entry(b, s.body, entry)
         b.defined = defined_before
         b.states = {**entry, **{k: v for k, v in b.states.items() if k not in entry}}
         b.origin = origin

@@ -314,12 +314,22 @@ class Reverser(ReverseAnalysis):
         return inits + [node]
 
     def adj_loop(self, s, D, keep, depth):
+        # Which adjoints are live around the reversed body: a fixpoint, as an
+        # adjoint made live in one trip can make another live only in the
+        # next (a gradient's loop reversed again: `ds_1 = ds` ... `ds =
+        # f(t_3)`, `t_3 = ds_1 * x` reaches x one trip after ds).  One pass
+        # missed those, and their contributions were dropped.
         used = self.scope_snapshot()
-        D1 = set(D)
-        self.adj_block(s.body, D1, keep, depth + 1)
-        new = D1 - D
+        live = set(D)
+        while True:
+            D1 = set(live)
+            self.adj_block(s.body, D1, keep | live, depth + 1)
+            self.scope_restore(used)
+            if D1 <= live:
+                break
+            live |= D1
+        new = live - D
         keep2 = keep | D | new
-        self.scope_restore(used)
         D.update(new)
         body = self.adj_block(s.body, set(D), keep2, depth + 1)
         if not body:
