@@ -20,6 +20,7 @@ import os
 import numpy as np
 import pytest
 
+import cotan
 from tests import random_programs as rp
 
 #: construct -> where its fix lives; excluded from generation until then
@@ -67,7 +68,6 @@ def test_generator_covers_the_constructs():
 
 def test_checker_catches_a_wrong_gradient(monkeypatch):
     """The references are independent: a gradient off by a little is caught."""
-    import cotan
     prog = next(p for p in (rp.generate(s) for s in range(100))
                 if p.dtype == "float64" and rp.check_program(p, ("grad",)) is not None)
     real = cotan.grad
@@ -89,3 +89,170 @@ def test_branch_margins_are_respected():
             _, path, margin = ch.traced.run(ch.args)
             assert margin >= rp.MARGIN
             assert path == ch.path
+
+
+# -- regressions: one class each, found by the generator -----------------------
+
+def _fd(fn, x, h=1e-5):
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 0:
+        return (fn(float(x) + h) - fn(float(x) - h)) / (2 * h)
+    out = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):
+        e = np.zeros(x.shape)
+        e[i] = h
+        out[i] = (fn(x + e) - fn(x - e)) / (2 * h)
+    return out
+
+
+def carried_chain(x):
+    a = 0.0
+    b = 0.0
+    c = 0.0
+    for i in range(4):
+        a = a + b
+        b = c * 1.0
+        c = x * x
+    return a
+
+
+def carried_chain_while(x):
+    a = 0.0
+    b = 0.0
+    c = 0.0
+    k = 0
+    while k < 4:
+        a = a + b
+        b = c * 1.0
+        c = x * x
+        k = k + 1
+    return a
+
+
+def power_loop(x):
+    s = 1.0
+    for i in range(3):
+        s = x * s
+    return s
+
+
+def triangular_updates(x):
+    m = np.exp(np.tanh(np.eye(4) * 0.5))
+    for i in range(4):
+        for j in range(i, 4):
+            m[j, i] = 0.5 * x - np.sin(m[2, i])
+    return np.mean(m)
+
+
+@pytest.mark.parametrize("fn", [carried_chain, carried_chain_while, power_loop,
+                                triangular_updates])
+def test_loop_carried_adjoints_first_and_second_order(fn):
+    """An adjoint made live in one reversed trip reaches another name only in
+    the next: the live set around a reversed loop is a fixpoint (one pass
+    dropped such contributions: grad 0.0 for carried_chain, and grad of grad
+    through every loop that a gradient reverses again)."""
+    x = 0.7
+    g = cotan.grad(fn)
+    assert np.isclose(g(x), _fd(fn, x), rtol=1e-6, atol=1e-8)
+    assert np.isclose(cotan.jit(g)(x), _fd(fn, x), rtol=1e-6, atol=1e-8)
+    gg_fd = _fd(g, x)
+    assert np.isclose(cotan.grad(g)(x), gg_fd, rtol=1e-5, atol=1e-7)
+    assert np.isclose(cotan.jit(cotan.grad(g))(x), gg_fd, rtol=1e-5, atol=1e-7)
+    assert np.isclose(cotan.jvp(g, (x,), (1.0,))[1], gg_fd, rtol=1e-5, atol=1e-7)
+
+
+def _early_return_helper(a, b):
+    t = np.tanh(b) / (1.0 + a ** 2)
+    return np.tanh(t) + t
+
+
+def early_returns(x):
+    m = x * 1.0
+    if _early_return_helper(x[2], 1.5) ** 2 > 0.25:
+        return np.mean(m)
+    s = np.dot(m, m)
+    if m[1] > 1.5:
+        return np.mean(m) + np.sin(s)
+    return np.mean(m) + s
+
+
+_W = np.array([0.3, -0.5, 0.7])
+
+
+def early_returns_gsum(x):
+    return np.sum(cotan.grad(early_returns)(x) * _W)
+
+
+@pytest.mark.parametrize("x", [[0.5, 1.7, 3.0], [0.5, 0.2, 3.0], [0.1, 0.2, 0.1]])
+def test_grad_of_grad_zeroes_adjoints_of_names_an_earlier_branch_bound(x):
+    """The adjoint of grad's code zeroes `ds` before an `if`; `s` is bound
+    only when an earlier `if` on the same predicate ran, so it is bound to
+    None first (was UnboundLocalError in the generated code)."""
+    x = np.array(x)
+    want = _fd(early_returns_gsum, x)
+    assert np.allclose(cotan.grad(early_returns_gsum)(x), want, atol=1e-6)
+    assert np.allclose(cotan.jit(cotan.grad(early_returns_gsum))(x), want, atol=1e-6)
+
+
+def constant_slice_in_batched_while(x):
+    v = x * 1.0
+    k = 0
+    while k < 1:
+        if v[1] > 0.3:
+            break
+        v[0:1] = -0.3 * (v[1] + x[0:1])
+        k = k + 1
+    return np.sum(v * v)
+
+
+def test_vmap_grad_constant_slice_under_a_per_lane_trip_count():
+    """A slice made from constants in a loop whose trip count differs per
+    lane needs no stack and no per-lane merge (was IndexError in
+    setitem_lanes: the slice had been 'batched')."""
+    xs = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [-0.1, 0.1, 0.1]])
+    want = np.stack([_fd(constant_slice_in_batched_while, x) for x in xs])
+    g = cotan.grad(constant_slice_in_batched_while)
+    assert np.allclose(cotan.vmap(g)(xs), want, atol=1e-6)
+    assert np.allclose(cotan.jit(cotan.vmap(g))(xs), want, atol=1e-6)
+
+
+def rebinds_to_unbatched_for(x):
+    v = x * 1.0
+    for i in range(2):
+        v = np.linspace(-0.7, 2.0, 3) * 2.0
+    return np.sum(np.tanh(x)) + np.sum(np.tanh(v))
+
+
+def rebinds_to_unbatched_while(x):
+    v = x * 1.0
+    k = 0
+    while k < 2:
+        v = np.linspace(-0.7, 2.0, 3) * 2.0
+        k = k + 1
+    return np.sum(np.tanh(x)) + np.sum(np.tanh(v))
+
+
+def rebinds_scalar_param(x, y):
+    for i in range(1, 2):
+        x = np.dot(np.linspace(2.0, 1.5, 2), np.linspace(-1.2, 0.25, 2))
+    return x + y
+
+
+@pytest.mark.parametrize("fn", [rebinds_to_unbatched_for, rebinds_to_unbatched_while])
+def test_vmap_loop_rebinding_a_batched_name_to_an_unbatched_value(fn):
+    """A carried name batched before the loop and rebound to an unbatched
+    value inside it is promoted at the end of each trip (the code after the
+    loop read the unbatched value as if it were batched: wrong sums)."""
+    xs = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [-0.1, 0.1, 0.1]])
+    want = np.array([fn(x) for x in xs])
+    assert np.allclose(cotan.vmap(fn)(xs), want, rtol=1e-12)
+    assert np.allclose(cotan.jit(cotan.vmap(fn))(xs), want, rtol=1e-12)
+    gwant = np.stack([_fd(fn, x) for x in xs])
+    assert np.allclose(cotan.vmap(cotan.grad(fn))(xs), gwant, atol=1e-6)
+
+
+def test_vmap_scalar_parameter_rebound_in_a_loop():
+    xs = np.array([1.0, 2.0, 3.0])
+    got = cotan.vmap(rebinds_scalar_param, in_axes=(0, None))(xs, 0.5)
+    assert np.shape(got) == (3,)
+    assert np.allclose(got, [rebinds_scalar_param(x, 0.5) for x in xs])
