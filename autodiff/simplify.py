@@ -20,28 +20,37 @@ from .core_form import is_constant_value
 def constant_valued_names(stmts, params=()):
     """Names every assignment of which (anywhere in `stmts`, at any depth)
     computes one and the same value from constants only: a constant, or a
-    pure primitive of constants (`t = make_slice(0, 1, None)` in a loop
-    body).  Each assignment leaves the value the others would, so reverse
-    mode needs no stack for them and vmap need not merge them per lane
-    (their value is not an array, e.g. a slice, and cannot be merged)."""
-    texts = {}
+    pure primitive of constants and such names (`t = make_slice(0, 1, None)`
+    or `c = cos(1.0)` in a loop body).  Each assignment leaves the value the
+    others would, so reverse mode needs no stack for them and vmap need not
+    merge them per lane (the value may not be an array, e.g. a slice)."""
+    defs = {}
     for n in walk(gast.Module(body=list(stmts), type_ignores=[])):
         if isinstance(n, gast.Assign) and len(n.targets) == 1 \
                 and isinstance(n.targets[0], gast.Name):
-            v = n.value
-            if isinstance(v, gast.Constant):
-                text = repr(v.value)
-            elif isinstance(v, gast.Call) and isinstance(v.func, gast.Name) \
-                    and v.func.id in PRIMITIVES and not PRIMITIVES[v.func.id].effectful \
-                    and all(isinstance(x, gast.Constant)
-                            for x in list(v.args) + [k.value for k in v.keywords]):
-                text = gast.dump(v)
-            else:
-                text = None
-            texts.setdefault(n.targets[0].id, set()).add(text)
+            defs.setdefault(n.targets[0].id, []).append(n.value)
         elif isinstance(n, gast.For):
-            texts.setdefault(n.target.id, set()).add(None)
-    return {t for t, ts in texts.items() if None not in ts and len(ts) == 1} - set(params)
+            defs.setdefault(n.target.id, []).append(None)
+    for p in params:
+        defs.setdefault(p, []).append(None)
+
+    def pure_of(v, known):
+        if isinstance(v, gast.Constant):
+            return True
+        if isinstance(v, gast.Call) and isinstance(v.func, gast.Name) \
+                and v.func.id in PRIMITIVES and not PRIMITIVES[v.func.id].effectful:
+            return all(isinstance(x, gast.Constant) or
+                       isinstance(x, gast.Name) and x.id in known
+                       for x in list(v.args) + [k.value for k in v.keywords])
+        return False
+
+    known = set()
+    while True:
+        more = {t for t, vs in defs.items() if t not in known and None not in vs
+                and len({gast.dump(v) for v in vs}) == 1 and pure_of(vs[0], known)}
+        if not more:
+            return known
+        known |= more
 
 
 def _scan(fdef):
