@@ -392,7 +392,17 @@ def _end_aligned_for(b, s, start, stop, step, step_c, target, m, forced, origin)
         Const(0)])))
     b.set_state(trips, True)
     most = b.scope.fresh("most_trips")
-    b.emit(Assign(most, Call("max", [Name(trips)])))
+    if outer is None:
+        b.emit(Assign(most, Call("max", [Name(trips)])))
+    else:
+        # Lanes the enclosing mask has off do not run the loop: counting
+        # their (stale) trip counts would make the active lanes start late,
+        # and the loop stop before they ever start (its first trip had no
+        # active lane), dropping every trip of theirs.  Those lanes are
+        # aligned to start at their own first index, so what they compute
+        # (and discard) stays in range.
+        b.emit(Assign(most, Call("max", [Call("where", [Name(outer), Name(trips), Const(0)])])))
+        b.emit(Assign(trips, Call("where", [Name(outer), Name(trips), Name(most)])))
     b.set_state(most, False)
     b.emit(Assign(target, Call("subtract", [Name(first), Call("multiply", [
         Call("subtract", [Name(most), Name(trips)]), step])])))

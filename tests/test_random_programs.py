@@ -256,3 +256,28 @@ def test_vmap_scalar_parameter_rebound_in_a_loop():
     got = cotan.vmap(rebinds_scalar_param, in_axes=(0, None))(xs, 0.5)
     assert np.shape(got) == (3,)
     assert np.allclose(got, [rebinds_scalar_param(x, 0.5) for x in xs])
+
+
+def masked_triangular_reverse(x):
+    m = x * 1.0
+    if m[1, 1] > 0.5:
+        return np.sum(m)
+    for i in range(1, x.shape[0]):
+        for j in range(1, i + 1):
+            if m[j, i] < -0.7:
+                m = m * x[i, i]
+    return np.sum(m)
+
+
+def test_vmap_grad_reversed_loop_inside_a_lane_mask():
+    """A reversed loop whose trip count differs per lane, inside a branch
+    some lanes skip (an early return): the lanes the mask has off must not
+    set when the active ones start (the loop had stopped before its first
+    active trip, and the gradient lost every trip of the active lanes)."""
+    xs = np.full((2, 4, 4), 0.1)
+    xs[0, 1, 1] = 1.0          # returns early
+    xs[1, 2, 2] = -1.0         # takes the inner branch once
+    g = cotan.grad(masked_triangular_reverse)
+    want = np.stack([_fd(masked_triangular_reverse, x) for x in xs])
+    assert np.allclose(cotan.vmap(g)(xs), want, atol=1e-6)
+    assert np.allclose(cotan.jit(cotan.vmap(g))(xs), want, atol=1e-6)
