@@ -104,10 +104,58 @@ class _Substitute(gast.NodeTransformer):
         return node
 
 
+#: primitives that can give a container (or None) although they are differentiable
+_MAY_NOT_BE_ARRAY_PREFIXES = ("custom_", "checkpoint_")
+_COMPARISONS = {"greater", "greater_equal", "less", "less_equal", "equal", "not_equal",
+                "logical_and", "logical_or", "logical_not", "logical_xor", "isfinite",
+                "isnan", "isinf", "linspace", "zeros", "ones", "eye", "arange", "full",
+                "zeros_like", "ones_like", "full_like", "identity", "where"}
+
+
+def _never_none(fdef):
+    """Names bound once, by a primitive whose result is always an array
+    (arithmetic, NumPy functions, comparisons): `x is None` is False for
+    them.  `np.where(c, x, y)` inlines as `if x is None: nonzero(c)`; left
+    unfolded, the dead `nonzero` branch made vmap refuse every `np.where`."""
+    from .reverse_analysis import CONTAINER_PRIMITIVES
+    counts = _scan(fdef)[0]
+    out = set()
+    for n in walk(fdef):
+        if isinstance(n, gast.Assign) and isinstance(n.value, gast.Call) \
+                and isinstance(n.value.func, gast.Name):
+            name = n.value.func.id
+            p = PRIMITIVES.get(name)
+            t = n.targets[0].id
+            if p is None or counts.get(t) != 1 or name in CONTAINER_PRIMITIVES \
+                    or name.startswith(_MAY_NOT_BE_ARRAY_PREFIXES) or name == "getitem":
+                continue
+            if p.differentiable or name in _COMPARISONS:
+                out.add(t)
+    return out
+
+
+def _fold_identity_tests(stmts, never_none):
+    """`t = is_(x, None)` (or `is_not`) for an x that is never None → a constant."""
+    changed = False
+    for n in walk(gast.Module(body=stmts, type_ignores=[])):
+        if isinstance(n, gast.Assign) and isinstance(n.value, gast.Call) \
+                and isinstance(n.value.func, gast.Name) \
+                and n.value.func.id in ("is_", "is_not") and len(n.value.args) == 2:
+            a, b = n.value.args
+            if isinstance(a, gast.Constant) and a.value is None:
+                a, b = b, a
+            if isinstance(b, gast.Constant) and b.value is None \
+                    and isinstance(a, gast.Name) and a.id in never_none:
+                n.value = gast.Constant(value=n.value.func.id == "is_not", kind=None)
+                changed = True
+    return changed
+
+
 def simplify(fdef, captured=None, keep=()):
     """Simplify core-form `fdef` in place until nothing changes."""
     for _ in range(20):
         changed = _propagate_constants(fdef, keep)
+        changed |= _fold_identity_tests(fdef.body, _never_none(fdef))
         changed |= _fold_block(fdef.body)
         counts, reads, _, _ = _scan(fdef)
         changed |= _dce_block(fdef.body, reads, keep, fdef)

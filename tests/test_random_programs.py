@@ -281,3 +281,18 @@ def test_vmap_grad_reversed_loop_inside_a_lane_mask():
     want = np.stack([_fd(masked_triangular_reverse, x) for x in xs])
     assert np.allclose(cotan.vmap(g)(xs), want, atol=1e-6)
     assert np.allclose(cotan.jit(cotan.vmap(g))(xs), want, atol=1e-6)
+
+
+def where_of_created_arrays(x):
+    return np.sum(np.where(np.linspace(1.5, 0.5, 4) > x[0], np.linspace(-1.2, 2.0, 4), 2 * x))
+
+
+def test_vmap_where_of_created_arrays():
+    """`np.where(c, a, b)` inlines as `if a is None: nonzero(c)`; `a` made
+    by linspace is never None, so the branch folds away (vmap refused every
+    such `where`, naming nonzero)."""
+    xs = np.array([[0.1, 0.2, 0.3, 0.4], [0.9, 0.5, 0.6, 0.7]])
+    want = np.array([where_of_created_arrays(x) for x in xs])
+    assert np.allclose(cotan.vmap(where_of_created_arrays)(xs), want)
+    gwant = np.stack([_fd(where_of_created_arrays, x) for x in xs])
+    assert np.allclose(cotan.vmap(cotan.grad(where_of_created_arrays))(xs), gwant, atol=1e-6)
