@@ -44,7 +44,8 @@ import numpy as np
 #: constructs the generator can emit; `exclude` in `generate` switches some off
 CONSTRUCTS = ("if", "for", "triangular", "while", "break", "continue", "early_return",
               "helper", "slice_assign", "element_update", "where", "matmul",
-              "reduce_axis", "cumsum", "matrix", "float32", "two_args", "reverse")
+              "reduce_axis", "cumsum", "matrix", "float32", "two_args", "reverse",
+              "constant_expression")
 
 #: transformations `check_program` knows
 TRANSFORMS = ("grad", "jvp", "jit", "jit_grad", "vmap", "vmap_grad", "grad_grad")
@@ -238,6 +239,18 @@ class _Gen:
     def owned(self, ctx, kind, d):
         """An expression that makes a new array (never a view of a live one)."""
         e = self.expr(ctx, kind, d)
+        names = [n for n in ctx["env"] if re.search(rf"\b{n}\b", e)]
+        if not names:
+            # made of constants only (`s = np.exp(np.tanh(2.0))`)
+            if "constant_expression" in self.ok:
+                self.use("constant_expression")
+            else:
+                for _ in range(8):
+                    e = self.expr(ctx, kind, d)
+                    if any(re.search(rf"\b{n}\b", e) for n in ctx["env"]):
+                        break
+                else:
+                    e = f"{e} + 0.0 * {self.choice(self.vars_of(ctx, 's') or ['0.0'])}"
         if kind != "s" and re.fullmatch(r"[\w\[\]:, ]*(\.T)?|\(.*\)\.T|.*\[::-1\]", e):
             e = f"np.copy({e})"
         return e
