@@ -31,7 +31,7 @@ KNOWN_BROKEN = {
     "constant_expression": "issue 11 s.9, helper jitfix",
 }
 
-N_PROGRAMS = int(os.environ.get("COTAN_RANDOM_PROGRAMS", "240"))
+N_PROGRAMS = int(os.environ.get("COTAN_RANDOM_PROGRAMS", "200"))
 CHUNK = 20
 SEED0 = 1_000_000     # CI's seeds are fixed and apart from the bench's default range
 
