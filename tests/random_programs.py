@@ -45,7 +45,7 @@ import numpy as np
 CONSTRUCTS = ("if", "for", "triangular", "while", "break", "continue", "early_return",
               "helper", "slice_assign", "element_update", "where", "matmul",
               "reduce_axis", "cumsum", "matrix", "float32", "two_args", "reverse",
-              "constant_expression")
+              "constant_expression", "helper_early_return")
 
 #: transformations `check_program` knows
 TRANSFORMS = ("grad", "jvp", "jit", "jit_grad", "vmap", "vmap_grad", "grad_grad")
@@ -275,7 +275,8 @@ class _Gen:
                "depth": 0}
         lines = [f"def {name}({', '.join(params)}):"]
         body = []
-        if self.p(0.4) and "if" in self.ok:
+        if self.p(0.4) and "if" in self.ok and "helper_early_return" in self.ok:
+            self.use("helper_early_return")
             # an early return in the helper
             self.use("early_return")
             body.append(f"    if _gt({self.scalar(ctx, 1)}, {self.const()}):")
