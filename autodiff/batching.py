@@ -251,6 +251,10 @@ class Batcher:
         self.consts = {}
         from .batching_control import read_counts
         self.all_reads = read_counts(core.node.body)
+        #: names that hold one constant wherever they are assigned: masked
+        #: control flow need not merge them per lane (see simplify)
+        from .simplify import constant_valued_names
+        self.constant_valued = constant_valued_names(core.node.body, core.params)
 
     # -- emission
     def emit(self, stmt):

@@ -93,7 +93,7 @@ def live_assigned(b, stmt, *bodies):
     an if, read by a branch before it writes them)."""
     names = set().union(*(assigned(body) for body in bodies))
     exposed = set().union(*(exposed_reads(body) for body in bodies))
-    return names & (reads_outside(b, stmt) | exposed)
+    return (names & (reads_outside(b, stmt) | exposed)) - b.constant_valued
 
 
 # ---------------------------------------------------------------- helpers
@@ -108,6 +108,25 @@ def _sub(b, stmts, mask):
         return b.out
     finally:
         b.out, b.mask = saved_out, saved_mask
+
+
+def _sub_to_entry(b, stmts, entry):
+    """Batch a loop body, then bring the names it assigned back up to their
+    entry states: a carried name the body rebinds to an unbatched value
+    (`v = np.linspace(...)` after `v = x * 1.0`) must leave each trip batched,
+    as the next trip and the code after the loop read it."""
+    saved_out = b.out
+    b.out = []
+    try:
+        b.block(stmts)
+        for v in sorted(assigned(stmts)):
+            want, have = entry.get(v), b.states.get(v)
+            if want is True and have is not None and have is not True:
+                b.emit(Assign(v, b.promoted(v, have)))
+                b.states[v] = True
+        return b.out
+    finally:
+        b.out = saved_out
 
 
 def _dry_run(b, stmts, states, mask):
@@ -223,7 +242,7 @@ def batch_if(b, s):
         # a name pushed in the branch is frozen too, so its push can leave
         # the other lanes' stacks as they were (see push_rule)
         pushed = _stack_ops(branch, ("push",), values=True) & assigned(branch)
-        frozen = (live & assigned(branch)) | pushed
+        frozen = (live & assigned(branch)) | (pushed - b.constant_valued)
         for v in sorted(frozen):
             _ensure_defined(b, v)
             b.promote_name(v)
@@ -309,7 +328,7 @@ def batch_while(b, s):
         return
     _promote_to(b, entry)
     defined_before = set(b.defined)
-    body_out = _sub(b, s.body, b.mask)
+    body_out = _sub_to_entry(b, s.body, entry)
     b.defined = defined_before
     b.states = {**entry, **{k: v for k, v in b.states.items() if k not in entry}}
     b.origin = origin
@@ -326,7 +345,7 @@ def batch_for(b, s):
         defined_before = set(b.defined)
         b.states[target] = False
         b.defined.add(target)
-        body_out = _sub(b, s.body, b.mask)
+        body_out = _sub_to_entry(b, s.body, entry)
         b.defined = defined_before
         b.states = {**entry, **{k: v for k, v in b.states.items() if k not in entry}}
         b.origin = origin
@@ -373,7 +392,17 @@ def _end_aligned_for(b, s, start, stop, step, step_c, target, m, forced, origin)
         Const(0)])))
     b.set_state(trips, True)
     most = b.scope.fresh("most_trips")
-    b.emit(Assign(most, Call("max", [Name(trips)])))
+    if outer is None:
+        b.emit(Assign(most, Call("max", [Name(trips)])))
+    else:
+        # Lanes the enclosing mask has off do not run the loop: counting
+        # their (stale) trip counts would make the active lanes start late,
+        # and the loop stop before they ever start (its first trip had no
+        # active lane), dropping every trip of theirs.  Those lanes are
+        # aligned to start at their own first index, so what they compute
+        # (and discard) stays in range.
+        b.emit(Assign(most, Call("max", [Call("where", [Name(outer), Name(trips), Const(0)])])))
+        b.emit(Assign(trips, Call("where", [Name(outer), Name(trips), Name(most)])))
     b.set_state(most, False)
     b.emit(Assign(target, Call("subtract", [Name(first), Call("multiply", [
         Call("subtract", [Name(most), Name(trips)]), step])])))

@@ -40,6 +40,7 @@ from . import vjp_rules
 from .names import NameScope
 from .ssa import version_names
 from .templates import build_function, rule_namespace, template_ast, _Substitute
+from .simplify import constant_valued_names
 from .reverse_analysis import (Assign, Call, Expr, ReverseAnalysis, _assigned, _call_atoms,
                                _reads, _walk_assigns, mark_defined_before, parse_expr)
 from .syntax import Const, Name  # noqa: F401  (shared node constructors)
@@ -312,27 +313,26 @@ class Reverser(ReverseAnalysis):
         if not b1 and not b2:
             return []
         self.comment = getattr(s, "cotan_origin", None)
-        inits = self._zero_inits(init)
+        inits = self._loop_zero_inits(s, init)
         node = gast.If(test=Name(s.test.id), body=b1, orelse=b2)
         return inits + [node]
 
     def adj_loop(self, s, D, keep, depth):
-        # Which adjoints exist on entry to a trip is a fixpoint: a trip can
-        # make an adjoint exist that an earlier statement of the next trip
-        # (later in the primal) reads, and that one can make another exist
-        # in turn (a stack's cotangent, say), so one pass is not enough.
+        # Which adjoints are live around the reversed body: a fixpoint, as an
+        # adjoint made live in one trip can make another live only in the
+        # next (a gradient's loop reversed again: `ds_1 = ds` ... `ds =
+        # f(t_3)`, `t_3 = ds_1 * x` reaches x one trip after ds).  One pass
+        # missed those, and their contributions were dropped.
         used = self.scope_snapshot()
-        D0 = set(D)
-        k = keep
+        live = set(D)
         while True:
-            D1 = set(D0)
-            self.adj_block(s.body, D1, k, depth + 1)
+            D1 = set(live)
+            self.adj_block(s.body, D1, keep | live, depth + 1)
             self.scope_restore(used)
-            if D1 <= D0:
+            if D1 <= live:
                 break
-            D0 |= D1
-            k = keep | D0
-        new = D0 - D
+            live |= D1
+        new = live - D
         keep2 = keep | D | new
         D.update(new)
         body = self.adj_block(s.body, set(D), keep2, depth + 1)
@@ -369,9 +369,10 @@ class Reverser(ReverseAnalysis):
         return out + [loop]
 
     def _loop_zero_inits(self, s, names):
-        """Zero adjoints of `names` before the reversed loop `s`.  The zero
-        reads its value's structure; a name only the loop binds is unbound
-        when the loop ran zero times, so the function binds it to None first
+        """Zero adjoints of `names` before the reversed loop (or the `if`) `s`.
+        The zero reads its value's structure; a name only the loop binds is
+        unbound when the loop ran zero times (a name an earlier branch bound,
+        when that branch was not taken), so the function binds it to None first
         (`unbound`; zero_adjoint(None) is None, and nothing reads that
         adjoint when the loop did not run)."""
         bound = getattr(s, "cotan_defined_before", None)
@@ -451,7 +452,10 @@ class Reverser(ReverseAnalysis):
             needed = set()
         self.stacks = {}
         self.scope_restore(used)
-        self.saved = (needed & overwritten) - self.special
+        # a name given the same constant value by every assignment (a slice
+        # `make_slice(0, 1, None)` in a loop body) reads the same in every trip
+        self.saved = (needed & overwritten) - self.special \
+            - constant_valued_names(self.body, self.params)
         self.unbound = set()
         for y in sorted(self.saved):
             self.stack_for(y)

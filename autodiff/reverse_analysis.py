@@ -80,8 +80,9 @@ def _ident(value):
 
 
 def mark_defined_before(stmts, defined):
-    """Record on each loop (`cotan_defined_before`) the names certainly bound
-    when it starts; returns the names certainly bound after `stmts`.
+    """Record on each loop and `if` (`cotan_defined_before`) the names
+    certainly bound when it starts; returns the names certainly bound after
+    `stmts`.
 
     A loop may run zero times, so a name it alone binds may be unbound after
     it: the adjoint sweep must not read such a name unless the loop ran
@@ -91,6 +92,10 @@ def mark_defined_before(stmts, defined):
         if isinstance(s, gast.Assign):
             defined.add(s.targets[0].id)
         elif isinstance(s, gast.If):
+            # an if's adjoint may zero an adjoint before it, reading a name
+            # only some earlier branch bound (two ifs on one predicate, as
+            # the lowering of early returns writes them)
+            s.cotan_defined_before = frozenset(defined)
             defined |= mark_defined_before(s.body, defined) & \
                 mark_defined_before(s.orelse, defined)
         elif isinstance(s, (gast.For, gast.While)):

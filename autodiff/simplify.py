@@ -17,6 +17,42 @@ from ..runtime.table import PRIMITIVES
 from .core_form import is_constant_value
 
 
+def constant_valued_names(stmts, params=()):
+    """Names every assignment of which (anywhere in `stmts`, at any depth)
+    computes one and the same value from constants only: a constant, or a
+    pure primitive of constants and such names (`t = make_slice(0, 1, None)`
+    or `c = cos(1.0)` in a loop body).  Each assignment leaves the value the
+    others would, so reverse mode needs no stack for them and vmap need not
+    merge them per lane (the value may not be an array, e.g. a slice)."""
+    defs = {}
+    for n in walk(gast.Module(body=list(stmts), type_ignores=[])):
+        if isinstance(n, gast.Assign) and len(n.targets) == 1 \
+                and isinstance(n.targets[0], gast.Name):
+            defs.setdefault(n.targets[0].id, []).append(n.value)
+        elif isinstance(n, gast.For):
+            defs.setdefault(n.target.id, []).append(None)
+    for p in params:
+        defs.setdefault(p, []).append(None)
+
+    def pure_of(v, known):
+        if isinstance(v, gast.Constant):
+            return True
+        if isinstance(v, gast.Call) and isinstance(v.func, gast.Name) \
+                and v.func.id in PRIMITIVES and not PRIMITIVES[v.func.id].effectful:
+            return all(isinstance(x, gast.Constant) or
+                       isinstance(x, gast.Name) and x.id in known
+                       for x in list(v.args) + [k.value for k in v.keywords])
+        return False
+
+    known = set()
+    while True:
+        more = {t for t, vs in defs.items() if t not in known and None not in vs
+                and len({gast.dump(v) for v in vs}) == 1 and pure_of(vs[0], known)}
+        if not more:
+            return known
+        known |= more
+
+
 def _scan(fdef):
     """One walk over `fdef`: (assignment counts, read counts, names
     assigned a constant, names read as loop predicates)."""
@@ -68,10 +104,58 @@ class _Substitute(gast.NodeTransformer):
         return node
 
 
+#: primitives that can give a container (or None) although they are differentiable
+_MAY_NOT_BE_ARRAY_PREFIXES = ("custom_", "checkpoint_")
+_COMPARISONS = {"greater", "greater_equal", "less", "less_equal", "equal", "not_equal",
+                "logical_and", "logical_or", "logical_not", "logical_xor", "isfinite",
+                "isnan", "isinf", "linspace", "zeros", "ones", "eye", "arange", "full",
+                "zeros_like", "ones_like", "full_like", "identity", "where"}
+
+
+def _never_none(fdef):
+    """Names bound once, by a primitive whose result is always an array
+    (arithmetic, NumPy functions, comparisons): `x is None` is False for
+    them.  `np.where(c, x, y)` inlines as `if x is None: nonzero(c)`; left
+    unfolded, the dead `nonzero` branch made vmap refuse every `np.where`."""
+    from .reverse_analysis import CONTAINER_PRIMITIVES
+    counts = _scan(fdef)[0]
+    out = set()
+    for n in walk(fdef):
+        if isinstance(n, gast.Assign) and isinstance(n.value, gast.Call) \
+                and isinstance(n.value.func, gast.Name):
+            name = n.value.func.id
+            p = PRIMITIVES.get(name)
+            t = n.targets[0].id
+            if p is None or counts.get(t) != 1 or name in CONTAINER_PRIMITIVES \
+                    or name.startswith(_MAY_NOT_BE_ARRAY_PREFIXES) or name == "getitem":
+                continue
+            if p.differentiable or name in _COMPARISONS:
+                out.add(t)
+    return out
+
+
+def _fold_identity_tests(stmts, never_none):
+    """`t = is_(x, None)` (or `is_not`) for an x that is never None → a constant."""
+    changed = False
+    for n in walk(gast.Module(body=stmts, type_ignores=[])):
+        if isinstance(n, gast.Assign) and isinstance(n.value, gast.Call) \
+                and isinstance(n.value.func, gast.Name) \
+                and n.value.func.id in ("is_", "is_not") and len(n.value.args) == 2:
+            a, b = n.value.args
+            if isinstance(a, gast.Constant) and a.value is None:
+                a, b = b, a
+            if isinstance(b, gast.Constant) and b.value is None \
+                    and isinstance(a, gast.Name) and a.id in never_none:
+                n.value = gast.Constant(value=n.value.func.id == "is_not", kind=None)
+                changed = True
+    return changed
+
+
 def simplify(fdef, captured=None, keep=()):
     """Simplify core-form `fdef` in place until nothing changes."""
     for _ in range(20):
         changed = _propagate_constants(fdef, keep)
+        changed |= _fold_identity_tests(fdef.body, _never_none(fdef))
         changed |= _fold_block(fdef.body)
         counts, reads, _, _ = _scan(fdef)
         changed |= _dce_block(fdef.body, reads, keep, fdef)
