@@ -251,6 +251,10 @@ class Stacks:
             if not restore:
                 return top
             return vals[-1] if vals else args[1]
+        if not self._has_values(name) and s.out is None:
+            # every value saved was None (an inlined helper's `result = None`
+            # on a path that returned early): nothing is stored, None comes back
+            return None
         st = self._slots(name)
         layout, nbytes = st.layout, st.nbytes
         b = em.b

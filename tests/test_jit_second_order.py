@@ -381,3 +381,26 @@ def test_jit_grad_pop_before_any_push_is_typed_or_refused():
     except CotanError:
         return      # a clear refusal is allowed; an IndexError is not
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def _optional_helper(a, b):
+    if 0.25 * np.tanh(1.5) > 1.5:
+        return b
+    return b / (1 + a ** 2)
+
+
+def _zero_trip_inlined_early_return(x, y):
+    for i in range(1):
+        for j in range(0, i):
+            y = _optional_helper(y, y)
+    return np.mean(x) + y
+
+
+def test_stack_of_values_that_are_all_none():
+    # the inlined helper's `result = None` is saved on a stack nothing else
+    # is pushed to: nothing is stored, and None comes back
+    g = cotan.grad(_zero_trip_inlined_early_return, argnums=(0, 1))
+    want = g(np.ones(2), 0.5)
+    got = cotan.jit(g)(np.ones(2), 0.5)
+    np.testing.assert_allclose(got[0], want[0])
+    assert float(got[1]) == pytest.approx(float(want[1]))

@@ -25,15 +25,8 @@ from tests import random_programs as rp
 
 #: construct -> where its fix lives; excluded from generation until then
 KNOWN_BROKEN = {
-    # `s = np.exp(np.tanh(2.0))` in a loop, `s` also bound elsewhere: jit(grad)
-    # pushes the NumPy scalar and codegen/infer_stacks.runtime_aval raises
-    # KeyError: <class 'numpy.float64'> (issue 11 s.9, third item)
-    "constant_expression": "issue 11 s.9, helper jitfix",
-    # a helper's early return inlined in a loop: `result = None` on one path,
-    # a float on the other, both pushed; jit(grad) fails with MissingRuleError
-    # "primitive 'push' has no llvm rule: stack 'stack_result_2' has no element
-    # type" (names no construct of the user's), helper jitfix
-    "helper_early_return": "optional values on stacks under jit, helper jitfix",
+    # (empty: the numpy-scalar stack KeyError and the stack of optional
+    # values under jit(grad) were fixed when the helpers' work was merged)
 }
 
 N_PROGRAMS = int(os.environ.get("COTAN_RANDOM_PROGRAMS", "200"))
