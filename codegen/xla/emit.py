@@ -570,6 +570,13 @@ class Emitter:
         for n, parts in groups.items():
             env[n] = rebuild(avals[n], parts)
 
+    def _static_after(self, env, joined):
+        """Names whose joined value is static on every path keep it after
+        the loop or branch (their run-time copies never left the body)."""
+        for n, aval in joined.items():
+            if is_static(aval) and not isinstance(aval, Undefined):
+                env[n] = aval
+
     def while_(self, s, env, live_after):
         live = loop_live(s, live_after)
         names = [(n, a) for n, a in s.carried.items() if n in live]
@@ -605,6 +612,7 @@ class Emitter:
         avals = dict(names)
 
         def bind_all(e):
+            self._static_after(e, s.carried)
             self._assign_groups(e, self._bind_env(e, leaves, vals[off:off + len(leaves)]), avals)
             for k, v in zip(state, vals[off + len(leaves):]):
                 self._state_set(k, v)
@@ -646,6 +654,7 @@ class Emitter:
         self.indent -= 2
         self.state, self.native = saved_state[0], saved_state[1]
         res = [SV(f"{w}#{j}", v.aval) for j, v in enumerate(inits)]
+        self._static_after(env, s.carried)
         self._assign_groups(env, self._bind_env(env, leaves, res[off:off + len(leaves)]), avals)
         for k, v in zip(state, res[off + len(leaves):]):
             self._state_set(k, v)
@@ -693,6 +702,7 @@ class Emitter:
         self.state, self.native = saved_state
         res = [SV(f"{r}#{j}", o.aval) for j, o in enumerate(outs)]
         avals = dict(names)
+        self._static_after(env, s.merged)
         self._assign_groups(env, self._bind_env(env, leaves, res[:len(leaves)]), avals)
         for k, v in zip(state, res[len(leaves):]):
             self._state_set(k, v)

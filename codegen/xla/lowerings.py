@@ -904,18 +904,79 @@ def _setitem(em, s, args, kwargs):
     return _scatter(em, x, positions, em.rt(value, out.dtype), "set")
 
 
-@lowering("getitem_adjoint")
-def _getitem_adjoint(em, s, args, kwargs):
-    g, x = args[0], args[1]
-    if isinstance(x, (tuple, list, dict)) or not isinstance(s.out, ShapedArray):
-        raise MissingRuleError("getitem_adjoint", "xla", "the adjoint of indexing a "
-                               "container is not lowered")
-    out = s.out
+def _zeros_of(em, aval):
+    if isinstance(aval, ShapedArray):
+        return em.const(0, aval.dtype, aval.shape)
+    if isinstance(aval, (tuple, list)):
+        return type(aval)(_zeros_of(em, a) for a in aval)
+    if isinstance(aval, dict):
+        return {k: _zeros_of(em, a) for k, a in aval.items()}
+    return aval
+
+
+def _add_tree(em, a, b, aval):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if isinstance(aval, (tuple, list)):
+        return type(aval)(_add_tree(em, x, y, v) for x, y, v in zip(a, b, aval))
+    if isinstance(aval, dict):
+        return {k: _add_tree(em, a[k], b[k], aval[k]) for k in aval}
+    if not isinstance(aval, ShapedArray):
+        return aval
+    return em.binary("stablehlo.add", em.rt(a, aval.dtype, aval.shape),
+                     em.rt(b, aval.dtype, aval.shape))
+
+
+def _array_adjoint(em, g, out, index):
     zeros = em.const(0, out.dtype, out.shape)
     if out.shape == ():
         return em.rt(g, out.dtype)
-    positions = _index_positions(em, out.shape, args[2:])
+    positions = _index_positions(em, out.shape, index)
     return _scatter(em, zeros, positions, em.rt(g, out.dtype), "add")
+
+
+def _container_adjoint(em, g, x, out, index):
+    if len(index) != 1 or isinstance(index[0], SV):
+        raise MissingRuleError("getitem_adjoint", "xla", f"{em.where()}: a container indexed "
+                               "by a run-time value")
+    idx = index[0]
+    if isinstance(x, dict):
+        res = dict(_zeros_of(em, out))
+        res[idx] = _add_tree(em, g, None, out[idx])
+        return res
+    res = list(_zeros_of(em, out))
+    if isinstance(idx, slice):
+        for i, gi in zip(range(*idx.indices(len(x))), g):
+            res[i] = gi
+    else:
+        res[int(idx)] = g
+    return type(out)(res)
+
+
+@lowering("getitem_adjoint")
+def _getitem_adjoint(em, s, args, kwargs):
+    g, x = args[0], args[1]
+    if isinstance(x, (tuple, list, dict)):
+        return _container_adjoint(em, g, x, s.out, args[2:])
+    return _array_adjoint(em, g, s.out, args[2:])
+
+
+@lowering("assemble_adjoint")
+def _assemble_adjoint(em, s, args, kwargs):
+    x, paths, adjoints = args[0], args[1], args[2:]
+    out = s.out
+    total = None
+    for path, g in zip(paths, adjoints):
+        if g is None:
+            continue
+        if isinstance(x, (tuple, list, dict)):
+            part = _container_adjoint(em, g, x, out, list(path))
+        else:
+            part = _array_adjoint(em, g, out, list(path))
+        total = part if total is None else _add_tree(em, total, part, out)
+    return _zeros_of(em, out) if total is None else total
 
 
 @lowering("take")
