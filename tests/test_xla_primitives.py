@@ -303,3 +303,11 @@ def test_shape_mismatch_with_static_args_is_a_new_signature():
     assert xjit(f, static_argnums=1)(np.arange(5.0), 2).shape == (2,)
     with pytest.raises(ShapeError):
         xjit(lambda x: x @ x)(np.ones((2, 3)))
+
+
+def test_float_constants_with_exponents_and_specials():
+    def f(x):
+        return x * 1e-10 + 2e20, np.maximum(x, -np.inf), x + np.nan
+    x = np.arange(3.0)
+    for got, want in zip(xjit(f)(x), f(x)):
+        np.testing.assert_array_equal(got, want)

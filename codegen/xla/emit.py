@@ -126,7 +126,12 @@ def _fmt_float(v, dtype):
         bits = np.asarray(v, dtype).view({2: np.uint16, 4: np.uint32, 8: np.uint64}[
             np.dtype(dtype).itemsize])
         return "0x" + format(int(bits), "0%dX" % (np.dtype(dtype).itemsize * 2))
-    return repr(v) if "e" in repr(v) or "." in repr(v) else repr(v) + ".0"
+    r = repr(v)
+    mant = r.split("e")[0]
+    if "." not in mant:
+        # MLIR's float literals need a fraction: 1.0e-10, not 1e-10
+        r = mant + ".0" + r[len(mant):]
+    return r
 
 
 def _scalar_text(v, dtype):

@@ -1069,6 +1069,7 @@ _NO_RULE = {
 
 
 def register():
+    from . import batching  # noqa: F401  (vmap's helpers join the table)
     for name, rule in LOWERINGS.items():
         p = PRIMITIVES.get(name)
         if p is not None:
