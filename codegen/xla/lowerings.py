@@ -1065,11 +1065,20 @@ _NO_RULE = {
     "stack_unpop": "second-order reverse mode through loops is not lowered for xla",
     "stack_unpush": "second-order reverse mode through loops is not lowered for xla",
     "copy_stack": "vjp's copies of run-time stacks are not lowered for xla",
+    "inv": "LAPACK factorizations are not lowered for xla (XLA's CPU client has them only "
+           "as jaxlib custom calls); use the cpu backend",
+    "solve": "LAPACK factorizations are not lowered for xla; use the cpu backend",
+    "det": "LAPACK factorizations are not lowered for xla; use the cpu backend",
+    "slogdet": "LAPACK factorizations are not lowered for xla; use the cpu backend",
+    "cholesky": "LAPACK factorizations are not lowered for xla; use the cpu backend",
+    "qr": "LAPACK factorizations are not lowered for xla; use the cpu backend",
+    "eigh": "LAPACK factorizations are not lowered for xla; use the cpu backend",
+    "svd": "LAPACK factorizations are not lowered for xla; use the cpu backend",
 }
 
 
 def register():
-    from . import batching  # noqa: F401  (vmap's helpers join the table)
+    from . import batching, ordering  # noqa: F401  (vmap's helpers, sorts and gathers)
     for name, rule in LOWERINGS.items():
         p = PRIMITIVES.get(name)
         if p is not None:
