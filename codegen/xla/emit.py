@@ -793,7 +793,11 @@ class Emitter:
         count = state[0]
         zero = self.const(0, np.int64)
         for j, (path, a) in enumerate(leaves_with_paths(elem)):
-            v = self.rt(get_path(value, path), a.dtype, a.shape)
+            v = get_path(value, path)
+            # a version not defined yet (`result = None` before an early
+            # return's flag guards it): its record is never read
+            v = self.const(0, a.dtype, a.shape) if v is None or isinstance(v, Undefined) \
+                else self.rt(v, a.dtype, a.shape)
             buf = state[1 + j]
             upd = self.reshape(v, (1,) + a.shape)
             state[1 + j] = self.dynamic_update_slice(buf, upd, [count] + [zero] * len(a.shape))
