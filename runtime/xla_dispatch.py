@@ -136,9 +136,12 @@ class XlaJitFunction:
             bufs.append(binding.to_device(x, dev))
         res = entry.exe.execute_sharded(bufs + entry.captures)
         outs = [r[0] for r in res.disassemble_into_single_device_arrays()]
-        status = int(binding.to_host(outs[-1]))
-        if status:
-            raise IndexError(entry.messages[status - 1])
+        if entry.messages:
+            # the module checks indices: its status must be read (a sync);
+            # without checks a device-resident call returns at once
+            status = int(binding.to_host(outs[-1]))
+            if status:
+                raise IndexError(entry.messages[status - 1])
         if on_device:
             vals = [DeviceArray(b, a, self._device) for b, a in zip(outs, entry.out_leaves)]
         else:

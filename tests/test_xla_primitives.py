@@ -311,3 +311,34 @@ def test_float_constants_with_exponents_and_specials():
     x = np.arange(3.0)
     for got, want in zip(xjit(f)(x), f(x)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_device_pinning_with_several_cpu_devices():
+    # a fresh process: the client is made once, with 3 CPU devices
+    import subprocess
+    import sys
+    import os
+    code = (
+        "import numpy as np, cotan\n"
+        "def step(x):\n"
+        "    return x * 2.0 + 1.0\n"
+        "devs = cotan.devices('xla')\n"
+        "assert len(devs) == 3, devs\n"
+        "f = cotan.jit(step, backend='xla', device=devs[2])\n"
+        "a = cotan.device_put(np.arange(3.0), devs[1])\n"
+        "b = f(a)\n"
+        "assert b.device == devs[2], b.device\n"
+        "exe = next(iter(f._cache.values())).exe\n"
+        "assert [d.id for d in exe.local_devices()] == [2], exe.local_devices()\n"
+        "np.testing.assert_allclose(np.asarray(b), np.arange(3.0) * 2 + 1)\n"
+        "print('ok')\n")
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+        fh.write(code)
+    code = open(fh.name).read()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, COTAN_XLA_CPU_DEVICES="3", PYTHONPATH=root,
+               COTAN_DISABLE_DISK_CACHE="1")
+    r = subprocess.run([sys.executable, fh.name], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr[-2000:]

@@ -57,7 +57,9 @@ def client():
                         except Exception:
                             c = None
                 if c is None:
-                    c = xc.make_cpu_client()
+                    # COTAN_XLA_CPU_DEVICES=n: n CPU devices (tests of pinning)
+                    n = os.environ.get("COTAN_XLA_CPU_DEVICES")
+                    c = xc.make_cpu_client(num_devices=int(n)) if n else xc.make_cpu_client()
                 _CLIENT = c
     return _CLIENT
 
