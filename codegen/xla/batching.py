@@ -237,3 +237,123 @@ def _matmul_lanes(em, s, args, kwargs):
         r = em.reshape(r, r.shape[:-2] + r.shape[-1:]) if rb != 1 else \
             em.reshape(r, r.shape[:-1])
     return r
+
+
+def _lane_args(em, x, batched, i, static_lane):
+    """Lane `i` (a run-time index) of a batched argument tree."""
+    if not batched:
+        return x
+    if isinstance(x, dict):
+        return {k: _lane_args(em, v, True, i, static_lane) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return type(x)(_lane_args(em, v, True, i, static_lane) for v in x)
+    if not _data(x):
+        return x
+    v = em.rt(x)
+    zero = em.const(0, np.int64)
+    lane = em.dynamic_slice(v, [i] + [zero] * (len(v.shape) - 1), (1,) + v.shape[1:])
+    return em.reshape(lane, v.shape[1:])
+
+
+def _aval_tree(v):
+    from .emit import SV as _SV
+    if isinstance(v, _SV):
+        return v.aval
+    if isinstance(v, dict):
+        return {k: _aval_tree(e) for k, e in v.items()}
+    if isinstance(v, (tuple, list)):
+        return type(v)(_aval_tree(e) for e in v)
+    return v
+
+
+@lowering("map_lanes")
+def _map_lanes(em, s, args, kwargs):
+    """The lane-by-lane fallback as a stablehlo.while over the lanes (not
+    unrolled): each trip slices one lane of the batched arguments, applies
+    the primitive's own xla lowering and writes its result into the
+    stacked outputs."""
+    from ...runtime.table import PRIMITIVES
+    from ..infer import Arg, TAssign
+    from .emit import leaves_with_paths, get_path, rebuild
+    prim, batched, n = args[0], args[1], int(args[2])
+    p = PRIMITIVES[prim]
+    rule = p.lowerings.get("xla")
+    if rule is None:
+        raise MissingRuleError(prim, "xla", p.no_rule.get("xla", "") + " (mapped lane by lane)")
+    if n == 0:
+        raise MissingRuleError("map_lanes", "xla", "an empty batch")
+    outs = leaves_with_paths(s.out)
+    lane_out = _lane_aval(s.out)
+    inits = [em.const(0, np.int64)] + [em.const(0, a.dtype, a.shape) for _, a in outs] + \
+        [em.state["err"]]
+    w = em.fresh("lanes")
+    bargs = [f"{w}_{j}" for j in range(len(inits))]
+    em.line(f"{w}:{len(inits)} = stablehlo.while(" + ", ".join(
+        f"{b} = {v.name}" for b, v in zip(bargs, inits)) + ") : " +
+        ", ".join(v.type for v in inits))
+    vals = [SV(b, v.aval) for b, v in zip(bargs, inits)]
+    em.indent += 2
+    em.line("cond {")
+    em.indent += 1
+    c = em.compare("LT", vals[0], em.const(n, np.int64))
+    em.line(f"stablehlo.return {c.name} : {c.type}")
+    em.indent -= 1
+    em.line("} do {")
+    em.indent += 1
+    saved_err = em.state["err"]
+    em.state["err"] = vals[-1]
+    lane = [_lane_args(em, a, f, vals[0], None) for a, f in zip(args[3:], batched)]
+    lane_s = TAssign(s.target, prim, [Arg("lane" if _has_sv(v) else None, _aval_tree(v))
+                                      for v in lane],
+                     {k: Arg(None, v) for k, v in kwargs.items()}, lane_out, s.origin, False)
+    value = em._fit(rule(em, lane_s, lane, dict(kwargs)), lane_out)
+    new = [em.binary("stablehlo.add", vals[0], em.const(1, np.int64))]
+    zero = em.const(0, np.int64)
+    for k, (path, a) in enumerate(outs):
+        v = em.rt(get_path(value, path), a.dtype, a.shape[1:])
+        upd = em.reshape(v, (1,) + a.shape[1:])
+        new.append(em.dynamic_update_slice(vals[1 + k], upd, [vals[0]] + [zero] * (len(a.shape) - 1)))
+    new.append(em.state["err"])
+    em.line(f"stablehlo.return {', '.join(o.name for o in new)} : "
+            f"{', '.join(o.type for o in new)}")
+    em.indent -= 1
+    em.line("}")
+    em.indent -= 2
+    em.state["err"] = SV(f"{w}#{len(inits) - 1}", saved_err.aval)
+    res = {path: SV(f"{w}#{1 + k}", a) for k, (path, a) in enumerate(outs)}
+    return rebuild(s.out, res)
+
+
+def _has_sv(v):
+    if isinstance(v, SV):
+        return True
+    if isinstance(v, dict):
+        return any(_has_sv(e) for e in v.values())
+    if isinstance(v, (tuple, list)):
+        return any(_has_sv(e) for e in v)
+    return False
+
+
+def _lane_aval(aval):
+    if isinstance(aval, ShapedArray):
+        return ShapedArray(aval.shape[1:], aval.dtype, aval.weak_type)
+    if isinstance(aval, dict):
+        return {k: _lane_aval(a) for k, a in aval.items()}
+    if isinstance(aval, (tuple, list)):
+        return type(aval)(_lane_aval(a) for a in aval)
+    return aval
+
+
+@lowering("unbroadcast_lanes")
+def _unbroadcast_lanes(em, s, args, kwargs):
+    g = em.rt(args[0])
+    x, xb = args[1], args[2]
+    xshape = x.shape if isinstance(x, SV) else np.shape(x)
+    target = tuple(xshape[1:]) if xb else tuple(xshape)
+    lane = g.shape[1:]
+    if lane == target:
+        return g
+    lead = len(lane) - len(target)
+    axes = [1 + i for i in range(lead)] + [1 + lead + i for i, d in enumerate(target)
+                                           if d == 1 and lane[lead + i] != 1]
+    return em.reshape(em.reduce(g, axes, "sum"), (g.shape[0],) + target)
