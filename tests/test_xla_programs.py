@@ -108,3 +108,30 @@ def test_static_trip_count_stack_matches_eager():
     w, h = rng.normal(size=(4, 4)) * 0.5, rng.normal(size=4)
     g = cotan.grad(f, argnums=(0, 1))
     _close(cotan.jit(g, backend="xla")(w, h), g(w, h))
+
+
+def test_triangular_nest_gets_a_capacity_from_the_outer_counter():
+    def f(x):
+        s = 0.0
+        for i in range(4):
+            for j in range(i + 1, 5):
+                s = s + x[i] * np.sin(x[j])
+        return s
+    x = np.linspace(0.1, 0.9, 5)
+    g = cotan.grad(f)
+    text = cotan.jit(g, backend="xla").lower(x).as_text("stablehlo")
+    # the inner loop runs at most 4 times per outer trip (the bound of its
+    # start over the outer counter's range): stacks of 4 * 4 records
+    assert "tensor<16xf64>" in text
+    _close(cotan.jit(g, backend="xla")(x), g(x))
+
+
+def test_runtime_step_is_still_refused():
+    def f(x):
+        s = 0.0
+        for i in range(1, 3):
+            for j in range(0, 5, i):
+                s = s + x[j] ** 2
+        return s
+    with pytest.raises(MissingRuleError, match="static trip count"):
+        cotan.jit(cotan.grad(f), backend="xla")(np.linspace(0.1, 0.9, 5))

@@ -714,37 +714,105 @@ class Emitter:
 
     # --------------------------------------------------------- stacks
     def _plan_stacks(self):
-        """Capacity of each native stack: its pushes times the static trip
-        counts of the loops around them."""
+        """Capacity of each native stack: its pushes times the trip counts of
+        the loops around them.  A loop whose bounds are run-time values
+        derived from enclosing loop counters (a triangular nest) gets the
+        largest trip count those counters' ranges allow; a push under a loop
+        with no such bound is refused."""
         counts = {}
 
-        def walk(stmts, mult, why):
+        def interval(arg, iv):
+            if arg.name is None or is_static(arg.aval):
+                v = arg.aval
+                if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                    return None
+                return (int(v), int(v))
+            return iv.get(arg.name)
+
+        def assign(s, iv):
+            if not isinstance(s.out, ShapedArray) or s.out.shape != () or \
+                    s.out.dtype.kind not in "iu":
+                iv.pop(s.target, None)
+                return
+            ins = [interval(a, iv) for a in s.args]
+            r = None
+            if s.prim is None and ins and ins[0] is not None:
+                r = ins[0]
+            elif s.prim in ("add", "subtract", "multiply") and len(ins) == 2 and \
+                    None not in ins:
+                (a, b), (c, d) = ins
+                if s.prim == "add":
+                    r = (a + c, b + d)
+                elif s.prim == "subtract":
+                    r = (a - d, b - c)
+                else:
+                    prods = [a * c, a * d, b * c, b * d]
+                    r = (min(prods), max(prods))
+            elif s.prim == "negative" and ins and ins[0] is not None:
+                r = (-ins[0][1], -ins[0][0])
+            if r is None:
+                iv.pop(s.target, None)
+            else:
+                iv[s.target] = r
+
+        def trips(s, iv):
+            start, stop = interval(s.start, iv), interval(s.stop, iv)
+            step = s.step.aval if is_static(s.step.aval) else None
+            if start is None or stop is None or not isinstance(step, (int, np.integer)) \
+                    or step == 0:
+                return None, None
+            step = int(step)
+            if step > 0:
+                n = max(0, -(-(stop[1] - start[0]) // step))
+                var = (start[0], max(start[0], stop[1] - 1))
+            else:
+                n = max(0, -(-(start[1] - stop[0]) // -step))
+                var = (min(start[1], stop[0] + 1), start[1])
+            return n, var
+
+        def walk(stmts, mult, why, iv):
             for s in stmts:
-                if isinstance(s, TAssign) and s.prim == "push":
-                    st = stack_of(s.args[0])
-                    if self.stack_kinds.get(st, ("static",))[0] == "native":
-                        if why is not None:
-                            raise MissingRuleError(
-                                "push", "xla",
-                                f"reverse mode through the loop `{why}` saves values on a "
-                                "stack whose size is known only at run time (the trip count "
-                                "is not static), and XLA needs static shapes; give the loop "
-                                "a static trip count (a range over a static_argnums argument "
-                                "or a constant), or wrap the loop body in cotan.checkpoint")
-                        counts[st] = counts.get(st, 0) + mult
-                elif isinstance(s, TIf):
-                    walk(s.body, mult, why)
-                    walk(s.orelse, mult, why)
-                elif isinstance(s, TFor):
-                    bounds = [a.aval for a in (s.start, s.stop, s.step)]
-                    if why is None and all(is_static(b) for b in bounds):
-                        n = len(range(*(int(b) for b in bounds)))
-                        walk(s.body, mult * n, None)
+                if isinstance(s, TAssign):
+                    if s.prim == "push":
+                        st = stack_of(s.args[0])
+                        if self.stack_kinds.get(st, ("static",))[0] == "native":
+                            if why is not None:
+                                raise MissingRuleError(
+                                    "push", "xla",
+                                    f"reverse mode through the loop `{why}` saves values on "
+                                    "a stack whose size is known only at run time (the trip "
+                                    "count is not static), and XLA needs static shapes; give "
+                                    "the loop a static trip count (a range over a "
+                                    "static_argnums argument or a constant), or wrap the loop "
+                                    "body in cotan.checkpoint")
+                            counts[st] = counts.get(st, 0) + mult
                     else:
-                        walk(s.body, mult, why or s.origin)
+                        assign(s, iv)
+                elif isinstance(s, TIf):
+                    walk(s.body, mult, why, dict(iv))
+                    walk(s.orelse, mult, why, dict(iv))
+                    for n in s.merged:
+                        iv.pop(n, None)
+                elif isinstance(s, TFor):
+                    n, var = trips(s, iv) if why is None else (None, None)
+                    inner = dict(iv)
+                    if n is None:
+                        inner.pop(s.var, None)
+                        walk(s.body, mult, why or s.origin, inner)
+                    else:
+                        inner[s.var] = var
+                        # names the body reassigns are not bounded across trips
+                        for name in s.carried:
+                            if name != s.var:
+                                inner.pop(name, None)
+                        walk(s.body, mult * n, None, inner)
+                    for name in list(s.carried) + [s.var]:
+                        iv.pop(name, None)
                 elif isinstance(s, TWhile):
-                    walk(s.body, mult, why or s.origin)
-        walk(self.tf.body, 1, None)
+                    walk(s.body, mult, why or s.origin, {})
+                    for name in s.carried:
+                        iv.pop(name, None)
+        walk(self.tf.body, 1, None, {})
         self.capacity = counts
 
     def stack_op(self, s, env):
@@ -791,6 +859,12 @@ class Emitter:
     def _push(self, st, elem, value):
         state = self.native[st]
         count = state[0]
+        cap = max(1, self.capacity.get(st, 0))
+        # the capacity is a proven bound; the check turns a flaw in that
+        # proof into an error instead of XLA's clamped (overwritten) writes
+        self.check(self.compare("LT", count, self.const(cap, np.int64)),
+                   f"{self.where()}: reverse-mode stack {st!r} overflowed its static "
+                   f"capacity {cap} (a cotan bug: please report it)")
         zero = self.const(0, np.int64)
         for j, (path, a) in enumerate(leaves_with_paths(elem)):
             v = get_path(value, path)
