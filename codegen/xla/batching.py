@@ -15,7 +15,8 @@ from ...errors import MissingRuleError
 from ...runtime.batching_support import _map_coded, _move_out, _NON_DATA
 from ..abstract import ShapedArray
 from .emit import SV
-from .lowerings import lowering, _gather, _scatter, _matmul_sv
+from .lowerings import lowering, _matmul_sv
+from .indexing import _gather, _scatter
 
 
 def _moveaxis(em, x, src, dst):

@@ -13,7 +13,8 @@ import numpy as np
 from ...errors import MissingRuleError
 from ..abstract import ShapedArray
 from .emit import SV, tensor_type
-from .lowerings import lowering, _gather, _scatter
+from .lowerings import lowering
+from .indexing import _gather, _scatter
 
 
 def _scalar_type(dtype):
