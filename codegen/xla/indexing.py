@@ -20,6 +20,15 @@ from .lowerings import lowering
 
 # -------------------------------------------------------------- indexing
 
+def _components(index):
+    """The index parts: getitem(x, (a, b)) (a tuple built at compile time)
+    means getitem(x, a, b), as `x[index]` does in NumPy."""
+    index = list(index)
+    if len(index) == 1 and isinstance(index[0], tuple):
+        index = list(index[0])
+    return index
+
+
 def _normalize_index(x_shape, index):
     """[(kind, value)] per component after expanding Ellipsis."""
     index = list(index)
@@ -45,7 +54,7 @@ def _index_positions(em, shape, index):
 
 def _gather(em, x, index):
     """x[index] for static slices/ints/None, run-time ints and int arrays."""
-    index = list(index)
+    index = _components(index)
     for k, i in enumerate(index):
         if isinstance(i, DynamicSlice):
             raise MissingRuleError("getitem", "xla", f"{em.where()}: a slice with run-time "
@@ -234,7 +243,7 @@ def _setitem(em, s, args, kwargs):
     out = s.out
     x = em.rt(args[0], out.dtype)
     value = args[1]
-    index = args[2:]
+    index = _components(args[2:])
     # a box of static or run-time ints and full / unit-step slices: one update
     norm = _normalize_index(x.shape, list(index)) if all(
         not isinstance(i, (np.ndarray, DynamicSlice)) and i is not None and
@@ -342,6 +351,8 @@ def _assemble_adjoint(em, s, args, kwargs):
 def _take(em, s, args, kwargs):
     x = em.rt(args[0])
     ind = args[1]
+    if isinstance(ind, (tuple, list)):
+        ind = np.asarray(ind)       # take's indices are one array, never a tuple index
     axis = kwargs.get("axis", args[2] if len(args) > 2 else None)
     if axis is None:
         x = em.reshape(x, (int(np.prod(x.shape)),))

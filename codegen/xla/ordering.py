@@ -164,7 +164,8 @@ def _take_adjoint(em, s, args, kwargs):
         flat = em.reshape(flat, (int(np.prod(out.shape)),))
         axis = 0
     axis = int(axis) % len(flat.shape)
-    pos = _gather(em, flat, [slice(None)] * axis + [args[2]])
+    ind = np.asarray(args[2]) if isinstance(args[2], (tuple, list)) else args[2]
+    pos = _gather(em, flat, [slice(None)] * axis + [ind])
     return _scatter(em, em.const(0, out.dtype, out.shape), pos, em.rt(args[0], out.dtype), "add")
 
 
