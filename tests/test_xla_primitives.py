@@ -354,3 +354,18 @@ def test_device_pinning_with_several_cpu_devices():
     r = subprocess.run([sys.executable, fh.name], env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr[-2000:]
+
+
+def test_absent_jax_fails_fast_without_hiding_an_installed_one():
+    import importlib.util
+    import sys
+    from cotan.codegen.xla import binding
+    binding.client()
+    absent = [f for f in sys.meta_path if isinstance(f, binding._AbsentJax)]
+    if "jax" in sys.modules:
+        assert not absent
+    elif absent:
+        with pytest.raises(ModuleNotFoundError):
+            importlib.util.find_spec("jax")
+    else:
+        assert importlib.util.find_spec("jax") is not None

@@ -39,6 +39,33 @@ def require():
     return xc
 
 
+class _AbsentJax:
+    """A finder that says at once that `jax` is not installed.
+
+    jaxlib's device put and host copy look up `jax._src.sharding_impls` on
+    every call; without JAX that import fails only after a search of every
+    path entry (three per transfer, most of a small call's time).  Installed
+    only when JAX is absent, so it changes nothing where JAX exists."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "jax" or name.startswith("jax."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+def _fast_fail_jax_imports():
+    import importlib.util
+    import sys
+    if "jax" in sys.modules or any(isinstance(f, _AbsentJax) for f in sys.meta_path):
+        return
+    try:
+        if importlib.util.find_spec("jax") is not None:
+            return
+    except (ImportError, ValueError):
+        pass
+    sys.meta_path.insert(0, _AbsentJax())
+
+
 def client():
     """The PJRT client of the default platform: a TPU or GPU plugin when one
     loads, else the CPU client."""
@@ -47,6 +74,7 @@ def client():
         with _LOCK:
             if _CLIENT is None:
                 xc = require()
+                _fast_fail_jax_imports()
                 c = None
                 for make in ("make_tpu_client", "make_gpu_client"):
                     fn = getattr(xc, make, None)
