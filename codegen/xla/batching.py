@@ -358,3 +358,25 @@ def _unbroadcast_lanes(em, s, args, kwargs):
     axes = [1 + i for i in range(lead)] + [1 + lead + i for i, d in enumerate(target)
                                            if d == 1 and lane[lead + i] != 1]
     return em.reshape(em.reduce(g, axes, "sum"), (g.shape[0],) + target)
+
+
+@lowering("matmul_lanes_adjoint")
+def _matmul_lanes_adjoint(em, s, args, kwargs):
+    from .lowerings import _einsum_sv
+    g, a, b, batched, wrt = args[:5]
+    keep = kwargs.get("keep_lanes", args[5] if len(args) > 5 else False)
+    ab, bb = batched
+    ra = len(a.shape if isinstance(a, SV) else np.shape(a)) - ab
+    rb = len(b.shape if isinstance(b, SV) else np.shape(b)) - bb
+    if not (1 <= ra <= 2 and 1 <= rb <= 2):
+        raise MissingRuleError("matmul_lanes_adjoint", "xla", "operands of more than two "
+                               "dimensions per lane are not lowered for xla")
+    # the lane axis as label z, one contraction per case
+    sa = "mk" if ra == 2 else "k"
+    sb = "kn" if rb == 2 else "k"
+    sg = ("m" if ra == 2 else "") + ("n" if rb == 2 else "")
+    za, zb = ("z" if ab else "") + sa, ("z" if bb else "") + sb
+    dt = s.out.dtype
+    if wrt == 0:
+        return _einsum_sv(em, f"z{sg},{zb}->{'z' + sa if keep else za}", [g, b], dt)
+    return _einsum_sv(em, f"{za},z{sg}->{'z' + sb if keep else zb}", [a, g], dt)
