@@ -369,3 +369,19 @@ def test_absent_jax_fails_fast_without_hiding_an_installed_one():
             importlib.util.find_spec("jax")
     else:
         assert importlib.util.find_spec("jax") is not None
+
+
+def test_slice_with_runtime_bounds_is_refused_not_taken_whole():
+    # the typed program types make_slice(i, i + 2) as slice(None, None, None);
+    # taking it as written would sum the whole array
+    def f(x, i):
+        return np.sum(x[i:i + 2])
+    with pytest.raises(MissingRuleError, match="run-time bounds"):
+        xjit(f)(np.arange(6.0), 3)
+
+    def g(x, i):
+        x = x.copy()
+        x[i:i + 2] = 0.0
+        return x
+    with pytest.raises(MissingRuleError, match="run-time bounds"):
+        xjit(g)(np.arange(6.0), 3)

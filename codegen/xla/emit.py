@@ -374,6 +374,9 @@ class Emitter(StackLowering):
         return "\n".join(head + body + tail) + "\n"
 
     def value_of(self, arg, env):
+        if arg.name is not None and isinstance(env.get(arg.name), DynamicSlice):
+            # typed as a static slice with its run-time parts dropped
+            return env[arg.name]
         if arg.name is None or is_static(arg.aval):
             return arg.aval
         v = env.get(arg.name)
