@@ -22,6 +22,9 @@ __all__ += ["vmap"]
 # -- jit --
 from .jit_api import jit  # noqa: E402
 __all__ += ["jit"]
+# -- devices (xla backend) --
+from .runtime.devices import devices, device_put, DeviceArray  # noqa: E402
+__all__ += ["devices", "device_put", "DeviceArray"]
 # -- aot --
 from . import aot  # noqa: E402
 from .aot import ShapeDtype  # noqa: E402

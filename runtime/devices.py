@@ -1,0 +1,162 @@
+"""Devices and device arrays: `cotan.devices`, `cotan.device_put`, `DeviceArray`.
+
+Owns the `Device` record (a backend, a platform, an index, and for xla
+the PJRT device it stands for) and `DeviceArray`, an array living on one
+device: `.device`, `.shape`, `.dtype`, `np.asarray(a)` / `__array__`
+copying to the host, `.block_until_ready()`; passed to a function jitted
+for the same device it is used in place (no host round trip).  The cpu
+(LLVM) backend computes in host memory, so its one device, "cpu:0", holds
+NumPy arrays.  Must not compile anything (codegen/) nor dispatch calls.
+"""
+
+import numpy as np
+
+from ..codegen.abstract import ShapedArray
+
+
+class Device:
+    __slots__ = ("backend", "platform", "id", "raw")
+
+    def __init__(self, backend, platform, id, raw=None):
+        self.backend = backend
+        self.platform = platform
+        self.id = id
+        self.raw = raw
+
+    def __repr__(self):
+        if self.backend == "cpu":
+            return "cpu:0"
+        return f"xla:{self.platform}:{self.id}"
+
+    def __eq__(self, other):
+        return isinstance(other, Device) and (self.backend, self.platform, self.id) == (
+            other.backend, other.platform, other.id)
+
+    def __hash__(self):
+        return hash((self.backend, self.platform, self.id))
+
+
+_CPU = Device("cpu", "cpu", 0)
+_XLA = None
+
+
+def _xla_devices():
+    global _XLA
+    if _XLA is None:
+        from ..codegen.xla import binding
+        _XLA = [Device("xla", d.platform, d.id, d) for d in binding.devices()]
+    return _XLA
+
+
+def devices(backend=None):
+    """The devices of `backend` ('cpu' or 'xla'); all of them when None (the
+    xla ones only when jaxlib is installed)."""
+    if backend == "cpu":
+        return [_CPU]
+    if backend == "xla":
+        return list(_xla_devices())
+    if backend is None:
+        from ..codegen.xla import binding
+        return [_CPU] + (list(_xla_devices()) if binding.available() else [])
+    raise ValueError(f"unknown backend {backend!r}: use 'cpu' or 'xla'")
+
+
+def default_device(backend):
+    return devices(backend)[0]
+
+
+class DeviceArray:
+    """An array on one device.  Immutable; `np.asarray` copies it to the host."""
+
+    __slots__ = ("_buf", "_aval", "_device", "_host", "__weakref__")
+    __array_priority__ = 100
+
+    def __init__(self, buf, aval, device, host=None):
+        self._buf = buf
+        self._aval = aval
+        self._device = device
+        self._host = host
+
+    @property
+    def device(self):
+        return self._device
+
+    @property
+    def shape(self):
+        return self._aval.shape
+
+    @property
+    def dtype(self):
+        return self._aval.dtype
+
+    @property
+    def ndim(self):
+        return len(self._aval.shape)
+
+    @property
+    def size(self):
+        return self._aval.size
+
+    @property
+    def aval(self):
+        return ShapedArray(self._aval.shape, self._aval.dtype)
+
+    def block_until_ready(self):
+        if self._buf is not None:
+            self._buf.block_until_ready()
+        return self
+
+    def _value(self):
+        if self._host is None:
+            from ..codegen.xla import binding
+            host = binding.to_host(self._buf)
+            host.flags.writeable = False
+            self._host = host
+        return self._host
+
+    def __array__(self, dtype=None, copy=None):
+        v = np.array(self._value(), copy=True)
+        return v if dtype is None else v.astype(dtype)
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d array")
+        return self.shape[0]
+
+    def __float__(self):
+        return float(self._value())
+
+    def __int__(self):
+        return int(self._value())
+
+    def __repr__(self):
+        return f"DeviceArray({np.array2string(self._value(), separator=', ')}, " \
+               f"dtype={self.dtype}, device={self.device!r})"
+
+
+def device_put(x, device=None):
+    """`x` (an array or a pytree of them) copied to `device` (default: the
+    first xla device when jaxlib is installed, else cpu:0)."""
+    if device is None:
+        from ..codegen.xla import binding
+        device = default_device("xla" if binding.available() else "cpu")
+    if not isinstance(device, Device):
+        raise TypeError(f"device_put: {device!r} is not a device; use one of cotan.devices()")
+    if isinstance(x, (tuple, list)):
+        return type(x)(device_put(e, device) for e in x)
+    if isinstance(x, dict):
+        return {k: device_put(v, device) for k, v in x.items()}
+    if isinstance(x, DeviceArray):
+        if x.device == device:
+            return x
+        x = np.asarray(x)
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        raise TypeError("device_put: only numeric arrays can be placed on a device")
+    aval = ShapedArray(arr.shape, arr.dtype)
+    if device.backend == "cpu":
+        host = np.array(arr, copy=True)
+        host.flags.writeable = False
+        return DeviceArray(None, aval, device, host)
+    from ..codegen.xla import binding
+    return DeviceArray(binding.to_device(arr, device.raw), aval, device)
