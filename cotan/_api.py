@@ -32,8 +32,8 @@ __all__ += ["aot", "ShapeDtype"]
 
 # -- pmap and collectives --
 from . import lax, distributed  # noqa: E402
-from .pmap_api import pmap, devices, local_devices, device_count, local_device_count  # noqa: E402
-__all__ += ["pmap", "lax", "distributed", "devices", "local_devices", "device_count",
+from .pmap_api import pmap, local_devices, device_count, local_device_count  # noqa: E402
+__all__ += ["pmap", "lax", "distributed", "local_devices", "device_count",
             "local_device_count"]
 
 # -- composition: transformations usable inside transformed code --

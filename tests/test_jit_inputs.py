@@ -124,3 +124,23 @@ def test_subclass_with_other_semantics_refused(cached, call):
     masked = np.ma.masked_array([1.0, 2.0, 3.0], mask=[0, 1, 0])
     with pytest.raises(CotanError, match=r"MaskedArray"):
         CALLS[call](cotan.jit(total), masked)
+
+
+def test_slice_with_run_time_bounds_is_refused_not_taken_whole():
+    # the typed program once typed make_slice(a, b) as slice(None, None):
+    # the whole axis was read (12.0 where NumPy gives 5.0)
+    def g(m, a, b):
+        return np.sum(m[a:b, 1])
+    with pytest.raises(cotan.errors.ShapeError, match="run-time value"):
+        cotan.jit(g)(np.arange(9.0).reshape(3, 3), 0, 2)
+    assert cotan.jit(g, static_argnums=(1, 2))(np.arange(9.0).reshape(3, 3), 0, 2) == 5.0
+
+
+def test_window_slices_in_a_static_loop_are_unrolled():
+    def w(x):
+        s = 0.0
+        for i in range(3):
+            s = s + np.sum(x[i:i + 2] * x[i])
+        return s
+    x = np.arange(5.0)
+    assert cotan.jit(w)(x) == pytest.approx(w(x))
