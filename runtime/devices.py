@@ -51,16 +51,14 @@ def _xla_devices():
 def devices(backend=None):
     """The devices of `backend`: 'cpu' gives the cpu devices pmap shards over
     (one per core, `COTAN_NUM_DEVICES`, every process's under
-    cotan.distributed), 'xla' the PJRT devices; None gives the cpu devices
-    followed by the xla ones (only when jaxlib is installed)."""
+    cotan.distributed), 'xla' the PJRT devices; None gives
+    the default backend's (cpu, what `jit` compiles for), as `jax.devices()`
+    gives its default backend's."""
     from .pmap_cpu import cpu_devices
-    if backend == "cpu":
+    if backend in ("cpu", None):
         return cpu_devices()
     if backend == "xla":
         return list(_xla_devices())
-    if backend is None:
-        from ..codegen.xla import binding
-        return cpu_devices() + (list(_xla_devices()) if binding.available() else [])
     raise ValueError(f"unknown backend {backend!r}: use 'cpu' or 'xla'")
 
 

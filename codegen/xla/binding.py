@@ -24,6 +24,9 @@ _CLIENT = None
 
 
 def available():
+    # XLA's C++ logging prints two INFO lines per client to stderr; warnings
+    # and errors still show (a user's own setting wins)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     try:
         import jaxlib.xla_client  # noqa: F401
         return True
