@@ -47,12 +47,14 @@ def compiler_hash():
         folders = [os.path.join(os.path.dirname(here), "codegen"), here]
         h = hashlib.sha256()
         for folder in folders:
-            if not os.path.isdir(folder):
-                continue
-            for name in sorted(os.listdir(folder)):
-                if name.endswith(".py"):
-                    with open(os.path.join(folder, name), "rb") as f:
-                        h.update(name.encode() + f.read())
+            # recursive: a backend folder under codegen/ changes code too
+            for root, dirs, files in sorted(os.walk(folder)):
+                dirs.sort()
+                for name in sorted(files):
+                    if name.endswith(".py"):
+                        path = os.path.join(root, name)
+                        with open(path, "rb") as f:
+                            h.update(os.path.relpath(path, folder).encode() + f.read())
         _compiler_hash.append(h.hexdigest())
     return _compiler_hash[0]
 
