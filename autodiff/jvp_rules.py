@@ -81,7 +81,9 @@ def _(z, x):
 
 @jvp("absolute")
 def _(z, x):
-    d[z] = d[x] * sign(x)
+    # |z| is real: for complex z the tangent is Re(conj(z / |z|) dz); for
+    # real z conj and real are the identity and this is sign(x) dx
+    d[z] = real(d[x] * conj(sign(x)))
 
 
 @jvp("maximum")

@@ -104,7 +104,9 @@ def _(g, z, x):
 
 @vjp_rule("absolute")
 def _(g, z, x):
-    dx = g * sign(x)
+    # the transpose of dz -> Re(conj(s) dz) under the pairing Re(c dz) is
+    # g * conj(s) (s = z / |z|; sign(x) for real x)
+    dx = g * conj(sign(x))
 
 
 @vjp_rule("maximum")
@@ -474,7 +476,9 @@ def _array_template(g, z, obj, dtype=None, copy=True, ndmin=0):
 
 
 def _astype_template(g, z, x, dtype_, copy=True):
-    dx = astype(g, dtype(x))
+    # unbroadcast (same shape) drops the imaginary part when a real x was
+    # cast to complex: a real input's cotangent is real
+    dx = astype(unbroadcast(g, x), dtype(x))
 
 
 def _cast_vjp(template):

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..codegen.abstract import ShapedArray, shape_of, dtype_of, result_dtype
 from ..errors import NonDifferentiableError
-from .adjoint_helpers import _add_any
+from .adjoint_helpers import _add_any, real_for
 from .numeric_rules import any_abstract, by_running, tree_map
 from .table import primitive
 
@@ -429,10 +429,11 @@ def _split_like(g, arrays, axis=0):
         sizes = [np.size(a) for a in arrays]
         flat = np.reshape(g, -1)
         bounds = np.cumsum(sizes)[:-1]
-        return [np.reshape(p, np.shape(a)) for p, a in zip(np.split(flat, bounds), arrays)]
+        return [real_for(np.reshape(p, np.shape(a)), a)
+                for p, a in zip(np.split(flat, bounds), arrays)]
     sizes = [np.shape(a)[axis] for a in arrays]
     bounds = np.cumsum(sizes)[:-1]
-    return list(np.split(g, bounds, axis=axis))
+    return [real_for(p, a) for p, a in zip(np.split(g, bounds, axis=axis), arrays)]
 
 
 split_like = primitive("split_like", abstract_eval=by_running(_split_like))(_split_like)
@@ -443,7 +444,7 @@ def _unstack_like(g, obj):
     `obj` (the adjoint of numpy.array(obj)); reshaped like `obj` at leaves."""
     if isinstance(obj, (list, tuple)):
         return type(obj)(_unstack_like(g[i], o) for i, o in enumerate(obj))
-    return np.reshape(g, np.shape(obj))
+    return real_for(np.reshape(g, np.shape(obj)), obj)
 
 
 unstack_like = primitive("unstack_like", abstract_eval=by_running(_unstack_like))(_unstack_like)
@@ -557,11 +558,23 @@ def _product_adjoint_rule(impl):
         dt = result_dtype(g, other)
         if not np.issubdtype(dt, np.inexact):
             dt = np.dtype(np.float64)
+        if dt.kind == "c" and np.dtype(dtype_of(x)).kind != "c":
+            dt = np.real(np.zeros((), dt)).dtype    # a real operand's adjoint is real
         return ShapedArray(shape_of(x), dt)
     rule.__name__ = f"product_adjoint_rule({impl.__name__})"
     return rule
 
 
+def _real_adjoint(impl):
+    """impl(g, other, x), its real part when x is real and the product complex."""
+    def adjoint(g, other, x):
+        return real_for(impl(g, other, x), x)
+    adjoint.__name__ = adjoint.__qualname__ = impl.__name__
+    adjoint.__doc__ = impl.__doc__
+    return adjoint
+
+
+_matmul_grad_a, _matmul_grad_b = _real_adjoint(_matmul_grad_a), _real_adjoint(_matmul_grad_b)
 matmul_grad_a = primitive("matmul_grad_a",
                           abstract_eval=_product_adjoint_rule(_matmul_grad_a))(_matmul_grad_a)
 matmul_grad_b = primitive("matmul_grad_b",
@@ -599,6 +612,7 @@ def _dot_grad_b(g, a, b):
     return _matmul_grad_b(g, a, b)
 
 
+_dot_grad_a, _dot_grad_b = _real_adjoint(_dot_grad_a), _real_adjoint(_dot_grad_b)
 dot_grad_a = primitive("dot_grad_a", abstract_eval=_product_adjoint_rule(_dot_grad_a))(_dot_grad_a)
 dot_grad_b = primitive("dot_grad_b", abstract_eval=_product_adjoint_rule(_dot_grad_b))(_dot_grad_b)
 

@@ -13,6 +13,7 @@ NumPy directly or define primitives.
 """
 
 from ..runtime.creation import astype, zeros_like
+from ..runtime.elementwise import arctan2, imag, real
 from ..runtime.elementwise import (
     absolute, add, divide, equal, exp, floor_divide, greater, isinf, isnan, less,
     less_equal, log, log1p, logical_and, logical_not, logical_or, maximum, minimum,
@@ -539,3 +540,12 @@ def histogram(a, bins=10, range=None, density=None, weights=None):  # noqa: A002
         counts = divide(divide(counts, sum(counts)), widths)
     return counts, edges
 
+
+# -- complex numbers (complex16) ----------------------------------------------------
+
+def angle(z, deg=False):
+    """numpy.angle(z, deg) == arctan2(imag(z), real(z)), in degrees when deg."""
+    a = arctan2(imag(z), real(z))
+    if deg:
+        return multiply(a, 57.29577951308232)
+    return a

@@ -23,6 +23,7 @@ from ..runtime.fft_ops import static_fftshift_plan
 from ..runtime.structural import shape
 from ._arrays import roll
 from ..autodiff import fft_rules  # noqa: F401  (attaches the rules of the FFT primitives)
+from ..autodiff import complex_rules  # noqa: F401  (rules of real, imag, conj)
 
 __all__ = ["fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2",
            "fftfreq", "rfftfreq", "fftshift", "ifftshift"]

@@ -1,0 +1,72 @@
+"""Rules of the complex-part primitives `real`, `imag` and `conj`.
+
+Owns their JVP, VJP and batching rules (attached to the table by name, as
+`autodiff/fft_rules.py` does for its primitives).  Cotangents of complex
+values follow JAX's convention: a cotangent c pairs with a tangent dz as
+Re(c * dz), so for a real loss L of z = x + iy the cotangent is
+dL/dx - i dL/dy, a holomorphic primitive's VJP is g * f'(z) (no
+conjugate), and a real input keeps only the real part of what reaches it
+(`runtime/adjoint_helpers.real_for`).  Under that pairing
+
+- real(z): the cotangent t of Re(z) gives z the cotangent t (+ 0i),
+- imag(z): t gives -i t (Re(-i t dz) = t Im(dz)); a real input gets 0,
+- conj(z): t gives conj(t).
+
+Importing this module attaches everything (`cotan.numpy` imports it at
+start-up).  Must not hold kernels (runtime/) or lowerings (codegen/).
+"""
+
+from ..runtime.table import PRIMITIVES
+from ..runtime.numeric import *  # noqa: F401,F403  (names rule bodies call)
+from ..runtime.adjoint_helpers import unbroadcast  # noqa: F401
+from ..runtime.structural import dtype  # noqa: F401
+from .jvp_rules import jvp
+
+d = None    # `d[x]` in JVP bodies; spliced, never evaluated
+
+
+def _vjp(name):
+    def attach(rule):
+        PRIMITIVES[name].vjp_rule = rule
+        return rule
+    return attach
+
+
+@jvp("real")
+def _(z, x):
+    d[z] = real(d[x])
+
+
+@jvp("imag")
+def _(z, x):
+    d[z] = imag(d[x])
+
+
+@jvp("conj")
+def _(z, x):
+    d[z] = conj(d[x])
+
+
+@_vjp("real")
+def _(g, z, x):
+    dx = astype(g, dtype(x))
+
+
+@_vjp("imag")
+def _(g, z, x):
+    # unbroadcast keeps only the real part for a real x: zero, as it must be
+    dx = unbroadcast(g * -1j, x)
+
+
+@_vjp("conj")
+def _(g, z, x):
+    dx = conj(g)
+
+
+def _attach_batching():
+    from .batching_rules import elementwise
+    for name in ("real", "imag", "conj"):
+        PRIMITIVES[name].batch_rule = elementwise
+
+
+_attach_batching()
