@@ -151,11 +151,12 @@ def _is_float_leaf(v):
     return np.issubdtype(np.result_type(v), np.inexact)
 
 
-@primitive("check_grad_input", abstract_eval=lambda x, what="": None,
+@primitive("check_grad_input", abstract_eval=lambda x, what="", holomorphic=False: None,
            differentiable=False, effectful=True)
-def check_grad_input(x, what=""):
-    """check_grad_input(x, what): refuse integer or boolean leaves of a
-    differentiated argument (their gradient would silently be zero)."""
+def check_grad_input(x, what="", holomorphic=False):
+    """check_grad_input(x, what, holomorphic): refuse integer or boolean leaves of a
+    differentiated argument (their gradient would silently be zero), and,
+    for grad(holomorphic=True), real ones."""
     leaves = []
     tree_map(leaves.append, x)
     for leaf in leaves:
@@ -166,6 +167,17 @@ def check_grad_input(x, what=""):
                 f"{what} has dtype {np.result_type(leaf)}, but only floating-point "
                 "(or complex) inputs can be differentiated. Convert it first "
                 "(e.g. x.astype(float)), or leave it out of argnums.")
+        if holomorphic and not _is_complex_leaf(leaf):
+            raise NonDifferentiableError(
+                f"{what} has dtype {np.result_type(leaf)}, but grad(holomorphic=True) "
+                "differentiates with respect to complex inputs only. Pass it as a complex "
+                "array (e.g. x.astype(complex)), or drop holomorphic=True for a real input.")
+
+
+def _is_complex_leaf(v):
+    if isinstance(v, ShapedArray):
+        return np.dtype(v.dtype).kind == "c"
+    return isinstance(v, complex) or np.result_type(v).kind == "c"
 
 
 # -- the allocator -------------------------------------------------------------------
@@ -205,9 +217,29 @@ def keep_freed_memory():
     mallopt(m_trim_threshold, 256 << 20)
 
 
-def _grad_seed(out, what=""):
-    """grad_seed(out, what) == numpy.ones_like(out), after checking that
-    `out` is a real floating-point scalar (what `grad` differentiates)."""
+_COMPLEX_OUTPUT = (
+    "{what} returned {kind}; grad of a complex output is defined only for a holomorphic "
+    "function. Pass holomorphic=True to grad if {what} is holomorphic (the gradient is "
+    "then the complex derivative f'(z)), or differentiate a real-valued function of "
+    "its output (e.g. np.real(...), np.abs(...) ** 2); use cotan.vjp or cotan.jacfwd "
+    "for the full derivative.")
+_REAL_OUTPUT = ("{what} returned {kind}, but grad(holomorphic=True) needs a complex "
+                "output (a holomorphic function's value is complex). Drop "
+                "holomorphic=True for a real-valued function.")
+
+
+def _check_complex_output(out, what, holomorphic):
+    dt = np.dtype(out.dtype) if isinstance(out, ShapedArray) else np.result_type(out)
+    if dt.kind == "c" and not holomorphic:
+        raise NonDifferentiableError(_COMPLEX_OUTPUT.format(what=what, kind=_type_of(out)))
+    if dt.kind != "c" and holomorphic:
+        raise NonDifferentiableError(_REAL_OUTPUT.format(what=what, kind=_type_of(out)))
+
+
+def _grad_seed(out, what="", holomorphic=False):
+    """grad_seed(out, what, holomorphic) == numpy.ones_like(out), after checking that
+    `out` is a real floating-point scalar (what `grad` differentiates), or a
+    complex one under holomorphic=True."""
     keep_freed_memory()
     if out is None:
         raise NonDifferentiableError(
@@ -223,8 +255,11 @@ def _grad_seed(out, what=""):
             f"{what} returned {_type_of(out)}; grad needs a floating-point output "
             "(an integer or bool output has no derivative). Convert it with "
             "float(...) or .astype(float) if a derivative is meant.")
+    _check_complex_output(out, what, holomorphic)
     if isinstance(out, float):
         return 1.0
+    if isinstance(out, complex):
+        return 1.0 + 0.0j
     return np.ones_like(out)
 
 
@@ -236,7 +271,7 @@ def _type_of(out):
     return f"a value of dtype {np.result_type(out)} ({type(out).__name__})"
 
 
-def _abstract_grad_seed(out, what=""):
+def _abstract_grad_seed(out, what="", holomorphic=False):
     """Under jit: the same refusals as the eager check, at compile time
     (dtypes and shapes are known); a float scalar seed is always abstract,
     so the (effectful) call is lowered rather than folded away."""
@@ -251,8 +286,9 @@ def _abstract_grad_seed(out, what=""):
                 f"{what} returned {_type_of(out)}; grad needs a floating-point output "
                 "(an integer or bool output has no derivative). Convert it with "
                 "float(...) or .astype(float) if a derivative is meant.")
+        _check_complex_output(out, what, holomorphic)
         return out
-    seed = _grad_seed(out, what)
+    seed = _grad_seed(out, what, holomorphic)
     return ShapedArray((), np.result_type(seed), weak_type=isinstance(seed, float))
 
 
