@@ -12,6 +12,8 @@ conjugate), and a real input keeps only the real part of what reaches it
 - imag(z): t gives -i t (Re(-i t dz) = t Im(dz)); a real input gets 0,
 - conj(z): t gives conj(t).
 
+`imag_cotangent` (runtime/adjoint_helpers.py) is imag's VJP, a primitive
+so that compiled code (real dtypes only) lowers it to zeros.
 Importing this module attaches everything (`cotan.numpy` imports it at
 start-up).  Must not hold kernels (runtime/) or lowerings (codegen/).
 """
@@ -54,8 +56,20 @@ def _(g, z, x):
 
 @_vjp("imag")
 def _(g, z, x):
-    # unbroadcast keeps only the real part for a real x: zero, as it must be
-    dx = unbroadcast(g * -1j, x)
+    dx = imag_cotangent(g, x)
+
+
+# imag_cotangent is linear in g: g -> -i g (complex x) or 0 (real x); its
+# transpose under Re(c dz) takes c to Re(-i c) = Im(c) (0 for a real x,
+# whose c is real)
+@jvp("imag_cotangent")
+def _(z, g, x):
+    d[z] = imag_cotangent(d[g], x)
+
+
+@_vjp("imag_cotangent")
+def _(g2, z, g, x):
+    dg = imag(g2)
 
 
 @_vjp("conj")
@@ -65,7 +79,7 @@ def _(g, z, x):
 
 def _attach_batching():
     from .batching_rules import elementwise
-    for name in ("real", "imag", "conj"):
+    for name in ("real", "imag", "conj", "imag_cotangent"):
         PRIMITIVES[name].batch_rule = elementwise
 
 

@@ -281,7 +281,7 @@ def scalar_op(b, math, op, vals, dt, params=None):
         return x
     if op == "real" or op == "conj":    # complex16: only real dtypes are compiled
         return x
-    if op == "imag":
+    if op == "imag" or op == "imag_cotangent":
         return ir.Constant(t, 0)
     if op == "absolute":
         if k == "f":
@@ -444,7 +444,7 @@ ELEMENTWISE = {
     "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
     "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or",
     "bitwise_xor", "invert", "where", "select", "positive", "stop_gradient",
-    "real", "imag", "conj",
+    "real", "imag", "conj", "imag_cotangent",
 }
 COMPARISONS = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
 LOGICAL = {"logical_and", "logical_or", "logical_xor", "logical_not"}

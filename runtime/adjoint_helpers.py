@@ -1,6 +1,7 @@
 """Primitives that derivative and batching rules emit, not users.
 
-Owns `unbroadcast` (adjoint of broadcasting), `expand_reduced` (adjoint of
+Owns `unbroadcast` (adjoint of broadcasting; a real operand keeps the real
+part of a complex cotangent), `imag_cotangent` (the VJP of `imag`), `expand_reduced` (adjoint of
 a reduction's axis removal), `add_any` (adjoint accumulation over pytrees
 with None as zero) and `stop_gradient`.  Their own derivative and batching
 rules belong to autodiff/; this module only gives the eager kernel and the
@@ -69,6 +70,17 @@ def _unbroadcast_rule(g, x):
 
 
 unbroadcast = primitive("unbroadcast", abstract_eval=_unbroadcast_rule)(_unbroadcast)
+
+
+def _imag_cotangent(g, x):
+    """imag_cotangent(g, x) == -1j * g for a complex x, zeros for a real x (the VJP of imag)."""
+    if _is_complex(x):
+        return np.multiply(g, -1j)
+    return np.zeros_like(real_for(g, x)) if np.ndim(g) else 0.0 * np.real(g)
+
+
+imag_cotangent = primitive("imag_cotangent",
+                           abstract_eval=elementwise_rule(_imag_cotangent))(_imag_cotangent)
 
 
 def _expand_reduced(g, shape, axis=None, keepdims=False):
