@@ -63,13 +63,13 @@ def _(g, z, x):
 # transpose under Re(c dz) takes c to Re(-i c) = Im(c) (0 for a real x,
 # whose c is real)
 @jvp("imag_cotangent")
-def _(z, g, x):
-    d[z] = imag_cotangent(d[g], x)
+def _(z, ct, x):
+    d[z] = imag_cotangent(d[ct], x)
 
 
 @_vjp("imag_cotangent")
-def _(g2, z, g, x):
-    dg = imag(g2)
+def _(g, z, ct, x):
+    dct = imag(g)
 
 
 @_vjp("conj")
@@ -77,10 +77,13 @@ def _(g, z, x):
     dx = conj(g)
 
 
-def _attach_batching():
+def _elementwise_batching(c):
+    """Elementwise: the batched operands broadcast against each other (the
+    import waits for the first use: batching_rules reads the whole table
+    when it is imported)."""
     from .batching_rules import elementwise
-    for name in ("real", "imag", "conj", "imag_cotangent"):
-        PRIMITIVES[name].batch_rule = elementwise
+    return elementwise(c)
 
 
-_attach_batching()
+for _name in ("real", "imag", "conj", "imag_cotangent"):
+    PRIMITIVES[_name].batch_rule = _elementwise_batching

@@ -72,11 +72,11 @@ def _unbroadcast_rule(g, x):
 unbroadcast = primitive("unbroadcast", abstract_eval=_unbroadcast_rule)(_unbroadcast)
 
 
-def _imag_cotangent(g, x):
-    """imag_cotangent(g, x) == -1j * g for a complex x, zeros for a real x (the VJP of imag)."""
+def _imag_cotangent(ct, x):
+    """imag_cotangent(ct, x) == -1j * ct for a complex x, zeros for a real x (the VJP of imag)."""
     if _is_complex(x):
-        return np.multiply(g, -1j)
-    return np.zeros_like(real_for(g, x)) if np.ndim(g) else 0.0 * np.real(g)
+        return np.multiply(ct, -1j)
+    return np.zeros_like(real_for(ct, x)) if np.ndim(ct) else 0.0 * np.real(ct)
 
 
 imag_cotangent = primitive("imag_cotangent",
