@@ -641,6 +641,10 @@ def _(ctx, g, z, args, kwargs):
         if kept != term or "..." in term:
             expr = ctx.call("einsum_expand", [expr, op, gast.Constant(value=f"{kept}->{term}",
                                                                       kind=None)])
+        else:
+            # a real operand of a complex einsum keeps the real part (as
+            # einsum_expand does; unbroadcast of equal shapes does only that)
+            expr = ctx.call("unbroadcast", [expr, op])
         ctx.contribute(op, expr)
 
 

@@ -531,6 +531,16 @@ def _einsum_expand(t, x, spec):
     return out
 
 
+def _expand_for(expand):
+    """einsum_expand, its real part for a real x (a real operand of a
+    complex einsum: its cotangent is real)."""
+    def einsum_expand(t, x, spec):
+        return real_for(expand(t, x, spec), x)
+    einsum_expand.__doc__ = expand.__doc__
+    return einsum_expand
+
+
+_einsum_expand = _expand_for(_einsum_expand)
 einsum_expand = primitive("einsum_expand",
                           abstract_eval=by_running(_einsum_expand))(_einsum_expand)
 
