@@ -331,3 +331,36 @@ def test_jit_of_the_complex_aware_rules_on_real_values():
     np.testing.assert_allclose(cotan.jit(f)(x), f(x), rtol=1e-12)
     np.testing.assert_allclose(cotan.jit(cotan.grad(f))(x), cotan.grad(f)(x), rtol=1e-12)
     np.testing.assert_allclose(cotan.grad(f)(x), _fd_grad(f, [x], 0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["var", "std", "vdot", "vecdot", "nanvar"])
+def test_compositions_that_conjugate_as_numpy_does(name):
+    a = RNG.standard_normal((2, 3)) + 1j * RNG.standard_normal((2, 3))
+    if name in ("vdot", "vecdot"):
+        f = _compile(f"def f(a, b):\n    return np.{name}(a, b)\n", {"np": np})
+        b = a[::-1] * (1 - 0.5j)
+        np.testing.assert_allclose(f(a, b), getattr(np, name)(a, b), rtol=1e-12)
+        loss = _compile("def loss(a, b):\n    return np.sum(np.real(f(a, b) * c))\n",
+                        {"np": np, "f": f, "c": 0.3 + 0.8j})
+        g = cotan.grad(loss, argnums=(0, 1))(a, b)
+        for i in (0, 1):
+            np.testing.assert_allclose(g[i], _fd_grad(loss, [a, b], i), rtol=1e-6, atol=1e-7)
+        return
+    f = _compile(f"def f(a):\n    return np.{name}(a, axis=1)\n", {"np": np})
+    out = f(a)
+    np.testing.assert_allclose(out, getattr(np, name)(a, axis=1), rtol=1e-12)
+    assert np.isrealobj(out)
+    loss = _compile("def loss(a):\n    return np.sum(f(a) * w)\n",
+                    {"np": np, "f": f, "w": np.array([1.0, 2.0])})
+    np.testing.assert_allclose(cotan.grad(loss)(a), _fd_grad(loss, [a], 0), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["real", "imag", "conj", "conjugate", "angle", "absolute"])
+def test_eager_complex_parts_match_numpy(name):
+    import cotan.numpy as cnp
+    z = np.array([[1.5 - 0.5j, -0.3 + 2.0j, 0.0 + 0.0j], [-1.0 - 1.0j, 2.0 + 0.1j, -0.7j]])
+    for v in (z, z.astype(np.complex64), 1.5 + 2j, np.arange(3)):
+        got, want = getattr(cnp, name)(v), getattr(np, name)(v)
+        assert np.result_type(got) == np.result_type(want), (name, v)
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(cnp.angle(z, deg=True), np.angle(z, deg=True))

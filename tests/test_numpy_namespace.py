@@ -284,10 +284,10 @@ def _specs():
                       C(f(20), np.array([-2.0, -0.5, 0.0, 0.3, 2.0])), C(i(10))]
     s["unique"] = [C(f(6)), C(i(3, 4, kind="small"), return_index=True, return_inverse=True,
                               return_counts=True), C(np.array([1.0, np.nan, np.nan, 2.0]))]
-    _z = np.array([[1.5 - 0.5j, -0.3 + 2.0j, 0.0 + 0.0j], [-1.0 - 1.0j, 2.0 + 0.1j, -0.7j]])
-    put("real imag conj conjugate", UNARY + [C(_z), C(_z.astype(np.complex64)), C(i(4)), C(1.5 + 2j)])
-    s["angle"] = UNARY + [C(_z), C(_z.astype(np.complex64)), C(_z, deg=True), C(i(4)),
-                          C(f(5), True)]
+    # complex16: real inputs here (the jit sweep shares these specs and
+    # refuses complex values); complex ones in tests/test_complex.py
+    put("real imag conj conjugate", UNARY + [C(i(4))])
+    s["angle"] = UNARY + [C(i(4)), C(f(5), True)]
     return s
 
 
