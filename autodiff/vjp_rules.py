@@ -9,7 +9,11 @@ splices the body in with the program's names, so the generated gradient
 reads like the math.  Variadic primitives (getitem, make_tuple, einsum, ...)
 get small rule builders instead.  Rules only call differentiable primitives
 that have VJP rules themselves (or non-differentiable ones), so gradients of
-gradients work.  Must not hold the transformation (autodiff/reverse.py).
+gradients work.  Complex values follow JAX's convention (a cotangent c pairs
+with dz as Re(c dz); autodiff/complex_rules.py): a holomorphic primitive's
+rule is g * f'(x) with no conjugate, the non-holomorphic ones (absolute,
+real, imag, conj) say their transpose, and `unbroadcast` (like the other
+adjoint kernels) keeps only the real part for a real operand.  Must not hold the transformation (autodiff/reverse.py).
 """
 
 import gast
