@@ -1,4 +1,5 @@
-"""Rules of the complex-part primitives `real`, `imag` and `conj`.
+"""Rules of the complex-part primitives `real`, `imag`, `conj` (and of
+`unit_phase`, the sign z / |z| that absolute's rules differentiate through).
 
 Owns their JVP, VJP and batching rules (attached to the table by name, as
 `autodiff/fft_rules.py` does for its primitives).  Cotangents of complex
@@ -77,6 +78,20 @@ def _(g, z, x):
     dx = conj(g)
 
 
+# unit_phase s = x / |x| (0 at 0): for complex x, ds = (dx - s Re(conj(s) dx)) / |x|;
+# for real x this is zero (s * s = 1).  The transpose under Re(c dz) takes g
+# to (g - Re(g s) conj(s)) / |x|.  `absolute(x) + (x == 0)` keeps 0 / 0 out.
+@jvp("unit_phase")
+def _(z, x):
+    d[z] = select(x == 0, 0.0, (d[x] - z * real(conj(z) * d[x])) / (absolute(x) + (x == 0)))
+
+
+@_vjp("unit_phase")
+def _(g, z, x):
+    dx = unbroadcast(select(x == 0, 0.0, (g - real(g * z) * conj(z)) / (absolute(x) + (x == 0))),
+                     x)
+
+
 def _elementwise_batching(c):
     """Elementwise: the batched operands broadcast against each other (the
     import waits for the first use: batching_rules reads the whole table
@@ -85,5 +100,5 @@ def _elementwise_batching(c):
     return elementwise(c)
 
 
-for _name in ("real", "imag", "conj", "imag_cotangent"):
+for _name in ("real", "imag", "conj", "imag_cotangent", "unit_phase"):
     PRIMITIVES[_name].batch_rule = _elementwise_batching

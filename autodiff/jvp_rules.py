@@ -83,7 +83,8 @@ def _(z, x):
 def _(z, x):
     # |z| is real: for complex z the tangent is Re(conj(z / |z|) dz); for
     # real z conj and real are the identity and this is sign(x) dx
-    d[z] = real(d[x] * conj(sign(x)))
+    # (unit_phase: sign, differentiable for complex z)
+    d[z] = real(d[x] * conj(unit_phase(x)))
 
 
 @jvp("maximum")

@@ -110,7 +110,7 @@ def _(g, z, x):
 def _(g, z, x):
     # the transpose of dz -> Re(conj(s) dz) under the pairing Re(c dz) is
     # g * conj(s) (s = z / |z|; sign(x) for real x)
-    dx = g * conj(sign(x))
+    dx = g * conj(unit_phase(x))
 
 
 @vjp_rule("maximum")

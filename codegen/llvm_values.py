@@ -283,6 +283,8 @@ def scalar_op(b, math, op, vals, dt, params=None):
         return x
     if op == "imag" or op == "imag_cotangent":
         return ir.Constant(t, 0)
+    if op == "unit_phase":      # numpy.sign on the (real) dtypes compiled
+        op = "sign"
     if op == "absolute":
         if k == "f":
             return _intr(b, math, "llvm.fabs", [x])
@@ -444,7 +446,7 @@ ELEMENTWISE = {
     "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
     "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or",
     "bitwise_xor", "invert", "where", "select", "positive", "stop_gradient",
-    "real", "imag", "conj", "imag_cotangent",
+    "real", "imag", "conj", "imag_cotangent", "unit_phase",
 }
 COMPARISONS = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
 LOGICAL = {"logical_and", "logical_or", "logical_xor", "logical_not"}

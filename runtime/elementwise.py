@@ -116,6 +116,20 @@ real = _unary("real", np.real)
 imag = _unary("imag", np.imag)
 conj = _unary("conj", np.conjugate)
 
+
+def _unit_phase(x):
+    """unit_phase(x) == numpy.sign(x) (x / |x| for complex x, 0 at 0); the name abs's rules emit."""
+    if np.iscomplexobj(x):
+        r = np.abs(x)
+        return np.where(r == 0, 0, x / np.where(r == 0, 1, r))
+    return np.sign(x)
+
+
+# sign is piecewise constant for real x, but z / |z| is not for complex z:
+# absolute's rules call this differentiable twin so second derivatives of
+# |z| see it (its derivative is zero on real values)
+unit_phase = primitive("unit_phase", abstract_eval=elementwise_rule(_unit_phase))(_unit_phase)
+
 # -- differentiable transcendental functions ------------------------------------
 sin = _unary("sin", np.sin)
 cos = _unary("cos", np.cos)

@@ -45,7 +45,7 @@ def case(name, gens, extra=""):
 for u in ["negative", "absolute", "sin", "cos", "tan", "arctan", "sinh", "cosh", "tanh",
           "arcsinh", "exp", "expm1", "sign", "floor", "ceil", "trunc", "rint", "isnan",
           "isinf", "isfinite", "round", "astype_f32", "copy", "zeros_like", "ones_like",
-          "stop_gradient", "logical_not", "positive", "real", "imag", "conj"]:
+          "stop_gradient", "logical_not", "positive", "real", "imag", "conj", "unit_phase"]:
     if u == "astype_f32":
         case("astype", [F(2, 3)], "'float32'")
         continue

@@ -364,3 +364,43 @@ def test_eager_complex_parts_match_numpy(name):
         assert np.result_type(got) == np.result_type(want), (name, v)
         np.testing.assert_allclose(got, want, rtol=1e-6)
     np.testing.assert_allclose(cnp.angle(z, deg=True), np.angle(z, deg=True))
+
+
+# -- second order -------------------------------------------------------------------------
+
+SECOND = {
+    "holomorphic": "np.sum(np.real(np.sin(z) * c))",
+    "abs squared": "np.sum(np.abs(z) ** 2)",
+    "abs cubed": "np.sum(np.abs(z) ** 3)",
+    "parts": "np.sum(np.real(z) ** 2 * np.imag(z))",
+    "conj": "np.sum(np.real(np.conj(z) * z * z))",
+    "angle": "np.sum(np.angle(z) * np.abs(z))",
+}
+
+
+@pytest.mark.parametrize("what", sorted(SECOND))
+def test_grad_of_grad_of_a_complex_input(what):
+    c = C[:2]
+    loss = _compile(f"def loss(z):\n    return {SECOND[what]}\n", {"np": np, "c": c})
+    inner = cotan.grad(loss)
+    outer = _compile("def outer(z):\n    return np.sum(np.real(inner(z) * c))\n",
+                     {"np": np, "inner": inner, "c": c})
+    z = Z[:2]
+    np.testing.assert_allclose(cotan.grad(outer)(z), _fd_grad(outer, [z], 0), rtol=1e-5,
+                               atol=1e-6, err_msg=what)
+
+
+@pytest.mark.parametrize("what", sorted(REAL_INTO_COMPLEX))
+def test_hessian_and_vmapped_gradient_of_real_inputs_through_complex(what):
+    f = _compile(f"def f(x):\n    return {REAL_INTO_COMPLEX[what]}\n",
+                 {"np": np, "c": C, "m": np.outer(C, np.arange(1.0, 4.0))})
+    x = np.array([0.6, 1.3, 0.8])
+    g = cotan.grad(f)
+    h = cotan.hessian(f)(x)
+    assert h.dtype == np.float64, what
+    fd = np.stack([(g(x + EPS * e) - g(x - EPS * e)) / (2 * EPS) for e in np.eye(3)])
+    np.testing.assert_allclose(h, fd, rtol=1e-5, atol=1e-6, err_msg=what)
+    xs = x + 0.1 * np.arange(4.0)[:, None]
+    got = cotan.vmap(g)(xs)
+    assert got.dtype == np.float64, what
+    np.testing.assert_allclose(got, np.stack([g(v) for v in xs]), rtol=1e-12, err_msg=what)

@@ -526,6 +526,8 @@ def _stack_of(*values):
 EXTRA_CALLS = [
     ("imag_cotangent", (np.ones((2, 3)), np.ones((2, 3)) + 1j), {}),
     ("imag_cotangent", (np.ones((2, 3)), np.ones(3)), {}),
+    ("unit_phase", (np.array([1.0, 0.0, -2.0]),), {}),
+    ("unit_phase", (np.array([1.0 + 1j, 0.0, -2.0j]),), {}),
     ("static_jacobian_size", (((2, 3), ()),), {}),
     ("static_jacobian_dtype", (np.dtype("float64"), "argument 'x' of jacfwd(f)"), {}),
     ("static_jacobian_block", (((2, 3), (4,)), 1), {}),
