@@ -81,7 +81,10 @@ def _(z, x):
 
 @jvp("absolute")
 def _(z, x):
-    d[z] = d[x] * sign(x)
+    # |z| is real: for complex z the tangent is Re(conj(z / |z|) dz); for
+    # real z conj and real are the identity and this is sign(x) dx
+    # (unit_phase: sign, differentiable for complex z)
+    d[z] = real(d[x] * conj(unit_phase(x)))
 
 
 @jvp("maximum")

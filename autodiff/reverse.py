@@ -81,8 +81,12 @@ class _RuleContext:
 class Reverser(ReverseAnalysis):
     """One reverse-mode transformation of one CoreFunction."""
 
-    def __init__(self, core, argnums, kind="grad", has_aux=False, what=None):
+    def __init__(self, core, argnums, kind="grad", has_aux=False, what=None,
+                 holomorphic=False):
         self.core = core
+        # grad(holomorphic=True): the seed and input checks accept complex
+        # values (and ask for them); passed on as a trailing constant
+        self.holo = [Const(True)] if holomorphic else []
         self.kind = kind
         self.has_aux = has_aux
         fdef = clone(core.node)
@@ -468,7 +472,7 @@ class Reverser(ReverseAnalysis):
             if self.kind == "vjp":
                 seed_stmts.append(Assign(do, Name(gparam)))
             else:
-                seed_stmts.append(Assign(do, Call("grad_seed", [o, Const(self.what)])))
+                seed_stmts.append(Assign(do, Call("grad_seed", [o, Const(self.what)] + self.holo)))
             D.add(o)
             adjoint = self.adj_block(body, D, set(), 0)
         primal = self.emit_primal(body, 0)
@@ -477,7 +481,8 @@ class Reverser(ReverseAnalysis):
         for i in self.wrt:
             if self.kind != "vjp":
                 head.append(Expr(Call("check_grad_input", [
-                    self.params[i], Const(f"argument {self.params[i]!r} of {self.what}")])))
+                    self.params[i], Const(f"argument {self.params[i]!r} of {self.what}")]
+                    + self.holo)))
         for y in sorted(self.stacks):
             head.append(Assign(self.stacks[y], Call("new_stack", [])))
         for y in sorted(self.unbound):
@@ -486,7 +491,8 @@ class Reverser(ReverseAnalysis):
             if p in self.saved:
                 head.append(Expr(Call("push", [self.stacks[p], p])))
         if self.kind != "vjp" and not active_out:
-            seed_stmts.append(Expr(Call("grad_seed", [clone(out_atom), Const(self.what)])))
+            seed_stmts.append(Expr(Call("grad_seed", [clone(out_atom), Const(self.what)]
+                                        + self.holo)))
         # results
         tail = []
         grads = []
@@ -653,7 +659,8 @@ def vjp_functions(core, has_aux=False, what=None):
             build_function(bwd, ns, "vjp backward", origin))
 
 
-def reverse_function(core, argnums=0, kind="grad", has_aux=False, what=None):
+def reverse_function(core, argnums=0, kind="grad", has_aux=False, what=None,
+                     holomorphic=False):
     """The gradient (kind 'grad' / 'value_and_grad') or the VJP function
     (kind 'vjp': parameters + cotangent -> (output, cotangents)) of
     CoreFunction `core`, as a CoreFunction.  Also returns the pre-normalization
@@ -662,7 +669,7 @@ def reverse_function(core, argnums=0, kind="grad", has_aux=False, what=None):
     # Versioned names first: a value overwritten outside loops stays
     # available under its own name, so only loop-carried values need stacks.
     core = version_names(core)
-    rev = Reverser(core, nums, kind, has_aux, what)
+    rev = Reverser(core, nums, kind, has_aux, what, holomorphic)
     rev.argnums_spec = argnums
     fdef = rev.build()
     ns = _namespace_for(core)

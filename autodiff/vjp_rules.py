@@ -9,7 +9,11 @@ splices the body in with the program's names, so the generated gradient
 reads like the math.  Variadic primitives (getitem, make_tuple, einsum, ...)
 get small rule builders instead.  Rules only call differentiable primitives
 that have VJP rules themselves (or non-differentiable ones), so gradients of
-gradients work.  Must not hold the transformation (autodiff/reverse.py).
+gradients work.  Complex values follow JAX's convention (a cotangent c pairs
+with dz as Re(c dz); autodiff/complex_rules.py): a holomorphic primitive's
+rule is g * f'(x) with no conjugate, the non-holomorphic ones (absolute,
+real, imag, conj) say their transpose, and `unbroadcast` (like the other
+adjoint kernels) keeps only the real part for a real operand.  Must not hold the transformation (autodiff/reverse.py).
 """
 
 import gast
@@ -104,7 +108,9 @@ def _(g, z, x):
 
 @vjp_rule("absolute")
 def _(g, z, x):
-    dx = g * sign(x)
+    # the transpose of dz -> Re(conj(s) dz) under the pairing Re(c dz) is
+    # g * conj(s) (s = z / |z|; sign(x) for real x)
+    dx = g * conj(unit_phase(x))
 
 
 @vjp_rule("maximum")
@@ -474,7 +480,9 @@ def _array_template(g, z, obj, dtype=None, copy=True, ndmin=0):
 
 
 def _astype_template(g, z, x, dtype_, copy=True):
-    dx = astype(g, dtype(x))
+    # unbroadcast (same shape) drops the imaginary part when a real x was
+    # cast to complex: a real input's cotangent is real
+    dx = astype(unbroadcast(g, x), dtype(x))
 
 
 def _cast_vjp(template):
@@ -637,6 +645,10 @@ def _(ctx, g, z, args, kwargs):
         if kept != term or "..." in term:
             expr = ctx.call("einsum_expand", [expr, op, gast.Constant(value=f"{kept}->{term}",
                                                                       kind=None)])
+        else:
+            # a real operand of a complex einsum keeps the real part (as
+            # einsum_expand does; unbroadcast of equal shapes does only that)
+            expr = ctx.call("unbroadcast", [expr, op])
         ctx.contribute(op, expr)
 
 

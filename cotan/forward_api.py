@@ -197,8 +197,8 @@ def _exec_source(src, label, namespace):
 _steps = {}
 
 
-def _step(kind, k, single, what=()):
-    key = (kind, k, single, what)
+def _step(kind, k, single, what=(), need=None):
+    key = (kind, k, single, what, need)
     got = _steps.get(key)
     if got is not None:
         return got
@@ -209,14 +209,14 @@ def _step(kind, k, single, what=()):
         lines.append(f"def jacobian_basis({', '.join(f'x{i}' for i in range(k))}):")
         for i in range(k):
             lines += [f"    c{i} = jacobian_array_check(x{i}, {what[i]!r})",
-                      f"    d{i} = static_jacobian_dtype(x{i}.dtype, {what[i]!r})"]
+                      f"    d{i} = static_jacobian_dtype(x{i}.dtype, {what[i]!r}, {need!r})"]
         lines.append(f"    shapes = ({''.join(f'np.shape(x{i}), ' for i in range(k))})")
         lines.append(f"    n = static_jacobian_size(shapes, ({''.join(f'c{i}, ' for i in range(k))}))")
         for i in range(k):
             lines += [f"    k{i} = static_jacobian_block(shapes, {i})",
                       f"    b{i} = np.reshape(np.eye(n, dtype=d{i})[k{i}[0]], k{i}[1])"]
         lines.append(f"    return ({''.join(f'b{i}, ' for i in range(k))})")
-        eager = functools.partial(_basis_eager, what=what)
+        eager = functools.partial(_basis_eager, what=what, need=need)
     elif kind == "columns":
         lines.append(f"def jacobian_columns(dout, {', '.join(f'x{i}' for i in range(k))}):")
         lines.append("    c = jacobian_array_check(dout, 'the output of a jacfwd')")
@@ -237,27 +237,27 @@ def _step(kind, k, single, what=()):
         for i in range(k):
             ct = "cts" if k == 1 else f"cts[{i}]"
             lines.append(f"    c{i} = (jacobian_array_check(x{i}, {what[i]!r}), "
-                         f"static_jacobian_dtype(x{i}.dtype, {what[i]!r}))")
+                         f"static_jacobian_dtype(x{i}.dtype, {what[i]!r}, {need!r}))")
             lines.append(f"    j{i} = np.reshape({ct}, static_jacobian_row_shape(so, "
                          f"np.shape({ct}), c{i}))")
         lines.append("    return j0" if single else
                      f"    return ({''.join(f'j{i}, ' for i in range(k))})")
-        eager = functools.partial(_rows_eager, single=single, what=what)
+        eager = functools.partial(_rows_eager, single=single, what=what, need=need)
     composition = _exec_source("\n".join(lines) + "\n", f"jacobian {kind} of {k}", helpers)
     got = _steps[key] = _Step(f"jacobian_{kind}", eager, composition)
     return got
 
 
-def _basis_eager(*xs, what):
-    return jacobian_support.basis_tree(xs, what)
+def _basis_eager(*xs, what, need=None):
+    return jacobian_support.basis_tree(xs, what, need)
 
 
 def _columns_eager(dout, *xs, single):
     return jacobian_support.columns_tree(dout, xs, single)
 
 
-def _rows_eager(cts, out, *xs, single, what):
-    jacobian_support.check_dtypes(xs, what)
+def _rows_eager(cts, out, *xs, single, what, need=None):
+    jacobian_support.check_dtypes(xs, what, need)
     return jacobian_support.rows_tree((cts,) if len(xs) == 1 else cts, out, single)
 
 
@@ -299,7 +299,7 @@ _jacobians = {}
 GENERATED = {"jacfwd": 0, "jacrev": 0}
 
 
-def jacfwd(fun, argnums=0, has_aux=False):
+def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
     """The Jacobian of `fun` by forward mode: the generated JVP of `fun`,
     vmapped over the one-hot basis of the arguments in `argnums`.
 
@@ -308,17 +308,20 @@ def jacfwd(fun, argnums=0, has_aux=False):
     pytree of arrays shaped `out_leaf.shape + in_leaf.shape`.  With
     `has_aux`, `fun` returns `(out, aux)` and the result is `(jacobian, aux)`.
     The returned function is generated source (`cotan.source` shows it) and
-    composes with every transformation.
+    composes with every transformation.  Complex values as in JAX: the
+    inputs must be real unless `holomorphic=True` (then they are complex and
+    the Jacobian is the complex derivative).
     """
-    return _jacfwd(fun, argnums, has_aux)
+    return _jacfwd(fun, argnums, has_aux, holomorphic=holomorphic)
 
 
-def _jacfwd(fun, argnums, has_aux, outputs=None):
+def _jacfwd(fun, argnums, has_aux, outputs=None, holomorphic=False):
     """jacfwd; `outputs`: the length of the tuple `fun` returns, when it is
     known (hessian's grad with a tuple argnums), so that each of its
     entries is assembled on its own (transformed code assembles arrays)."""
     target = _plain_function(fun)
-    key = ("jacfwd", target, getattr(target, "__code__", None), argnums, has_aux, outputs)
+    key = ("jacfwd", target, getattr(target, "__code__", None), argnums, has_aux, outputs,
+           bool(holomorphic))
     got = _jacobians.get(key)
     if got is not None:
         return got
@@ -355,7 +358,8 @@ def _jacfwd(fun, argnums, has_aux, outputs=None):
     lines.append(f"    return ({p}jac, {p}aux)" if has_aux else f"    return {p}jac")
     namespace = {"tangents": tangents,
                  "jacobian_basis": _step("basis", len(nums), single,
-                                         _what_args(fun, params, nums, "jacfwd")),
+                                         _what_args(fun, params, nums, "jacfwd"),
+                                         "complex" if holomorphic else "real"),
                  "jacobian_columns": _step("columns", len(nums), single)}
     got = _exec_source("\n".join(lines) + "\n", f"jacfwd of {_fname(fun)}", namespace)
     got.__qualname__ = f"jacfwd({_fname(fun)})"
@@ -390,12 +394,14 @@ def _held_fixed(target, fun, params, nums):
                         {"fun": target, "stop_gradient": stop_gradient})
 
 
-def jacrev(fun, argnums=0, has_aux=False):
+def jacrev(fun, argnums=0, has_aux=False, holomorphic=False):
     """The Jacobian of `fun` by reverse mode: the generated VJP of `fun`,
     vmapped over the one-hot basis of its output; shapes, `has_aux` and
-    composition as for `jacfwd`."""
+    composition as for `jacfwd`.  Complex values as in JAX: the output must
+    be real unless `holomorphic=True` (then inputs and output are complex)."""
     target = _plain_function(fun)
-    key = ("jacrev", target, getattr(target, "__code__", None), argnums, has_aux)
+    key = ("jacrev", target, getattr(target, "__code__", None), argnums, has_aux,
+           bool(holomorphic))
     got = _jacobians.get(key)
     if got is not None:
         return got
@@ -431,9 +437,11 @@ def jacrev(fun, argnums=0, has_aux=False):
     lines.append(f"    return ({p}jac, {p}aux)" if has_aux else f"    return {p}jac")
     namespace = {"fun": target, "pullbacks": pullbacks,
                  "jacobian_basis": _step("basis", 1, True,
-                                         (f"the output of jacrev({_fname(fun)})",)),
+                                         (f"the output of jacrev({_fname(fun)})",),
+                                         "complex" if holomorphic else "real"),
                  "jacobian_rows": _step("rows", len(nums), single,
-                                        _what_args(fun, params, nums, "jacrev"))}
+                                        _what_args(fun, params, nums, "jacrev"),
+                                        "complex" if holomorphic else None)}
     got = _exec_source("\n".join(lines) + "\n", f"jacrev of {_fname(fun)}", namespace)
     got.__qualname__ = f"jacrev({_fname(fun)})"
     GENERATED["jacrev"] += 1

@@ -42,33 +42,39 @@ def _check_argnums(fun, argnums):
 
 
 @serialized
-def _transform(fun, argnums, kind, has_aux):
+def _transform(fun, argnums, kind, has_aux, holomorphic=False):
     fun = unwrap(fun)
-    key = (fun, getattr(fun, "__code__", None), argnums, kind, has_aux)
+    key = (fun, getattr(fun, "__code__", None), argnums, kind, has_aux, bool(holomorphic))
     got = _cache.get(key)
     if got is None:
         core, nums = _check_argnums(fun, argnums)
-        rcore = reverse_function(core, nums, kind, has_aux, what=_name(fun))
+        rcore = reverse_function(core, nums, kind, has_aux, what=_name(fun),
+                                 holomorphic=bool(holomorphic))
         got = materialize(rcore, kind)
         _cache[key] = got
     return got
 
 
-def grad(fun, argnums=0, has_aux=False):
+def grad(fun, argnums=0, has_aux=False, holomorphic=False):
     """The gradient of scalar-valued `fun` with respect to argument(s) `argnums`.
 
     Like jax.grad: `grad(f)(x)` has the structure of `x` (pytrees of arrays
     included); with a tuple `argnums` it returns a tuple; with `has_aux`
     `fun` returns `(value, aux)` and the result is `(gradient, aux)`.  The
     returned function is generated Python source (see `cotan.source`).
+
+    Complex numbers follow JAX: for a real-valued `fun` of a complex z = x + iy
+    the gradient is df/dx - i df/dy; a complex output is refused unless
+    `holomorphic=True` (then inputs and output must be complex and the
+    result is the complex derivative f'(z)).
     """
-    return _transform(fun, argnums, "grad", has_aux)
+    return _transform(fun, argnums, "grad", has_aux, holomorphic)
 
 
-def value_and_grad(fun, argnums=0, has_aux=False):
+def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False):
     """Like `grad`, returning `(value, gradient)` (`((value, aux), gradient)`
     with has_aux)."""
-    return _transform(fun, argnums, "value_and_grad", has_aux)
+    return _transform(fun, argnums, "value_and_grad", has_aux, holomorphic)
 
 
 @serialized

@@ -1,6 +1,7 @@
 """Primitives that derivative and batching rules emit, not users.
 
-Owns `unbroadcast` (adjoint of broadcasting), `expand_reduced` (adjoint of
+Owns `unbroadcast` (adjoint of broadcasting; a real operand keeps the real
+part of a complex cotangent), `imag_cotangent` (the VJP of `imag`), `expand_reduced` (adjoint of
 a reduction's axis removal), `add_any` (adjoint accumulation over pytrees
 with None as zero) and `stop_gradient`.  Their own derivative and batching
 rules belong to autodiff/; this module only gives the eager kernel and the
@@ -23,8 +24,29 @@ def _unbroadcast_axes(gshape, target):
                                       if d == 1 and gshape[lead + i] != 1)
 
 
+def _is_complex(v):
+    return np.asarray(v).dtype.kind == "c" if not isinstance(v, ShapedArray) \
+        else np.dtype(v.dtype).kind == "c"
+
+
+def real_for(g, x):
+    """`g`, or its real part when `g` is complex and `x` is not.
+
+    A cotangent c of a complex value pairs with a tangent dz as Re(c dz)
+    (JAX's convention); for a real input dz is real, so only Re(c) carries
+    its derivative.  Every rule whose output may be complex for a real
+    operand (broadcasting products, matmul, einsum, casts) goes through this,
+    so a real input always gets a real cotangent."""
+    if isinstance(g, (complex, np.complexfloating)) or (
+            isinstance(g, np.ndarray) and g.dtype.kind == "c"):
+        if not _is_complex(x):
+            return np.ascontiguousarray(np.real(g)) if isinstance(g, np.ndarray) else np.real(g)
+    return g
+
+
 def _unbroadcast(g, x):
-    """unbroadcast(g, x) == g summed over the axes numpy broadcasting added to x, reshaped to numpy.shape(x)."""
+    """unbroadcast(g, x) == g summed over the axes numpy broadcasting added to x, reshaped to numpy.shape(x) (its real part for a real x)."""
+    g = real_for(g, x)
     target = np.shape(x)
     if np.shape(g) == target:
         return g
@@ -38,13 +60,27 @@ def _unbroadcast_rule(g, x):
     if not any_abstract((g, x)):
         return _unbroadcast(g, x)
     target = tuple(shape_of(x))
-    if tuple(shape_of(g)) == target:
+    dt = np.dtype(dtype_of(g))
+    if dt.kind == "c" and not _is_complex(x):
+        dt = np.real(np.zeros((), dt)).dtype
+    if tuple(shape_of(g)) == target and dt == np.dtype(dtype_of(g)):
         return g
     _unbroadcast_axes(tuple(shape_of(g)), target)
-    return ShapedArray(target, dtype_of(g))
+    return ShapedArray(target, dt)
 
 
 unbroadcast = primitive("unbroadcast", abstract_eval=_unbroadcast_rule)(_unbroadcast)
+
+
+def _imag_cotangent(ct, x):
+    """imag_cotangent(ct, x) == -1j * ct for a complex x, zeros for a real x (the VJP of imag)."""
+    if _is_complex(x):
+        return np.multiply(ct, -1j)
+    return np.zeros_like(real_for(ct, x)) if np.ndim(ct) else 0.0 * np.real(ct)
+
+
+imag_cotangent = primitive("imag_cotangent",
+                           abstract_eval=elementwise_rule(_imag_cotangent))(_imag_cotangent)
 
 
 def _expand_reduced(g, shape, axis=None, keepdims=False):

@@ -488,8 +488,10 @@ def map_lanes(prim, batched, n, *args, **params):
 @primitive("unbroadcast_lanes")
 def unbroadcast_lanes(g, x, x_batched):
     """unbroadcast_lanes(g, x, x_batched) == per lane unbroadcast(g, x) for a
-    batched g: summed over the axes broadcasting added to each lane of x."""
-    g = np.asarray(g)
+    batched g: summed over the axes broadcasting added to each lane of x
+    (its real part for a real x, as unbroadcast)."""
+    from .adjoint_helpers import real_for
+    g = np.asarray(real_for(g, x))
     target = np.shape(x)[1:] if x_batched else np.shape(x)
     lane = g.shape[1:]
     if lane == tuple(target):
@@ -584,6 +586,13 @@ def getitem_lanes_adjoint(g, x, batched, idx):
 
 @primitive("matmul_lanes_adjoint", no_rule={"vjp": _SECOND_ORDER_THROUGH_VMAP})
 def matmul_lanes_adjoint(g, a, b, batched, wrt, keep_lanes=False):
+    """matmul_lanes_adjoint(g, a, b, batched, wrt, keep_lanes): see
+    `_matmul_lanes_adjoint`; its real part for a real operand `wrt` (complex16)."""
+    from .adjoint_helpers import real_for
+    return real_for(_matmul_lanes_adjoint(g, a, b, batched, wrt, keep_lanes), (a, b)[wrt])
+
+
+def _matmul_lanes_adjoint(g, a, b, batched, wrt, keep_lanes=False):
     """The adjoint of operand `wrt` (0: a, 1: b) in matmul_lanes(a, b, batched),
     for a batched cotangent g: batched when that operand is (or when
     `keep_lanes`: per-lane adjoints, as vmap of a gradient wants), else summed

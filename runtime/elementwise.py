@@ -1,6 +1,6 @@
 """Elementwise numeric primitives: NumPy ufuncs that are real kernels.
 
-Owns arithmetic, transcendental functions, rounding, comparisons, logical
+Owns arithmetic, complex parts (`real`, `imag`, `conj`), transcendental functions, rounding, comparisons, logical
 and bitwise ops, and `where`/`select`.  Each is a thin call of the NumPy
 ufunc (so promotion is NumPy's) with `numeric_rules.elementwise_rule` as its
 shape/dtype rule; the primitives Python operators normalize to return a
@@ -109,6 +109,26 @@ remainder = _binary("remainder", np.remainder, operator=True)
 fmod = _binary("fmod", np.fmod)
 negative = _unary("negative", np.negative, operator=True)
 absolute = _unary("absolute", np.absolute, operator=True)
+
+# -- complex parts: real-linear, not holomorphic (their rules say how
+# -- cotangents of complex values pair with tangents)
+real = _unary("real", np.real)
+imag = _unary("imag", np.imag)
+conj = _unary("conj", np.conjugate)
+
+
+def _unit_phase(x):
+    """unit_phase(x) == numpy.sign(x) (x / |x| for complex x, 0 at 0); the name abs's rules emit."""
+    if np.iscomplexobj(x):
+        r = np.abs(x)
+        return np.where(r == 0, 0, x / np.where(r == 0, 1, r))
+    return np.sign(x)
+
+
+# sign is piecewise constant for real x, but z / |z| is not for complex z:
+# absolute's rules call this differentiable twin so second derivatives of
+# |z| see it (its derivative is zero on real values)
+unit_phase = primitive("unit_phase", abstract_eval=elementwise_rule(_unit_phase))(_unit_phase)
 
 # -- differentiable transcendental functions ------------------------------------
 sin = _unary("sin", np.sin)

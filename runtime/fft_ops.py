@@ -9,9 +9,12 @@ transform again: the eight primitives close under differentiation.
 
 `out_dtype` (a real dtype: keep the real part) exists for the transposes'
 VJPs: the transpose of a map into a real input is the transform followed
-by taking the real part.  Cotangents of complex values follow the convention that makes a real loss
-L give the cotangent dL/dRe(z) + i dL/dIm(z); a transpose that maps back to
-a real input keeps only the real part (`dtype` says the input's dtype).
+by taking the real part.  Cotangents of complex values follow JAX's
+convention (see autodiff/complex_rules.py): a cotangent c pairs with a
+tangent dz as Re(c dz), so a real loss L gives z the cotangent
+dL/dRe(z) - i dL/dIm(z) and each `*_transpose` is the plain transpose
+(A^T, not the adjoint A^H = conj(A^T)); a transpose that maps back to a
+real input keeps only the real part (`dtype` says the input's dtype).
 Nothing here is compiled: under `jit` each primitive is refused by name
 (see `autodiff/fft_rules.py`).  Must not hold derivative, batching or
 lowering rules.
@@ -22,7 +25,8 @@ import numpy as np
 from .numeric_rules import by_running
 from .table import primitive
 
-#: the norm whose transform is the adjoint (conjugate transpose) of `norm`'s
+#: the norm whose transform is the adjoint (conjugate transpose) of `norm`'s;
+#: the transpose is then conj(adjoint(conj(g))) (`_transposed`)
 _DUAL_NORM = {None: "forward", "backward": "forward", "forward": "backward", "ortho": "ortho"}
 
 
@@ -78,6 +82,17 @@ def _real_if(u, dtype):
     return u
 
 
+def _transposed(adjoint):
+    """The transpose A^T of a map whose adjoint A^H `adjoint` computes:
+    A^T g = conj(A^H conj(g)) (the conjugations vanish on real values)."""
+    def transpose(g, *args, **kwargs):
+        out = adjoint(np.conj(g), *args, **kwargs)
+        return np.conj(out) if np.iscomplexobj(out) else out
+    transpose.__name__ = transpose.__qualname__ = adjoint.__name__
+    transpose.__doc__ = adjoint.__doc__.replace("the adjoint of", "the transpose of")
+    return transpose
+
+
 def _fft_transpose(g, m, dtype, n=None, axis=-1, norm=None):
     """fft_transpose(g, m, dtype, n, axis, norm): the adjoint of fft(., n, axis, norm) on inputs of length m and dtype `dtype`."""
     _check_norm("fft", norm)
@@ -120,6 +135,9 @@ def _irfft_transpose(g, m, dtype, n=None, axis=-1, norm=None):
     c = c.astype(u.real.dtype)
     return _real_if(_resize(u * _along(c, u.ndim, axis), m, axis), dtype)
 
+
+_fft_transpose, _ifft_transpose = _transposed(_fft_transpose), _transposed(_ifft_transpose)
+_rfft_transpose, _irfft_transpose = _transposed(_rfft_transpose), _transposed(_irfft_transpose)
 
 fft = primitive("fft", abstract_eval=by_running(_fft))(_fft)
 ifft = primitive("ifft", abstract_eval=by_running(_ifft))(_ifft)

@@ -44,13 +44,26 @@ def _offsets(shapes):
     return offs, off
 
 
-def _check_dtype(dtype, what):
+def _check_dtype(dtype, what, need=None):
+    """`need`: None (any inexact dtype), "real" (a Jacobian driver without
+    holomorphic=True: JAX's jacfwd inputs, jacrev outputs) or "complex"
+    (holomorphic=True)."""
     dt = np.dtype(dtype)
     if not np.issubdtype(dt, np.inexact):
         raise NonDifferentiableError(
             f"{what} has {dt.name} values; Jacobians are taken with respect to (and of) "
             "floating-point values only: cast it with .astype(float) or leave it out of "
             "argnums")
+    if need == "real" and dt.kind == "c":
+        raise NonDifferentiableError(
+            f"{what} has {dt.name} values; without holomorphic=True this Jacobian is taken "
+            "of real values only. Pass holomorphic=True if the function is holomorphic "
+            "(the Jacobian is then its complex derivative), or split the value into "
+            "np.real and np.imag parts.")
+    if need == "complex" and dt.kind != "c":
+        raise NonDifferentiableError(
+            f"{what} has {dt.name} values, but holomorphic=True needs complex inputs and "
+            "outputs: pass complex arrays (e.g. x.astype(complex)), or drop holomorphic=True.")
     return dt
 
 
@@ -62,9 +75,9 @@ def static_jacobian_size(shapes, checked=None):
 
 
 @_static
-def static_jacobian_dtype(dtype, what):
-    """static_jacobian_dtype(dtype, what) == dtype, refusing integer and bool dtypes by name."""
-    return _check_dtype(dtype, what).name
+def static_jacobian_dtype(dtype, what, need=None):
+    """static_jacobian_dtype(dtype, what, need) == dtype, refusing integer and bool dtypes (and complex or real ones per `need`) by name."""
+    return _check_dtype(dtype, what, need).name
 
 
 @_static
@@ -117,7 +130,7 @@ def _unflatten(tree, leaves):
     return tree_unflatten(tree, leaves)
 
 
-def basis_tree(xs, what):
+def basis_tree(xs, what, need=None):
     """For a tuple `xs` of pytrees: a tuple of pytrees like them whose leaf of
     shape s is the block (N, *s) of the N x N identity (N: all their elements),
     in the leaf's dtype.  `what` names the values in the error for integers."""
@@ -131,7 +144,8 @@ def basis_tree(xs, what):
     for k, (leaves, tree) in enumerate(flat):
         blocks = []
         for leaf in leaves:
-            dt = _check_dtype(np.result_type(leaf), what[k] if isinstance(what, tuple) else what)
+            dt = _check_dtype(np.result_type(leaf), what[k] if isinstance(what, tuple) else what,
+                              need)
             size = _size(shapes[j])
             b = np.zeros((n, size), dt)
             b[offs[j]:offs[j] + size] = np.eye(size, dtype=dt)
@@ -141,11 +155,11 @@ def basis_tree(xs, what):
     return tuple(out)
 
 
-def check_dtypes(xs, what):
-    """Refuse, by name, integer or bool leaves of the arguments `xs`."""
+def check_dtypes(xs, what, need=None):
+    """Refuse, by name, integer or bool leaves of the arguments `xs` (and per `need`)."""
     for k, x in enumerate(xs):
         for leaf in _flatten(x)[0]:
-            _check_dtype(np.result_type(leaf), what[k])
+            _check_dtype(np.result_type(leaf), what[k], need)
 
 
 def columns_tree(dout, xs, single):

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..codegen.abstract import ShapedArray, shape_of, dtype_of, result_dtype
 from ..errors import NonDifferentiableError
-from .adjoint_helpers import _add_any
+from .adjoint_helpers import _add_any, real_for
 from .numeric_rules import any_abstract, by_running, tree_map
 from .table import primitive
 
@@ -151,11 +151,12 @@ def _is_float_leaf(v):
     return np.issubdtype(np.result_type(v), np.inexact)
 
 
-@primitive("check_grad_input", abstract_eval=lambda x, what="": None,
+@primitive("check_grad_input", abstract_eval=lambda x, what="", holomorphic=False: None,
            differentiable=False, effectful=True)
-def check_grad_input(x, what=""):
-    """check_grad_input(x, what): refuse integer or boolean leaves of a
-    differentiated argument (their gradient would silently be zero)."""
+def check_grad_input(x, what="", holomorphic=False):
+    """check_grad_input(x, what, holomorphic): refuse integer or boolean leaves of a
+    differentiated argument (their gradient would silently be zero), and,
+    for grad(holomorphic=True), real ones."""
     leaves = []
     tree_map(leaves.append, x)
     for leaf in leaves:
@@ -166,6 +167,17 @@ def check_grad_input(x, what=""):
                 f"{what} has dtype {np.result_type(leaf)}, but only floating-point "
                 "(or complex) inputs can be differentiated. Convert it first "
                 "(e.g. x.astype(float)), or leave it out of argnums.")
+        if holomorphic and not _is_complex_leaf(leaf):
+            raise NonDifferentiableError(
+                f"{what} has dtype {np.result_type(leaf)}, but grad(holomorphic=True) "
+                "differentiates with respect to complex inputs only. Pass it as a complex "
+                "array (e.g. x.astype(complex)), or drop holomorphic=True for a real input.")
+
+
+def _is_complex_leaf(v):
+    if isinstance(v, ShapedArray):
+        return np.dtype(v.dtype).kind == "c"
+    return isinstance(v, complex) or np.result_type(v).kind == "c"
 
 
 # -- the allocator -------------------------------------------------------------------
@@ -205,9 +217,29 @@ def keep_freed_memory():
     mallopt(m_trim_threshold, 256 << 20)
 
 
-def _grad_seed(out, what=""):
-    """grad_seed(out, what) == numpy.ones_like(out), after checking that
-    `out` is a real floating-point scalar (what `grad` differentiates)."""
+_COMPLEX_OUTPUT = (
+    "{what} returned {kind}; grad of a complex output is defined only for a holomorphic "
+    "function. Pass holomorphic=True to grad if {what} is holomorphic (the gradient is "
+    "then the complex derivative f'(z)), or differentiate a real-valued function of "
+    "its output (e.g. np.real(...), np.abs(...) ** 2); use cotan.vjp or cotan.jacfwd "
+    "for the full derivative.")
+_REAL_OUTPUT = ("{what} returned {kind}, but grad(holomorphic=True) needs a complex "
+                "output (a holomorphic function's value is complex). Drop "
+                "holomorphic=True for a real-valued function.")
+
+
+def _check_complex_output(out, what, holomorphic):
+    dt = np.dtype(out.dtype) if isinstance(out, ShapedArray) else np.result_type(out)
+    if dt.kind == "c" and not holomorphic:
+        raise NonDifferentiableError(_COMPLEX_OUTPUT.format(what=what, kind=_type_of(out)))
+    if dt.kind != "c" and holomorphic:
+        raise NonDifferentiableError(_REAL_OUTPUT.format(what=what, kind=_type_of(out)))
+
+
+def _grad_seed(out, what="", holomorphic=False):
+    """grad_seed(out, what, holomorphic) == numpy.ones_like(out), after checking that
+    `out` is a real floating-point scalar (what `grad` differentiates), or a
+    complex one under holomorphic=True."""
     keep_freed_memory()
     if out is None:
         raise NonDifferentiableError(
@@ -223,8 +255,11 @@ def _grad_seed(out, what=""):
             f"{what} returned {_type_of(out)}; grad needs a floating-point output "
             "(an integer or bool output has no derivative). Convert it with "
             "float(...) or .astype(float) if a derivative is meant.")
+    _check_complex_output(out, what, holomorphic)
     if isinstance(out, float):
         return 1.0
+    if isinstance(out, complex):
+        return 1.0 + 0.0j
     return np.ones_like(out)
 
 
@@ -236,7 +271,7 @@ def _type_of(out):
     return f"a value of dtype {np.result_type(out)} ({type(out).__name__})"
 
 
-def _abstract_grad_seed(out, what=""):
+def _abstract_grad_seed(out, what="", holomorphic=False):
     """Under jit: the same refusals as the eager check, at compile time
     (dtypes and shapes are known); a float scalar seed is always abstract,
     so the (effectful) call is lowered rather than folded away."""
@@ -251,8 +286,9 @@ def _abstract_grad_seed(out, what=""):
                 f"{what} returned {_type_of(out)}; grad needs a floating-point output "
                 "(an integer or bool output has no derivative). Convert it with "
                 "float(...) or .astype(float) if a derivative is meant.")
+        _check_complex_output(out, what, holomorphic)
         return out
-    seed = _grad_seed(out, what)
+    seed = _grad_seed(out, what, holomorphic)
     return ShapedArray((), np.result_type(seed), weak_type=isinstance(seed, float))
 
 
@@ -429,10 +465,11 @@ def _split_like(g, arrays, axis=0):
         sizes = [np.size(a) for a in arrays]
         flat = np.reshape(g, -1)
         bounds = np.cumsum(sizes)[:-1]
-        return [np.reshape(p, np.shape(a)) for p, a in zip(np.split(flat, bounds), arrays)]
+        return [real_for(np.reshape(p, np.shape(a)), a)
+                for p, a in zip(np.split(flat, bounds), arrays)]
     sizes = [np.shape(a)[axis] for a in arrays]
     bounds = np.cumsum(sizes)[:-1]
-    return list(np.split(g, bounds, axis=axis))
+    return [real_for(p, a) for p, a in zip(np.split(g, bounds, axis=axis), arrays)]
 
 
 split_like = primitive("split_like", abstract_eval=by_running(_split_like))(_split_like)
@@ -443,7 +480,7 @@ def _unstack_like(g, obj):
     `obj` (the adjoint of numpy.array(obj)); reshaped like `obj` at leaves."""
     if isinstance(obj, (list, tuple)):
         return type(obj)(_unstack_like(g[i], o) for i, o in enumerate(obj))
-    return np.reshape(g, np.shape(obj))
+    return real_for(np.reshape(g, np.shape(obj)), obj)
 
 
 unstack_like = primitive("unstack_like", abstract_eval=by_running(_unstack_like))(_unstack_like)
@@ -494,6 +531,16 @@ def _einsum_expand(t, x, spec):
     return out
 
 
+def _expand_for(expand):
+    """einsum_expand, its real part for a real x (a real operand of a
+    complex einsum: its cotangent is real)."""
+    def einsum_expand(t, x, spec):
+        return real_for(expand(t, x, spec), x)
+    einsum_expand.__doc__ = expand.__doc__
+    return einsum_expand
+
+
+_einsum_expand = _expand_for(_einsum_expand)
 einsum_expand = primitive("einsum_expand",
                           abstract_eval=by_running(_einsum_expand))(_einsum_expand)
 
@@ -557,11 +604,23 @@ def _product_adjoint_rule(impl):
         dt = result_dtype(g, other)
         if not np.issubdtype(dt, np.inexact):
             dt = np.dtype(np.float64)
+        if dt.kind == "c" and np.dtype(dtype_of(x)).kind != "c":
+            dt = np.real(np.zeros((), dt)).dtype    # a real operand's adjoint is real
         return ShapedArray(shape_of(x), dt)
     rule.__name__ = f"product_adjoint_rule({impl.__name__})"
     return rule
 
 
+def _real_adjoint(impl):
+    """impl(g, other, x), its real part when x is real and the product complex."""
+    def adjoint(g, other, x):
+        return real_for(impl(g, other, x), x)
+    adjoint.__name__ = adjoint.__qualname__ = impl.__name__
+    adjoint.__doc__ = impl.__doc__
+    return adjoint
+
+
+_matmul_grad_a, _matmul_grad_b = _real_adjoint(_matmul_grad_a), _real_adjoint(_matmul_grad_b)
 matmul_grad_a = primitive("matmul_grad_a",
                           abstract_eval=_product_adjoint_rule(_matmul_grad_a))(_matmul_grad_a)
 matmul_grad_b = primitive("matmul_grad_b",
@@ -599,6 +658,7 @@ def _dot_grad_b(g, a, b):
     return _matmul_grad_b(g, a, b)
 
 
+_dot_grad_a, _dot_grad_b = _real_adjoint(_dot_grad_a), _real_adjoint(_dot_grad_b)
 dot_grad_a = primitive("dot_grad_a", abstract_eval=_product_adjoint_rule(_dot_grad_a))(_dot_grad_a)
 dot_grad_b = primitive("dot_grad_b", abstract_eval=_product_adjoint_rule(_dot_grad_b))(_dot_grad_b)
 

@@ -46,7 +46,7 @@ def case(name, gens, extra=""):
 for u in ["negative", "absolute", "sin", "cos", "tan", "arctan", "sinh", "cosh", "tanh",
           "arcsinh", "exp", "expm1", "sign", "floor", "ceil", "trunc", "rint", "isnan",
           "isinf", "isfinite", "round", "astype_f32", "copy", "zeros_like", "ones_like",
-          "stop_gradient", "logical_not", "positive"]:
+          "stop_gradient", "logical_not", "positive", "real", "imag", "conj", "unit_phase"]:
     if u == "astype_f32":
         case("astype", [F(2, 3)], "'float32'")
         continue
@@ -161,6 +161,8 @@ SPECIAL_SOURCE = {
 
 #: primitives checked elsewhere or refused on purpose, with the reason
 NOT_SWEPT = {
+    "imag_cotangent": "complex16: imag's VJP; vmapped against a Python loop in "
+                      "tests/test_complex.py",
     "jacobian_array_check": "reads only whether its argument is a container; "
                             "tests/test_jacobian_drivers.py vmaps it",
     "fft": "issue 16: swept against a Python loop in tests/test_numpy_more.py / tests/test_random.py",

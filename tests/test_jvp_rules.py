@@ -169,6 +169,8 @@ CASES = {
     "irfft_transpose": [case(U(8), C(5), C(np.dtype("float64")), n=8)],
     "gammaln": [case(U(3, 4, lo=0.5, hi=2.0))],
     "polygamma": [case(C(1), U(3, 4, lo=0.5, hi=2.0))],
+    # complex16: a real x (complex ones: tests/test_complex.py)
+    "imag_cotangent": [case(U(3, 4), C(np.ones((3, 4))))],
 }
 #: primitives the finite-difference sweep cannot call on its own, and why
 NO_SWEEP = {

@@ -465,8 +465,6 @@ def test_fft_of_real_input_gets_a_real_gradient():
     np.testing.assert_allclose(g, 2 * 9 * x, rtol=1e-10)
 
 
-@pytest.mark.xfail(strict=True, reason="absolute's JVP rule (autodiff/jvp_rules.py, owned by "
-                   "'rules') is d|z| = sign(z) dz, not Re(conj(sign z) dz), for complex z")
 def test_jvp_through_abs_of_a_spectrum():
     x = np.random.default_rng(6).standard_normal(8)
     t = np.ones(8)
@@ -574,8 +572,6 @@ def test_fft_float32_keeps_single_precision_under_grad():
         x.astype(float)), 16 * x, rtol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="multiply's VJP rule (autodiff/vjp_rules.py, owned by "
-                   "'rules') gives g * y for complex y; a real loss needs g * conj(y)")
 def test_filter_with_a_complex_response_gradient():
     x = np.random.default_rng(12).standard_normal(8)
     h = np.exp(1j * np.arange(5.0))

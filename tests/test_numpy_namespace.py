@@ -286,6 +286,10 @@ def _specs():
                       C(f(20), np.array([-2.0, -0.5, 0.0, 0.3, 2.0])), C(i(10))]
     s["unique"] = [C(f(6)), C(i(3, 4, kind="small"), return_index=True, return_inverse=True,
                               return_counts=True), C(np.array([1.0, np.nan, np.nan, 2.0]))]
+    # complex16: real inputs here (the jit sweep shares these specs and
+    # refuses complex values); complex ones in tests/test_complex.py
+    put("real imag conj conjugate", UNARY + [C(i(4))])
+    s["angle"] = UNARY + [C(i(4)), C(f(5), True)]
     return s
 
 
@@ -522,6 +526,10 @@ def _stack_of(*values):
 
 #: calls that reach the primitives the namespace sweep does not call
 EXTRA_CALLS = [
+    ("imag_cotangent", (np.ones((2, 3)), np.ones((2, 3)) + 1j), {}),
+    ("imag_cotangent", (np.ones((2, 3)), np.ones(3)), {}),
+    ("unit_phase", (np.array([1.0, 0.0, -2.0]),), {}),
+    ("unit_phase", (np.array([1.0 + 1j, 0.0, -2.0j]),), {}),
     ("static_jacobian_size", (((2, 3), ()),), {}),
     ("static_jacobian_dtype", (np.dtype("float64"), "argument 'x' of jacfwd(f)"), {}),
     ("static_jacobian_block", (((2, 3), (4,)), 1), {}),

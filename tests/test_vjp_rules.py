@@ -90,6 +90,9 @@ SPECS = {
     "ifft_transpose": [case(R(6), K(6), K(np.dtype("float64")))],
     "rfft_transpose": [case(R(4), K(6), n=6)],
     "irfft_transpose": [case(R(8), K(5), K(np.dtype("float64")), n=8)],
+    # complex16: on real inputs (complex ones: tests/test_complex.py)
+    "real": unary(), "imag": unary(), "conj": unary(), "unit_phase": unary(),
+    "imag_cotangent": [case(R(3, 4), K(np.ones((3, 4))))],
     "erf": unary(), "gammaln": unary("pos"), "polygamma": [case(K(1), R(3, 4, kind="pos"))],
     "add": BIN, "subtract": BIN, "multiply": BIN, "add_any": [case(R(3, 4), R(3, 4))],
     "divide": [case(R(3, 4), R(3, 4, kind="pos")), case(R(3, 1), R(4, kind="pos"))],

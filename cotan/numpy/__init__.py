@@ -49,6 +49,11 @@ from ._arrays import convolve, correlate, unique  # noqa: F401,E402
 from ._math import (  # noqa: F401,E402
     frexp, gradient, histogram, interp, ldexp, nanstd, nanvar, polyval, trapezoid)
 
+# complex numbers (complex16): the parts are primitives, angle a composition
+from ..runtime.elementwise import conj, imag, real  # noqa: F401,E402
+from ._math import angle  # noqa: F401,E402
+conjugate = _ew.conj
+
 # NumPy's other names for the same functions (NumPy binds them to one object too)
 abs = _ew.absolute  # noqa: A001
 mod = _ew.remainder

@@ -14,6 +14,7 @@ primitives.
 
 from ..runtime.creation import array, astype, copy, eye, linspace, tri, zeros, zeros_like
 from ..runtime.elementwise import multiply, power, subtract
+from ..runtime.elementwise import conj
 from ..runtime.elementwise import where as where3
 from ..runtime.linalg_ops import dot, matmul
 from ..runtime.reductions import sum
@@ -339,8 +340,8 @@ def size(a, axis=None):
 # -- contractions and matrices ----------------------------------------------------------
 
 def vdot(a, b):
-    """numpy.vdot(a, b) == dot(ravel(a), ravel(b)) for real arrays."""
-    return dot(reshape(a, (-1,)), reshape(b, (-1,)))
+    """numpy.vdot(a, b) == dot(ravel(conj(a)), ravel(b)) (conj is the identity on real arrays)."""
+    return dot(reshape(conj(a), (-1,)), reshape(b, (-1,)))
 
 
 def tensordot(a, b, axes=2):
@@ -412,8 +413,8 @@ def cross(a, b):
 
 
 def vecdot(x1, x2, axis=-1):
-    """numpy.vecdot(x1, x2, axis) == sum(x1 * x2, axis) for real arrays."""
-    return sum(multiply(x1, x2), axis=axis)
+    """numpy.vecdot(x1, x2, axis) == sum(conj(x1) * x2, axis) (conj is the identity on real arrays)."""
+    return sum(multiply(conj(x1), x2), axis=axis)
 
 
 

@@ -13,6 +13,7 @@ NumPy directly or define primitives.
 """
 
 from ..runtime.creation import astype, zeros_like
+from ..runtime.elementwise import arctan2, conj, imag, real
 from ..runtime.elementwise import (
     absolute, add, divide, equal, exp, floor_divide, greater, isinf, isnan, less,
     less_equal, log, log1p, logical_and, logical_not, logical_or, maximum, minimum,
@@ -234,9 +235,10 @@ def mean(a, axis=None, dtype=None, keepdims=False):
 
 
 def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
-    """numpy.var(a, axis, dtype, ddof=ddof, keepdims=keepdims) == sum((a - mean)**2) / (n - ddof)."""
+    """numpy.var(a, axis, dtype, ddof=ddof, keepdims=keepdims) == sum(|a - mean|**2) / (n - ddof)."""
     d = subtract(a, mean(a, axis=axis, dtype=dtype, keepdims=True))
-    total = sum(multiply(d, d), axis=axis, keepdims=keepdims)
+    # |d|^2, real for complex a as NumPy's (real and conj: identities on real a)
+    total = sum(real(multiply(conj(d), d)), axis=axis, keepdims=keepdims)
     return divide(total, static_reduced_count(shape(a), axis, ddof))
 
 
@@ -348,7 +350,7 @@ def nanvar(a, axis=None, dtype=None, ddof=0, keepdims=False):
     # the count in the sum's dtype: an int64 array would promote float32 to float64
     avg = divide(total_kept, astype(count, dtype_of(total_kept)))
     dev = where(missing, 0, subtract(filled, avg))
-    total = sum(multiply(dev, dev), axis=axis, dtype=dtype, keepdims=keepdims)
+    total = sum(real(multiply(conj(dev), dev)), axis=axis, dtype=dtype, keepdims=keepdims)
     n = sum(logical_not(missing), axis=axis, keepdims=keepdims)
     return divide(total, astype(subtract(n, ddof), dtype_of(total)))
 
@@ -539,3 +541,12 @@ def histogram(a, bins=10, range=None, density=None, weights=None):  # noqa: A002
         counts = divide(divide(counts, sum(counts)), widths)
     return counts, edges
 
+
+# -- complex numbers (complex16) ----------------------------------------------------
+
+def angle(z, deg=False):
+    """numpy.angle(z, deg) == arctan2(imag(z), real(z)), in degrees when deg."""
+    a = arctan2(imag(z), real(z))
+    if deg:
+        return multiply(a, 57.29577951308232)
+    return a

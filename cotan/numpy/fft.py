@@ -7,13 +7,12 @@ transforms are those applied axis by axis, and `fftfreq`, `rfftfreq`,
 `fftshift`, `ifftshift` are compositions of creation and `roll`, all in the
 subset cotan's source transformer inlines (see `cotan.numpy._math`).
 
-Transformations: JVP, VJP and vmap work on every transform.  Complex
-intermediate values are carried by these rules (cotangents are
-dL/dRe + i dL/dIm), so a real loss of a real input through rfft/irfft
-(`abs(rfft(x)) ** 2`, `irfft(rfft(x) * h)` with real h) differentiates
-correctly; other primitives' rules are not all complex-aware yet (see the
-module tests).  Under `cotan.jit` the transforms are refused by name (no
-compiled FFT yet).  Must not call NumPy directly or define primitives.
+Transformations: JVP, VJP and vmap work on every transform, on real and
+complex inputs.  Cotangents of complex values follow JAX's convention
+(dL/dRe - i dL/dIm; see autodiff/complex_rules.py), so the VJPs are plain
+transposes and compose with every other rule (`abs(rfft(x)) ** 2`,
+`irfft(rfft(x) * h)` with complex h).  Under `cotan.jit` the transforms are
+refused by name (no compiled FFT yet).  Must not call NumPy directly or define primitives.
 """
 
 from ..runtime.creation import arange
@@ -23,6 +22,7 @@ from ..runtime.fft_ops import static_fftshift_plan
 from ..runtime.structural import shape
 from ._arrays import roll
 from ..autodiff import fft_rules  # noqa: F401  (attaches the rules of the FFT primitives)
+from ..autodiff import complex_rules  # noqa: F401  (rules of real, imag, conj)
 
 __all__ = ["fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2",
            "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
