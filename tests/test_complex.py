@@ -314,7 +314,8 @@ def test_jacobians_of_complex_values_need_holomorphic():
 def test_jit_refuses_complex_values_by_name():
     def f(z):
         return np.sum(z * z)
-    with pytest.raises(MissingRuleError, match="complex values are not compiled yet"):
+    # refused at the boundary (the input's dtype), before anything compiles
+    with pytest.raises(CotanError, match="complex128"):
         cotan.jit(f)(Z)
 
     def g(x):
