@@ -1,0 +1,144 @@
+"""vmap regressions: parameters spelled by position, pad, and the batched
+reverse-mode interplay.
+
+* every batching-sweep case (tests/test_batching_rules.py `CASES`) whose
+  parameters are keywords is run again with them spelled by position, and
+  must match the same Python loop: a rule reads its parameters by keyword,
+  and a call that passed them positionally (the VJP of a reduction passes
+  `axis`/`keepdims` so) once fell back to running lane by lane, whose
+  derivative does not exist (jacfwd(jacrev(f)) raised MissingRuleError);
+* `np.pad` under vmap, for each pad_width form and mode cotan supports,
+  against a Python loop;
+* grad through a vmap whose outputs are one unbatched and one batched value.
+"""
+
+import ast
+import inspect
+
+import numpy as np
+import pytest
+
+import cotan
+from cotan.autodiff import batching
+from cotan.runtime import PRIMITIVES
+
+from tests import test_batching_rules as S
+
+batching._load_rules()
+
+
+def _split_extra(extra):
+    """(positional sources, [(keyword, source)]) of a sweep case's extra
+    source, or None when it names no keyword."""
+    if not extra:
+        return None
+    src = f"f({extra})"
+    call = ast.parse(src, mode="eval").body
+    if not call.keywords:
+        return None
+    return ([ast.get_source_segment(src, a) for a in call.args],
+            [(k.arg, ast.get_source_segment(src, k.value)) for k in call.keywords])
+
+
+def _positional_cases():
+    out = []
+    for name, cases in sorted(S.CASES.items()):
+        if name not in PRIMITIVES or name in S.SPECIAL_SOURCE:
+            continue
+        try:
+            params = list(inspect.signature(PRIMITIVES[name].impl).parameters.values())
+        except (TypeError, ValueError):
+            continue
+        if any(q.kind == q.VAR_POSITIONAL for q in params):
+            continue
+        names = [q.name for q in params if q.kind == q.POSITIONAL_OR_KEYWORD]
+        for k, (gens, extra) in enumerate(cases):
+            split = _split_extra(extra)
+            if split is None:
+                continue
+            positional, kws = split
+            if any(key not in names for key, _ in kws):
+                continue
+            given = dict(kws)
+            last = max(names.index(key) for key in given)
+            parts = list(positional)
+            for q in params[len(gens) + len(positional):last + 1]:
+                if q.name in given:
+                    parts.append(given[q.name])
+                elif q.default is inspect.Parameter.empty:
+                    break
+                else:
+                    parts.append(repr(q.default))
+            else:
+                out.append(pytest.param(name, gens, ", ".join(parts), id=f"{name}-{k}"))
+    return out
+
+
+POSITIONAL = _positional_cases()
+
+
+def test_the_positional_sweep_is_not_empty():
+    names = {p.values[0] for p in POSITIONAL}
+    assert {"sum", "max", "cumsum", "expand_reduced", "take"} <= names
+
+
+def _loop_check(fn, gens, seed, in_axes=0):
+    r = np.random.default_rng(seed)
+    lanes = [[g(r) for g in gens] for _ in range(S.B)]
+    args = [np.stack([lane[i] for lane in lanes]) for i in range(len(gens))]
+    with np.errstate(all="ignore"):
+        expected = S._stack_tree([fn(*lane) for lane in lanes])
+        got = cotan.vmap(fn, in_axes=in_axes)(*args)
+    S._tree_close(got, expected)
+
+
+@pytest.mark.parametrize("name,gens,extra", POSITIONAL)
+def test_parameters_by_position_match_a_python_loop(name, gens, extra):
+    fn = S.make_fn(name, len(gens), extra)
+    _loop_check(fn, gens, hash((name, extra)) % 2**32)
+
+
+@pytest.mark.parametrize("name,gens,extra", [
+    ("expand_reduced", [S.F(3)], "(2, 3), 0, False"),
+    ("expand_reduced", [S.F(2, 1)], "(2, 3), 1, True"),
+    ("sum", [S.F(2, 3)], "1, True"),
+    ("prod", [S.F(2, 3)], "0, False"),
+    ("cumsum", [S.F(2, 3)], "1"),
+    ("diagonal", [S.F(3, 4)], "1, 0, 1"),
+    ("diagonal", [S.F(3, 4, 2)], "0, 0, 2"),
+    ("transpose", [S.F(2, 3, 4)], "(2, 0, 1)"),
+    ("take", [S.F(2, 5)], "np.array([0, 4]), 1"),
+    ("concatenate", [S.F(2, 3), S.F(2, 3)], None),
+    ("flip", [S.F(2, 3)], "1"),
+    ("argsort", [S.F(2, 5)], "0"),
+])
+def test_named_positional_parameters(name, gens, extra):
+    if extra is None:   # concatenate's arrays are one argument
+        def fn(a, b):
+            return np.concatenate((a, b), 1)
+    else:
+        fn = S.make_fn(name, len(gens), extra)
+    _loop_check(fn, gens, 7)
+
+
+def test_jacfwd_of_jacrev_of_a_scaled_sum():
+    # sum's VJP passes axis/keepdims to expand_reduced by position
+    x = np.array([0.3, -0.5, 1.2])
+    got = cotan.jacfwd(cotan.jacrev(lambda x: np.sum(np.sin(x)) * 2.0))(x)
+    np.testing.assert_allclose(got, np.diag(-2.0 * np.sin(x)), rtol=1e-10)
+
+
+def test_jacfwd_of_jacrev_of_a_mean_over_an_axis():
+    x = np.array([[0.3, -0.5, 1.2], [0.7, 0.1, -0.4]])
+
+    def f(x):
+        return np.sum(np.mean(np.sin(x), axis=1) ** 2)
+    h = cotan.jacfwd(cotan.jacrev(f))(x)
+    g = cotan.grad(f)
+    eps = 1e-5
+    fd = np.zeros(x.shape + x.shape)
+    for idx in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[idx] = eps
+        fd[(Ellipsis,) + idx] = (g(x + e) - g(x - e)) / (2 * eps)
+    np.testing.assert_allclose(h, fd, rtol=1e-6, atol=1e-8)
