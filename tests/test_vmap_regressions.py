@@ -142,3 +142,59 @@ def test_jacfwd_of_jacrev_of_a_mean_over_an_axis():
         e[idx] = eps
         fd[(Ellipsis,) + idx] = (g(x + e) - g(x - e)) / (2 * eps)
     np.testing.assert_allclose(h, fd, rtol=1e-6, atol=1e-8)
+
+
+# -- np.pad under vmap -------------------------------------------------------------------
+
+def _pad_fn(pad_width, constant_values):
+    def f(a):
+        return np.pad(a, pad_width, constant_values=constant_values)
+    return f
+
+
+PAD_WIDTHS_1D = [2, (1, 2), ((1, 2),), [[0, 3]], 0]
+PAD_WIDTHS_2D = [1, (2, 1), ((1, 0), (0, 3)), [[2, 1], [1, 1]], ((1,), (2,))]
+
+
+@pytest.mark.parametrize("constant_values", [0, 1.5])
+@pytest.mark.parametrize("lane_ndim,pad_width",
+                         [(1, p) for p in PAD_WIDTHS_1D] + [(2, p) for p in PAD_WIDTHS_2D])
+def test_pad_under_vmap_matches_a_python_loop(lane_ndim, pad_width, constant_values):
+    rng = np.random.default_rng(3)
+    xs = rng.normal(size=(3, 4) if lane_ndim == 1 else (3, 2, 4))
+    f = _pad_fn(pad_width, constant_values)
+    want = np.stack([np.pad(x, pad_width, constant_values=constant_values) for x in xs])
+    np.testing.assert_array_equal(cotan.vmap(f)(xs), want)
+    np.testing.assert_array_equal(cotan.jit(cotan.vmap(f))(xs), want)
+    np.testing.assert_array_equal(cotan.jit(f)(xs[0]), want[0])
+
+
+def test_pad_with_a_batched_constant():
+    xs = np.arange(6.0).reshape(2, 3)
+    cs = np.array([-1.0, 7.0])
+    got = cotan.vmap(lambda a, c: np.pad(a, (1, 2), constant_values=c))(xs, cs)
+    want = np.stack([np.pad(x, (1, 2), constant_values=c) for x, c in zip(xs, cs)])
+    np.testing.assert_array_equal(got, want)
+
+
+def test_grad_of_pad_and_vmap_of_it_match_finite_differences():
+    w = np.arange(1.0, 8.0)
+
+    def f(a):
+        return np.sum(np.pad(a, (1, 2), constant_values=0.5) ** 2 * w)
+    x = np.array([0.3, -1.1, 2.0, 0.4])
+    eps = 1e-6
+    fd = np.array([(f(x + eps * e) - f(x - eps * e)) / (2 * eps) for e in np.eye(4)])
+    np.testing.assert_allclose(cotan.grad(f)(x), fd, rtol=1e-7)
+    xs = np.stack([x, 2 * x])
+    np.testing.assert_allclose(cotan.vmap(cotan.grad(f))(xs),
+                               np.stack([cotan.grad(f)(v) for v in xs]), rtol=1e-12)
+
+
+def test_pad_modes_other_than_constant_are_refused():
+    # cotan computes the constant border only: another mode must not be
+    # silently padded with zeros
+    with pytest.raises(cotan.errors.TransformError, match="mode='edge'"):
+        cotan.vmap(lambda a: np.pad(a, 1, mode="edge"))(np.ones((2, 3)))
+    with pytest.raises(cotan.errors.TransformError, match="mode='reflect'"):
+        cotan.grad(lambda a: np.sum(np.pad(a, 1, mode="reflect")))(np.ones(3))
