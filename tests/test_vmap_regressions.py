@@ -198,3 +198,59 @@ def test_pad_modes_other_than_constant_are_refused():
         cotan.vmap(lambda a: np.pad(a, 1, mode="edge"))(np.ones((2, 3)))
     with pytest.raises(cotan.errors.TransformError, match="mode='reflect'"):
         cotan.grad(lambda a: np.sum(np.pad(a, 1, mode="reflect")))(np.ones(3))
+
+
+# -- grad through a vmap with an unbatched output -----------------------------------------
+
+def _fd_grad(f, x, eps=1e-6):
+    return np.array([(f(x + eps * e) - f(x - eps * e)) / (2 * eps) for e in np.eye(x.size)])
+
+
+def _times_first(y):
+    return y * y[0]
+
+
+def _jvp_pair(x, v):
+    return cotan.jvp(_times_first, (x,), (v,))
+
+
+@pytest.mark.parametrize("a,b", [(1.0, 0.0), (0.0, 1.0), (1.0, 0.5)])
+def test_grad_through_vmap_with_an_unbatched_output(a, b):
+    # out_axes=(None, 0): the primal is the same on every lane; its
+    # cotangent has no lane axis to sum (it came out as a scalar 0)
+    vj = cotan.vmap(_jvp_pair, in_axes=(None, 0), out_axes=(None, 0))
+    basis = np.eye(3)
+
+    def loss(x):
+        p, t = vj(x, basis)
+        return a * np.sum(np.sin(p)) + b * np.sum(t ** 2)
+
+    def loss_ref(x):
+        p = x * x[0]
+        ts = np.stack([v * x[0] + x * v[0] for v in basis])
+        return a * np.sum(np.sin(p)) + b * np.sum(ts ** 2)
+    x = np.array([0.3, -0.5, 1.2])
+    np.testing.assert_allclose(loss(x), loss_ref(x), rtol=1e-12)
+    np.testing.assert_allclose(cotan.grad(loss)(x), _fd_grad(loss_ref, x), rtol=1e-6)
+
+
+def test_grad_through_vmap_with_an_unbatched_dict_entry():
+    def f(w, x):
+        return {"w2": w * w, "y": np.sin(w * x)}
+    vf = cotan.vmap(f, in_axes=(None, 0), out_axes={"w2": None, "y": 0})
+    xs = np.array([0.5, -1.0, 2.0])
+
+    def loss(w):
+        out = vf(w, xs)
+        return out["w2"] * 3.0 + np.sum(out["y"])
+    w = 0.7
+    eps = 1e-6
+    fd = (loss(w + eps) - loss(w - eps)) / (2 * eps)
+    np.testing.assert_allclose(cotan.grad(loss)(w), fd, rtol=1e-6)
+
+
+def test_the_reproducer_of_issue_11():
+    vj = cotan.vmap(_jvp_pair, in_axes=(None, 0), out_axes=(None, 0))
+    got = cotan.grad(lambda x: np.sum(vj(x, np.eye(3))[1]))(np.array([0.3, -0.5, 1.2]))
+    # sum over the basis of the tangents' sums: 3 x0 + sum(x)
+    np.testing.assert_allclose(got, [4.0, 1.0, 1.0], rtol=1e-12)
