@@ -242,6 +242,50 @@ def list_append_rule(c):
     return True
 
 
+@batch_rule("seq_concat")
+def seq_concat_rule(c):
+    """Lanes share a container's structure: concatenating two containers of
+    known states concatenates the states; otherwise every leaf is batched."""
+    a, b = c.states
+    if is_tree_state(a) and is_tree_state(b) and a[0] == b[0] and a[0] != "dict":
+        c.assign(c.call())
+        return make_tree_state(a[0], tree_children(a) + tree_children(b))
+    if not is_tree_state(a) and not is_tree_state(b) and a == b:
+        c.assign(c.call())
+        return a
+    c.assign(Call("seq_concat", [c.promoted(0), c.promoted(1)]))
+    return True
+
+
+@batch_rule("seq_repeat")
+def seq_repeat_rule(c):
+    if c.batched(1):
+        raise ShapeError("vmap: the repetition count of a tuple or list (`seq * n`) differs "
+                         "per lane; every lane must build the same structure")
+    st = c.states[0]
+    c.assign(c.call())
+    if is_tree_state(st):
+        if isinstance(c.args[1], gast.Constant) and isinstance(c.args[1].value, int):
+            return make_tree_state(st[0], tree_children(st) * c.args[1].value)
+        c.assign(Call("seq_repeat", [c.promoted(0), c.args[1]]))
+        return True
+    return st
+
+
+@batch_rule("seq_repeat_adjoint")
+def seq_repeat_adjoint_rule(c):
+    # the chunks' leaves add lane by lane: the sum of batched leaves is batched
+    c.assign(Call("seq_repeat_adjoint", [c.promoted(0), c.args[1]]))
+    return True
+
+
+@batch_rule("operand_guard")
+def operand_guard_rule(c):
+    # a batched value keeps its kind (an array, or a container of them)
+    c.assign(c.call())
+    return False
+
+
 @batch_rule("getitem")
 def getitem_rule(c):
     xs, ids = c.states[0], c.states[1:]
