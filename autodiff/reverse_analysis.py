@@ -27,7 +27,7 @@ CONTAINER_PRIMITIVES = {"getitem", "make_tuple", "make_list", "make_dict", "list
                         "batch_sum_unbatched", "getitem_lanes", "getitem_lanes_adjoint",
                         "select_lanes", "map_lanes",
                         # tuple and list `+` / `*` (runtime/structural.py)
-                        "seq_concat", "seq_repeat"}
+                        "seq_concat", "seq_repeat", "seq_repeat_adjoint"}
 
 #: differentiable primitives that accept containers as well as arrays
 _NOT_NUMERIC = {"setitem", "array", "concatenate", "stack", "copy"}

@@ -255,12 +255,16 @@ def _seq_repeat(a, n):
 seq_repeat = primitive("seq_repeat", abstract_eval=_seq_repeat)(_seq_repeat)
 
 
-def _seq_repeat_adjoint(g, a, _abstract=False):
+def _seq_repeat_adjoint(g, a):
     """seq_repeat_adjoint(g, a): the adjoint of `a * n` from the cotangent `g`
     of the repetition: the sum of its len(a)-long chunks, shaped like `a`."""
+    return _sum_chunks(g, a, False)
+
+
+def _sum_chunks(g, a, abstract):
     from .adjoint_helpers import _add_any
     from .table import PRIMITIVES
-    if _abstract:
+    if abstract:
         _add_any = PRIMITIVES["add_any"].abstract_eval  # noqa: F811
     k = len(a)
     if k == 0:
@@ -271,12 +275,12 @@ def _seq_repeat_adjoint(g, a, _abstract=False):
         total = chunk if total is None else [_add_any(t, c) for t, c in zip(total, chunk)]
     if total is None:
         from .reverse_support import zero_adjoint
-        return PRIMITIVES["zero_adjoint"].abstract_eval(a) if _abstract else zero_adjoint(a)
+        return PRIMITIVES["zero_adjoint"].abstract_eval(a) if abstract else zero_adjoint(a)
     return type(a)(total)
 
 
 seq_repeat_adjoint = primitive(
-    "seq_repeat_adjoint", abstract_eval=lambda g, a: _seq_repeat_adjoint(g, a, True),
+    "seq_repeat_adjoint", abstract_eval=lambda g, a: _sum_chunks(g, a, True),
     no_rule={"llvm": "the gradient of a tuple or list repeated (`[x] * n`) with entries that "
                      "carry a derivative is not compiled yet; write the entries out "
                      "((x, x, x)) or repeat an array (np.tile)"})(_seq_repeat_adjoint)
