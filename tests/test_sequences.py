@@ -233,3 +233,23 @@ def test_repetition_count_differing_per_lane_is_refused():
         return np.sum((x,) * n)
     with pytest.raises(cotan.errors.CotanError):
         cotan.vmap(f)(np.stack([X, X]), np.array([1, 2]))
+
+
+def _concat_args(a, b):
+    return np.sum((a + b)[1])
+
+
+def _concat_converted(a, b):
+    return np.sum((tuple(a) + tuple(b))[1])
+
+
+def test_sequence_arguments_are_refused_with_the_way_out_and_the_way_out_works():
+    # tuples passed in as arguments of the transformed function: their kind
+    # is not known when it is transformed
+    with pytest.raises(TransformError, match=r"tuple\(a\) \+ tuple\(b\)"):
+        cotan.grad(_concat_args)((X,), (2.0 * X,))
+    got = cotan.grad(_concat_converted)((X,), (2.0 * X,))
+    np.testing.assert_allclose(got[0], np.zeros(3))
+    # inlined, a helper's parameters are the caller's tuples: known
+    np.testing.assert_allclose(
+        cotan.grad(lambda x: _concat_args((x,), (2.0 * x,)))(X), np.full(3, 2.0))
