@@ -262,8 +262,10 @@ class ExpressionFlattener:
         list (`+` concatenates, `*` by an int repeats), NumPy's elsewhere (a
         list display is then an array, as NumPy reads it)."""
         ka, kb = self.seq_kind(a), self.seq_kind(b)
-        display_a = isinstance(left, gast.List)
-        display_b = isinstance(right, gast.List)
+        # a list display, or a list captured from a global or closure, next
+        # to a value of unknown kind reads as NumPy reads it (an array)
+        display_a = isinstance(left, gast.List) or self._captured_list(a)
+        display_b = isinstance(right, gast.List) or self._captured_list(b)
         if op in ("add", "multiply") and (ka or kb):
             if ka and kb:
                 if op == "multiply":
@@ -306,6 +308,10 @@ class ExpressionFlattener:
             # `lst * 1` is a new list
             acc = self.emit_call("to_list", [seq], target=target, node=node)
         return acc
+
+    def _captured_list(self, atom):
+        return isinstance(atom, gast.Name) and atom.id not in self.seq_kinds \
+            and type(self.captured.get(atom.id)) is list
 
     def _is_static_int(self, atom):
         if isinstance(atom, gast.Constant):

@@ -253,3 +253,21 @@ def test_sequence_arguments_are_refused_with_the_way_out_and_the_way_out_works()
     # inlined, a helper's parameters are the caller's tuples: known
     np.testing.assert_allclose(
         cotan.grad(lambda x: _concat_args((x,), (2.0 * x,)))(X), np.full(3, 2.0))
+
+
+WEIGHTS = [2.0, 3.0, 4.0]
+
+
+def test_a_global_list_next_to_an_array_is_an_array():
+    def f(x):
+        return np.sum((x + WEIGHTS) * WEIGHTS)
+    want = np.sum((X + np.array(WEIGHTS)) * np.array(WEIGHTS))
+    assert cotan.jit(f)(X) == pytest.approx(want)
+    np.testing.assert_allclose(cotan.grad(f)(X), WEIGHTS)
+
+
+def test_a_global_list_concatenated_with_a_list():
+    def f(x):
+        lst = WEIGHTS + [x]
+        return np.sum(lst[3] * lst[0])
+    np.testing.assert_allclose(cotan.grad(f)(X), np.full(3, 2.0))
