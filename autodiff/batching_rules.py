@@ -286,8 +286,22 @@ def operand_guard_rule(c):
     return False
 
 
+def _splice_tuple_index(c, first):
+    """`x[IDX]` with IDX a constant tuple is `x[IDX[0], IDX[1], ...]` (as
+    structural._index reads one tuple part): the per-lane helpers take the
+    index part by part."""
+    parts = c.args[first:]
+    if len(parts) == 1 and isinstance(parts[0], gast.Constant) \
+            and isinstance(parts[0].value, tuple):
+        elts = [Const(v) for v in parts[0].value]
+        c.args = c.args[:first] + elts
+        c.states = c.states[:first] + [False] * len(elts)
+
+
 @batch_rule("getitem")
 def getitem_rule(c):
+    if not is_tree_state(c.states[0]):
+        _splice_tuple_index(c, 1)
     xs, ids = c.states[0], c.states[1:]
     # a constant index into a container of known states: pick the child
     if is_tree_state(xs) and not any(any_batched(s) for s in ids) and len(c.args) == 2 \
@@ -311,6 +325,7 @@ def getitem_rule(c):
 
 @batch_rule("setitem")
 def setitem_rule(c):
+    _splice_tuple_index(c, 2)
     flags = tuple(any_batched(s) for s in c.states)
     args = [c.promoted(i) if is_tree_state(s) else a
             for i, (a, s) in enumerate(zip(c.args, c.states))]

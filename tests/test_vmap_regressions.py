@@ -254,3 +254,27 @@ def test_the_reproducer_of_issue_11():
     got = cotan.grad(lambda x: np.sum(vj(x, np.eye(3))[1]))(np.array([0.3, -0.5, 1.2]))
     # sum over the basis of the tangents' sums: 3 x0 + sum(x)
     np.testing.assert_allclose(got, [4.0, 1.0, 1.0], rtol=1e-12)
+
+
+# -- a constant tuple as the whole index ---------------------------------------------------
+
+INDEX = (0, 1)
+
+
+def _read_at_index(a):
+    return a[INDEX]
+
+
+def _write_at_index(a):
+    b = a.copy()
+    b[INDEX] = 5.0
+    return b
+
+
+@pytest.mark.parametrize("f", [_read_at_index, _write_at_index])
+def test_a_constant_tuple_index_is_the_whole_index_under_vmap(f):
+    # it was read as one fancy index part: lane results of the wrong shape
+    a = np.arange(24.0).reshape(2, 3, 4)
+    want = np.stack([f(x) for x in a])
+    np.testing.assert_array_equal(cotan.vmap(f)(a), want)
+    np.testing.assert_array_equal(cotan.jit(cotan.vmap(f))(a), want)
