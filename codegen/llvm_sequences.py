@@ -7,7 +7,7 @@ kept as `make_tuple` keeps it), and the guard's check already ran on the
 abstract values during inference.  Must not lower other primitives.
 """
 
-from .llvm_lowerings import lowering, _captured
+from .llvm_lowerings import lowering, register, _captured
 
 
 def _entries(em, atom, seq):
@@ -31,3 +31,6 @@ def _seq_repeat(em, s, args, kwargs):
 @lowering("operand_guard")
 def _operand_guard(em, s, args, kwargs):
     return None
+
+
+register()
