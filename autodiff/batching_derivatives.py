@@ -106,9 +106,37 @@ def _(g, z, x, spec):
     dx = batch_move_out(g, spec, True, 0)  # noqa: F821
 
 
+def _is_container_code(code):
+    return isinstance(code, tuple) and bool(code) and code[0] in ("tuple", "list", "dict")
+
+
+def _moved_out_state(spec, state):
+    """The state code saying which leaves of batch_move_out's cotangent have
+    no lane axis to sum: batched leaves, and unbatched leaves whose out_axes
+    entry is None (handed out unchanged, never broadcast over the lanes)."""
+    if _is_container_code(spec) or _is_container_code(state):
+        shape = spec if _is_container_code(spec) else state
+
+        def part(code, i):
+            return code[2 if code[0] == "dict" else 1][i] if _is_container_code(code) else code
+        kids = shape[2] if shape[0] == "dict" else shape[1]
+        children = tuple(_moved_out_state(part(spec, i), part(state, i))
+                         for i in range(len(kids)))
+        return (shape[0], shape[1], children) if shape[0] == "dict" else (shape[0], children)
+    return bool(state is True or spec is None)
+
+
 @_vjp("batch_move_out")
-def _(g, z, x, spec, state, n):
-    dx = batch_sum_unbatched(batch_move_in(g, spec), state)  # noqa: F821
+def _(ctx, g, z, args, kwargs):
+    import gast
+    x, spec, state = args[0], args[1], args[2]
+    if isinstance(spec, gast.Constant) and isinstance(state, gast.Constant):
+        state = gast.Constant(value=_moved_out_state(spec.value, state.value), kind=None)
+    ctx.contribute(x, ctx.call("batch_sum_unbatched",
+                               [ctx.call("batch_move_in", [g, spec]), state]))
+
+
+PRIMITIVES["batch_move_out"].vjp_rule.cotan_builder = True
 
 
 @_vjp("batch_broadcast")

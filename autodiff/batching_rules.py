@@ -26,9 +26,62 @@ def batch_rule(*names):
         # the table is still growing: a name not (or no longer) registered is skipped
         for name in names:
             if name in PRIMITIVES:
-                PRIMITIVES[name].batch_rule = fn
+                PRIMITIVES[name].batch_rule = _binding_parameters(fn)
         return fn
     return register
+
+
+def _required_positional(prim):
+    """How many leading positional parameters of `prim` have no default
+    (None when its implementation takes *args: every argument is data)."""
+    import inspect
+    try:
+        params = list(inspect.signature(prim.impl).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return None
+    return sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+               and p.default is p.empty)
+
+
+def _binding_parameters(fn):
+    """`fn` seeing parameters passed by position as keywords.
+
+    A call may spell a parameter positionally (`sum(g, 0, True)`: the VJP of
+    a reduction does), and the rules read parameters by keyword: a rule that
+    did not see them fell back to running lane by lane, or ignored them.
+    The implementation's signature says which name each position binds."""
+    if getattr(fn, "binds_parameters", False):
+        return fn
+
+    def rule(c):
+        n = _required_positional(PRIMITIVES[c.prim])
+        if n is not None and len(c.args) > n:
+            extra = PRIMITIVES[c.prim].bind_extra(c.args, n)
+            for k in extra:
+                if k in c.kwargs:
+                    raise TypeError(f"{c.prim}() got multiple values for argument {k!r}")
+            states = dict(zip(extra, c.states[n:]))
+            c.args, c.states = c.args[:n], c.states[:n]
+            c.kwargs = {**c.kwargs, **extra}
+            c.kw_states = {**c.kw_states, **states}
+        return fn(c)
+    rule.__name__ = fn.__name__
+    rule.__qualname__ = fn.__qualname__
+    rule.__doc__ = fn.__doc__
+    rule.__wrapped__ = fn
+    rule.binds_parameters = True
+    return rule
+
+
+def bind_parameters_of_all_rules():
+    """Give every attached batching rule (those other modules attach too:
+    FFTs, reverse mode's helpers) the keyword view of its parameters."""
+    for p in PRIMITIVES.values():
+        r = p.batch_rule
+        if r is not None and not getattr(r, "binds_parameters", False):
+            p.batch_rule = _binding_parameters(r)
 
 
 # ---------------------------------------------------------------- elementwise
@@ -189,8 +242,66 @@ def list_append_rule(c):
     return True
 
 
+@batch_rule("seq_concat")
+def seq_concat_rule(c):
+    """Lanes share a container's structure: concatenating two containers of
+    known states concatenates the states; otherwise every leaf is batched."""
+    a, b = c.states
+    if is_tree_state(a) and is_tree_state(b) and a[0] == b[0] and a[0] != "dict":
+        c.assign(c.call())
+        return make_tree_state(a[0], tree_children(a) + tree_children(b))
+    if not is_tree_state(a) and not is_tree_state(b) and a == b:
+        c.assign(c.call())
+        return a
+    c.assign(Call("seq_concat", [c.promoted(0), c.promoted(1)]))
+    return True
+
+
+@batch_rule("seq_repeat")
+def seq_repeat_rule(c):
+    if c.batched(1):
+        raise ShapeError("vmap: the repetition count of a tuple or list (`seq * n`) differs "
+                         "per lane; every lane must build the same structure")
+    st = c.states[0]
+    c.assign(c.call())
+    if is_tree_state(st):
+        if isinstance(c.args[1], gast.Constant) and isinstance(c.args[1].value, int):
+            return make_tree_state(st[0], tree_children(st) * c.args[1].value)
+        c.assign(Call("seq_repeat", [c.promoted(0), c.args[1]]))
+        return True
+    return st
+
+
+@batch_rule("seq_repeat_adjoint")
+def seq_repeat_adjoint_rule(c):
+    # the chunks' leaves add lane by lane: the sum of batched leaves is batched
+    c.assign(Call("seq_repeat_adjoint", [c.promoted(0), c.args[1]]))
+    return True
+
+
+@batch_rule("operand_guard")
+def operand_guard_rule(c):
+    # a batched value keeps its kind (an array, or a container of them)
+    c.assign(c.call())
+    return False
+
+
+def _splice_tuple_index(c, first):
+    """`x[IDX]` with IDX a constant tuple is `x[IDX[0], IDX[1], ...]` (as
+    structural._index reads one tuple part): the per-lane helpers take the
+    index part by part."""
+    parts = c.args[first:]
+    if len(parts) == 1 and isinstance(parts[0], gast.Constant) \
+            and isinstance(parts[0].value, tuple):
+        elts = [Const(v) for v in parts[0].value]
+        c.args = c.args[:first] + elts
+        c.states = c.states[:first] + [False] * len(elts)
+
+
 @batch_rule("getitem")
 def getitem_rule(c):
+    if not is_tree_state(c.states[0]):
+        _splice_tuple_index(c, 1)
     xs, ids = c.states[0], c.states[1:]
     # a constant index into a container of known states: pick the child
     if is_tree_state(xs) and not any(any_batched(s) for s in ids) and len(c.args) == 2 \
@@ -214,6 +325,7 @@ def getitem_rule(c):
 
 @batch_rule("setitem")
 def setitem_rule(c):
+    _splice_tuple_index(c, 2)
     flags = tuple(any_batched(s) for s in c.states)
     args = [c.promoted(i) if is_tree_state(s) else a
             for i, (a, s) in enumerate(zip(c.args, c.states))]
@@ -608,15 +720,15 @@ def grad_seed_rule(c):
     int, bool or container output) must still run.  It checks the lanes'
     sum, which has one lane's shape and (but for bool) its dtype."""
     if is_tree_state(c.states[0]):
-        what = c.args[1].value if len(c.args) > 1 and isinstance(c.args[1], gast.Constant) \
-            else "the function"
+        what = c.kw("what", "the function")
+        what = what.value if isinstance(what, gast.Constant) else "the function"
         raise NonDifferentiableError(
             f"{what} must return a scalar to be differentiated with grad, but it returns "
             "a container. Use cotan.vjp or cotan.jacrev for non-scalar outputs.")
     c.map_lanes()
     lanes = c.fresh("lanes")
     c.emit(Assign(lanes, Call("sum", [c.args[0]], {"axis": Const(0)})))
-    c.emit(Assign("_", Call("grad_seed", [Name(lanes)] + c.args[1:])))
+    c.emit(Assign("_", Call("grad_seed", [Name(lanes)] + c.args[1:], c.kwargs)))
     return True
 
 
@@ -625,3 +737,6 @@ def grad_seed_rule(c):
             "einsum_expand", "dot_grad_a", "dot_grad_b", "assemble_adjoint")
 def lane_by_lane_helpers(c):
     return c.map_lanes()
+
+
+bind_parameters_of_all_rules()

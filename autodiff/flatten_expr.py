@@ -23,10 +23,16 @@ from .core_form import is_constant_value
 from .desugar import desugar_control_flow
 from .parse import unwrap
 from .supported import parsed_function
+from . import sequence_rules  # noqa: F401  (rules of the primitives tuple/list + and * become)
 from .syntax import (Name, Const, _BINOPS, _UNARYOPS, _CMPOPS,
                      _stored_names, _mutated_names, _describe, _is_cotan_internal)
 
 _DYNAMIC = object()
+
+#: operators for which a list display (or a constant tuple) operand is an
+#: array, as NumPy reads it
+_ARRAY_OPERATORS = {"add", "subtract", "multiply", "divide", "power", "floor_divide",
+                    "remainder", "matmul", "true_divide"}
 
 
 class _LocalFunction:
@@ -190,7 +196,130 @@ class ExpressionFlattener:
         op = _BINOPS.get(type(node.op))
         a = self.expr(node.left)
         b = self.expr(node.right)
+        return self.binary_op(op, a, b, target, node, node.left, node.right)
+
+    # ---- tuples and lists as operands of arithmetic
+
+    def seq_kind(self, atom):
+        """(kind, length or None) when `atom` is known to hold a tuple or a
+        list here ('tuple' / 'list'), else None."""
+        if isinstance(atom, gast.Constant):
+            v = atom.value
+            return (type(v).__name__, len(v)) if type(v) in (tuple, list) else None
+        if isinstance(atom, gast.Name):
+            known = self.seq_kinds.get(atom.id)
+            if known is not None:
+                return known
+            v = self.captured.get(atom.id, None)
+            if type(v) in (tuple, list):
+                return (type(v).__name__, len(v))
+        return None
+
+    def _kind_of_value(self, v):
+        if isinstance(v, (gast.Constant, gast.Name)):
+            return self.seq_kind(v)
+        if not (isinstance(v, gast.Call) and isinstance(v.func, gast.Name)):
+            return None
+        prim, args = v.func.id, v.args
+        known = [self.seq_kind(a) for a in args]
+        if prim == "make_tuple":
+            return ("tuple", len(args))
+        if prim == "make_list":
+            return ("list", len(args))
+        if prim == "list_append":
+            n = known[0][1] if known and known[0] is not None else None
+            return ("list", None if n is None else n + 1)
+        if prim in ("to_tuple", "to_list"):
+            n = known[0][1] if known and known[0] is not None else None
+            return (prim[3:], n)
+        if prim == "shape":
+            return ("tuple", None)
+        if prim == "seq_concat" and len(args) == 2:
+            kind = (known[0] or known[1] or (None,))[0]
+            n = known[0][1] + known[1][1] if known[0] and known[1] and \
+                known[0][1] is not None and known[1][1] is not None else None
+            return (kind, n) if kind is not None else None
+        if prim == "seq_repeat" and len(args) == 2 and known[0] is not None:
+            count = args[1].value if isinstance(args[1], gast.Constant) else None
+            n = known[0][1] * count if isinstance(count, int) and known[0][1] is not None \
+                else None
+            return (known[0][0], n)
+        return None
+
+    def note_sequence_kind(self, stmt):
+        """Keep `seq_kinds` true after `stmt` (every emitted statement)."""
+        if not isinstance(stmt, gast.Assign) or not isinstance(stmt.targets[0], gast.Name):
+            return
+        name = stmt.targets[0].id
+        kind = self._kind_of_value(stmt.value)
+        if kind is None:
+            self.seq_kinds.pop(name, None)
+        else:
+            self.seq_kinds[name] = kind
+
+    def binary_op(self, op, a, b, target, node, left=None, right=None):
+        """`a op b`: Python's meaning where an operand is known to be a tuple or
+        list (`+` concatenates, `*` by an int repeats), NumPy's elsewhere (a
+        list display is then an array, as NumPy reads it)."""
+        ka, kb = self.seq_kind(a), self.seq_kind(b)
+        # a list display, or a list captured from a global or closure, next
+        # to a value of unknown kind reads as NumPy reads it (an array)
+        display_a = isinstance(left, gast.List) or self._captured_list(a)
+        display_b = isinstance(right, gast.List) or self._captured_list(b)
+        if op in ("add", "multiply") and (ka or kb):
+            if ka and kb:
+                if op == "multiply":
+                    raise self.error(f"can't multiply a {ka[0]} by a {kb[0]}", node)
+                if ka[0] != kb[0]:
+                    raise self.error(f'can only concatenate {ka[0]} (not "{kb[0]}") to '
+                                     f"{ka[0]}", node)
+                return self.emit_call("seq_concat", [a, b], target=target, node=node)
+            seq_first = ka is not None
+            seq, other = (a, b) if seq_first else (b, a)
+            display = display_a if seq_first else display_b
+            if op == "add" and not display:
+                return self.emit_call("seq_concat", [a, b], target=target, node=node)
+            if op == "multiply" and isinstance(other, gast.Constant) \
+                    and isinstance(other.value, int):
+                return self._repeat_written_out(seq, other.value, (ka or kb)[0], target, node)
+            if op == "multiply" and (not display or self._is_static_int(other)):
+                return self.emit_call("seq_repeat", [seq, other], target=target, node=node)
+            # a list display with a value of unknown kind: NumPy's reading,
+            # checked at run time against Python's
+            self.emit_call("operand_guard", [other, Const(op)], target="_", node=node)
+        if op in _ARRAY_OPERATORS:
+            if ka is not None and (display_a or isinstance(a, gast.Constant)):
+                a = self._as_array(a, node)
+            if kb is not None and (display_b or isinstance(b, gast.Constant)):
+                b = self._as_array(b, node)
         return self.call_op(op, [a, b], target, node)
+
+    def _repeat_written_out(self, seq, count, kind, target, node):
+        """`seq * 3` as seq + seq + seq: a count known now needs no
+        repetition primitive (whose gradient is not compiled)."""
+        if count <= 0:
+            return self.emit_call("make_tuple" if kind == "tuple" else "make_list", [],
+                                  target=target, node=node)
+        acc = seq
+        for i in range(count - 1):
+            acc = self.emit_call("seq_concat", [acc, seq],
+                                 target=target if i == count - 2 else None, node=node)
+        if count == 1 and isinstance(seq, gast.Name) and kind == "list":
+            # `lst * 1` is a new list
+            acc = self.emit_call("to_list", [seq], target=target, node=node)
+        return acc
+
+    def _captured_list(self, atom):
+        return isinstance(atom, gast.Name) and atom.id not in self.seq_kinds \
+            and type(self.captured.get(atom.id)) is list
+
+    def _is_static_int(self, atom):
+        if isinstance(atom, gast.Constant):
+            return isinstance(atom.value, int)
+        return isinstance(atom, gast.Name) and atom.id in self.known_ints
+
+    def _as_array(self, atom, node):
+        return self.call_function(resolve.cotan_function("asarray"), [atom], {}, None, node)
 
     def expr_UnaryOp(self, node, target=None):
         op = _UNARYOPS[type(node.op)]
@@ -284,7 +413,11 @@ class ExpressionFlattener:
             return self.expr(node.body if test.value else node.orelse, target=target)
         result = self.fresh("t")
         body = self.block_expr(node.body, result)
+        kind_body = self.seq_kinds.get(result)
         orelse = self.block_expr(node.orelse, result)
+        kind = self.seq_kinds.pop(result, None)
+        if kind is not None and kind_body is not None and kind[0] == kind_body[0]:
+            self.seq_kinds[result] = (kind[0], kind[1] if kind[1] == kind_body[1] else None)
         self._emit_if(test, body, orelse, self.origin)
         return Name(result)
 

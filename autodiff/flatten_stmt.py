@@ -41,6 +41,9 @@ class Flattener(ViewTracking, ExpressionFlattener):
         self.origin = None
         self.origin_override = origin_override
         self.known_ints = set()
+        # emitted name -> (kind, length or None) for names known to hold a
+        # tuple or a list here (flatten_expr.py: tuple/list `+` and `*`)
+        self.seq_kinds = {}
         self.slice_names = set()
         # temporaries that are views (`m.T`, `m[0:2]` inside an expression):
         # name -> serial of the statement that made them.  A temporary is
@@ -106,6 +109,7 @@ class Flattener(ViewTracking, ExpressionFlattener):
     def emit(self, stmt):
         stmt.cotan_origin = self.origin_override or self.origin
         self.out.append(stmt)
+        self.note_sequence_kind(stmt)
         return stmt
 
     def emit_call(self, prim, args, keywords=None, target=None, node=None):
@@ -113,6 +117,15 @@ class Flattener(ViewTracking, ExpressionFlattener):
         p = PRIMITIVES.get(prim)
         if p is None:
             raise self.error(f"internal: no primitive {prim!r}", node)
+        if prim == "length" and len(args) == 1 and not keywords:
+            known = self.seq_kind(args[0])
+            if known is not None and known[1] is not None:
+                # len() of a tuple or list whose length is known: a constant,
+                # so that `if len(out) == 1:` folds like Python decides it
+                if target is None:
+                    return Const(known[1])
+                self.assign_to(target, Const(known[1]))
+                return Name(target)
         if target is None and not p.effectful:
             folded = self._fold(p, args, keywords)
             if folded is not None:
@@ -448,7 +461,7 @@ class Flattener(ViewTracking, ExpressionFlattener):
                          "array, or copy first.")
             cur = self.expr(s.target)
             v = self.expr(s.value)
-            self.emit_call(op, [cur, v], target=name)
+            self.binary_op(op, cur, v, name, s, s.target, s.value)
             self._finish_store(user, name, None, None)
             return
         if isinstance(s.target, gast.Subscript):

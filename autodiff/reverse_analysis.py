@@ -21,7 +21,13 @@ from .syntax import Const, Name  # noqa: F401  (shared node constructors)
 CONTAINER_PRIMITIVES = {"getitem", "make_tuple", "make_list", "make_dict", "list_append",
                         "to_tuple", "to_list", "slogdet", "qr", "eigh", "svd", "split_like",
                         "unstack_like", "pop_restore", "getitem_adjoint", "add_any",
-                        "zero_adjoint", "assemble_adjoint", "linspace"}
+                        "zero_adjoint", "assemble_adjoint", "linspace",
+                        # vmap's helpers hand containers through (grad of vmap)
+                        "batch_move_in", "batch_move_out", "batch_broadcast",
+                        "batch_sum_unbatched", "getitem_lanes", "getitem_lanes_adjoint",
+                        "select_lanes", "map_lanes",
+                        # tuple and list `+` / `*` (runtime/structural.py)
+                        "seq_concat", "seq_repeat", "seq_repeat_adjoint"}
 
 #: differentiable primitives that accept containers as well as arrays
 _NOT_NUMERIC = {"setitem", "array", "concatenate", "stack", "copy"}

@@ -115,6 +115,17 @@ def join(a, b):
     return out
 
 
+def join_seq_kinds(a, b):
+    """What is known of the tuples and lists at a join of two paths: a
+    name that is one on both (of the same type); its length where both agree."""
+    out = {}
+    for k, (kind, n) in a.items():
+        other = b.get(k)
+        if other is not None and other[0] == kind:
+            out[k] = (kind, n if other[1] == n else None)
+    return out
+
+
 class ViewTracking:
     """Mixed into `flatten_stmt.Flattener`: keeps its `views` (a `Views`),
     `poisoned` (names that may share memory with an array updated since:
@@ -128,31 +139,35 @@ class ViewTracking:
         self.views = caller.views
         self.poisoned = caller.poisoned
         self.known_ints = caller.known_ints
+        self.seq_kinds = caller.seq_kinds
         self.slice_names = caller.slice_names
         self.view_temps = caller.view_temps
         self.serial = caller.serial
 
     def _flow_state(self):
-        return (self.views.snapshot(), dict(self.poisoned), frozenset(self.known_ints))
+        return (self.views.snapshot(), dict(self.poisoned), frozenset(self.known_ints),
+                dict(self.seq_kinds))
 
     def _set_flow_state(self, state):
-        views, poisoned, known_ints = state
+        views, poisoned, known_ints, seq_kinds = state
         self.views.restore(views)
         self.poisoned.clear()
         self.poisoned.update(poisoned)
         self.known_ints.clear()
         self.known_ints.update(known_ints)
+        self.seq_kinds.clear()
+        self.seq_kinds.update(seq_kinds)
 
     @staticmethod
     def _join_flow(a, b):
         poisoned = dict(b[1])
         poisoned.update(a[1])   # poisoned on either path: poisoned
-        return (join(a[0], b[0]), poisoned, a[2] & b[2])
+        return (join(a[0], b[0]), poisoned, a[2] & b[2], join_seq_kinds(a[3], b[3]))
 
     @staticmethod
     def _same_flow(a, b):
         return same_state(a[0], b[0]) and a[1].keys() == b[1].keys() \
-            and a[2] == b[2]
+            and a[2] == b[2] and a[3] == b[3]
 
     def _drop_dead_temps(self, since):
         """Forget view temporaries made since serial `since` that nothing made

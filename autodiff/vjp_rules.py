@@ -545,14 +545,9 @@ def _(g, z, x):
     dx = g + zero_adjoint(x)
 
 
-@vjp_rule("to_tuple")
-def _(g, z, x):
-    dx = reshape(array(g), shape(x))
-
-
-@vjp_rule("to_list")
-def _(g, z, x):
-    dx = reshape(array(g), shape(x))
+# tuple(x) / list(x): a container's adjoint keeps its kind (sequence_rules.py)
+from .sequence_rules import sequence_conversion_vjp  # noqa: E402
+PRIMITIVES["to_tuple"].vjp_rule = PRIMITIVES["to_list"].vjp_rule = sequence_conversion_vjp
 
 
 # -- containers and indexing (variadic: builders) ---------------------------------------------

@@ -723,3 +723,5 @@ from . import llvm_linalg, llvm_sort  # noqa: E402,F401
 from . import llvm_lapack  # noqa: E402,F401
 # print and vmap's per-lane print: a call back into Python
 from . import llvm_print  # noqa: E402,F401
+
+from . import llvm_sequences  # noqa: E402,F401  (tuple/list + and *: a hook of seqfix's)

@@ -48,11 +48,12 @@ _SEQUENCE_OPERATORS = {"add": "+", "multiply": "*"}
 
 
 def _refuse_sequence_operator(name, x, y):
-    """`(a,) + (b,)`, `[x] * 3`, `x.shape + (1,)` normalize to `add` /
-    `multiply` like any `+` / `*`; NumPy would add or scale them elementwise
-    (a silently wrong value, where Python concatenates or repeats).  Refuse
-    them with the way out until normalization gives them primitives of
-    their own."""
+    """Normalization gives `+` / `*` of operands it knows to be tuples or
+    lists (`(a,) + (b,)`, `x.shape + (1,)`, `[x] * 3`) primitives of their
+    own (`seq_concat`, `seq_repeat`); what reaches `add` / `multiply` as a
+    sequence came in unknown (an argument), and NumPy would add or scale it
+    elementwise where Python concatenates or repeats: refuse it, saying how
+    to make the kind known."""
     seq = (tuple, list)
     if name == "add" and isinstance(x, seq) and isinstance(y, seq):
         what = "concatenation"
@@ -65,10 +66,11 @@ def _refuse_sequence_operator(name, x, y):
     from ..errors import TransformError
     raise TransformError(
         f"`{_SEQUENCE_OPERATORS[name]}` of a {type(x).__name__} and a {type(y).__name__} "
-        f"(sequence {what}) is not supported inside a function cotan transforms: it would "
-        "be computed elementwise, as NumPy does, instead of as Python does. Build the "
-        "tuple or list directly (e.g. (x, y), or a loop of .append), or use np.concatenate "
-        "for arrays.")
+        f"(sequence {what}) of values cotan could not tell were sequences when it "
+        "transformed the function (arguments, say): it would be computed elementwise, as "
+        "NumPy does, instead of as Python does. Convert them where they come in "
+        "(`tuple(a) + tuple(b)`, `list(a) * 2`) so that the meaning is known, or use "
+        "np.concatenate for arrays.")
 
 
 def _binary(name, ufunc, differentiable=True, operator=False):

@@ -299,9 +299,26 @@ def static_norm_kind(ord, ndim, axis=None):
 
 
 @_static
-def static_pad_plan(shape, pad_width):
-    """static_pad_plan(shape, pad_width) == (padded shape, index tuple of the original inside it) for numpy.pad."""
+def static_pad_plan(shape, pad_width, mode="constant"):
+    """static_pad_plan(shape, pad_width, mode) == (padded shape, flat positions
+    of the original's elements in the padded array, in C order, padded size) for
+    numpy.pad.  Flat positions rather than a tuple of slices: an index that is
+    one tuple-valued part reads differently to vmap's per-lane indexing."""
+    if mode != "constant":
+        from ..errors import TransformError
+        raise TransformError(f"np.pad(..., mode={mode!r}) is not supported by cotan (only "
+                             "mode='constant'); build the border with np.concatenate of "
+                             "slices (e.g. a[:1] repeated for 'edge') instead")
     shape = _ints(shape)
-    pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (len(shape), 2))
+    try:
+        pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (len(shape), 2))
+    except ValueError:
+        raise ValueError(f"np.pad: pad_width {pad_width!r} does not fit an array of "
+                         f"{len(shape)} dimensions") from None
+    if np.any(pw < 0):
+        raise ValueError(f"np.pad: pad_width {pad_width!r} has negative entries")
     out = tuple(int(s + a + b) for s, (a, b) in zip(shape, pw))
-    return out, tuple(builtins.slice(int(a), int(a) + s) for s, (a, _) in zip(shape, pw))
+    inside = tuple(builtins.slice(int(a), int(a) + s) for s, (a, _) in zip(shape, pw))
+    size = int(np.prod(out, dtype=np.int64))
+    flat = np.arange(size, dtype=np.int64).reshape(out)[inside]
+    return out, flat.reshape(-1), size

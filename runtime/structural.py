@@ -206,3 +206,111 @@ def to_tuple(x):
 def to_list(x):
     """to_list(x) == list(x)."""
     return list(x)
+
+
+# -- tuple and list `+` and `*` ---------------------------------------------------------------
+#
+# Normalization emits these where an operand of `+` / `*` is known to be a tuple
+# or list (a display, a shape, a name bound to one); `add` / `multiply` would
+# compute NumPy's elementwise meaning instead of Python's.  The checks make a
+# guess that the other operand did not confirm an error, never a wrong value.
+
+def _sequence_kind(v):
+    return type(v).__name__ if isinstance(v, (tuple, list)) else None
+
+
+def _seq_error(msg):
+    from ..errors import TransformError
+    return TransformError(msg)
+
+
+def _seq_concat(a, b):
+    """seq_concat(a, b) == a + b for two tuples or two lists (Python's `+`)."""
+    ka, kb = _sequence_kind(a), _sequence_kind(b)
+    if ka is None or kb is None:
+        other = b if ka is not None else a
+        raise _seq_error(
+            f"`+` of a {type(a).__name__} and a {type(b).__name__}: cotan read this `+` as "
+            f"tuple/list concatenation (one operand is a tuple or list), but the other is "
+            f"{'an array' if not isinstance(other, (int, float, complex)) else 'a number'}. "
+            "For elementwise arithmetic, convert the sequence first: np.asarray((...)).")
+    if ka != kb:
+        raise _seq_error(f"can only concatenate {ka} (not {kb!r}) to {ka}")
+    return a + b
+
+
+seq_concat = primitive("seq_concat", abstract_eval=_seq_concat)(_seq_concat)
+
+
+def _repeat_count(n):
+    if isinstance(n, (bool, int, np.integer)):
+        return int(n)
+    if isinstance(n, ShapedArray) and n.shape == () and np.issubdtype(n.dtype, np.integer):
+        raise _seq_error("the repetition count of a tuple or list (`seq * n`) must be known "
+                         "when the function is compiled; it is computed at run time here")
+    raise _seq_error(f"can't multiply a sequence by a non-int of type "
+                     f"{type(n).__name__!r}: cotan read this `*` as tuple/list repetition "
+                     "(one operand is a tuple or list); for elementwise arithmetic convert "
+                     "the sequence first: np.asarray((...))")
+
+
+def _seq_repeat(a, n):
+    """seq_repeat(a, n) == a * n for a tuple or list and an int (Python's `*`)."""
+    if _sequence_kind(a) is None:
+        raise _seq_error(f"internal: seq_repeat of a {type(a).__name__}")
+    return a * _repeat_count(n)
+
+
+seq_repeat = primitive("seq_repeat", abstract_eval=_seq_repeat)(_seq_repeat)
+
+
+def _seq_repeat_adjoint(g, a):
+    """seq_repeat_adjoint(g, a): the adjoint of `a * n` from the cotangent `g`
+    of the repetition: the sum of its len(a)-long chunks, shaped like `a`."""
+    return _sum_chunks(g, a, False)
+
+
+def _sum_chunks(g, a, abstract):
+    from .adjoint_helpers import _add_any
+    from .table import PRIMITIVES
+    if abstract:
+        _add_any = PRIMITIVES["add_any"].abstract_eval  # noqa: F811
+    k = len(a)
+    if k == 0:
+        return type(a)()
+    total = None
+    for i in range(0, len(g), k):
+        chunk = list(g[i:i + k])
+        total = chunk if total is None else [_add_any(t, c) for t, c in zip(total, chunk)]
+    if total is None:
+        from .reverse_support import zero_adjoint
+        return PRIMITIVES["zero_adjoint"].abstract_eval(a) if abstract else zero_adjoint(a)
+    return type(a)(total)
+
+
+seq_repeat_adjoint = primitive(
+    "seq_repeat_adjoint", abstract_eval=lambda g, a: _sum_chunks(g, a, True),
+    no_rule={"llvm": "the gradient of a tuple or list repeated (`[x] * n`) with entries that "
+                     "carry a derivative is not compiled yet; write the entries out "
+                     "((x, x, x)) or repeat an array (np.tile)"})(_seq_repeat_adjoint)
+
+
+def _operand_guard(other, op):
+    """operand_guard(other, op): `other` must not be what would make Python read
+    `op` ('add' or 'multiply') on a list display as concatenation or
+    repetition: cotan converted the display to an array (NumPy's reading)."""
+    seq = isinstance(other, (tuple, list))
+    rep = op == "multiply" and isinstance(other, (bool, int, np.integer))
+    if seq or rep:
+        what = "concatenation" if op == "add" else "repetition"
+        raise _seq_error(
+            f"`{'+' if op == 'add' else '*'}` of a list display and a "
+            f"{type(other).__name__}: cotan read the list as an array (NumPy's meaning), "
+            f"but Python would compute list {what} here. Bind the list to a name first "
+            "(`lst = [...]`), or convert the other operand, so that the meaning is known "
+            "when the function is transformed.")
+    return None
+
+
+operand_guard = primitive("operand_guard", abstract_eval=_operand_guard, differentiable=False,
+                          effectful=True)(_operand_guard)

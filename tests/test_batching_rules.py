@@ -157,7 +157,13 @@ SPECIAL_SOURCE = {
     "einsum": "einsum('ij,jk->ik', a0, a1)",
     "strformat": "strformat('{:.3f}', a0)",
     "list_append": "list_append(make_list(a0), a0)",
+    "seq_concat": "seq_concat(make_tuple(a0, a1), make_tuple(a1))",
+    "seq_repeat": "seq_repeat(make_list(a0, a1), 2)",
+    "seq_repeat_adjoint": "seq_repeat_adjoint(make_tuple(a0, a1, a0, a1), make_tuple(a0, a1))",
 }
+case("seq_concat", [F(3), F(2, 3)])
+case("seq_repeat", [F(3), F(2)])
+case("seq_repeat_adjoint", [F(3), F(2)])
 
 #: primitives checked elsewhere or refused on purpose, with the reason
 NOT_SWEPT = {
@@ -203,7 +209,9 @@ NOT_SWEPT = {
     "check_svd_vjp": "a shape check (raises or returns None): no result to compare",
     "stack_unpop": "reverse-mode stack (second reverse pass): covered by vmap(grad(grad))",
     "stack_unpush": "reverse-mode stack (second reverse pass): covered by vmap(grad(grad))",
-    "check_grad_input": "a check", "grad_seed": "covered by vmap(grad) tests",
+    "check_grad_input": "a check",
+    "operand_guard": "a check of an operand's kind (raises or returns None): "
+                     "tests/test_sequences.py", "grad_seed": "covered by vmap(grad) tests",
     "errstate_quiet": "no data", "errstate_restore": "no data",
     "batch_size": "covered by nested vmap tests", "batch_move_in": "covered by in_axes tests",
     "batch_move_out": "covered by out_axes tests", "map_lanes": "covered by nested vmap",

@@ -146,9 +146,6 @@ def test_jit_of_jacrev_of_jacrev():
     np.testing.assert_allclose(cotan.jit(cotan.jacrev(cotan.jacrev(f)))(X), want, rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, raises=MissingRuleError, reason=(
-    "vmap of sum's VJP batches expand_reduced lane by lane (map_lanes) when axis/keepdims "
-    "are passed positionally, and map_lanes has no derivative rule (batching_rules.py)"))
 def test_jacobian_of_jacrev_through_a_scaled_sum():
     def f(x):
         return np.sum(np.sin(x)) * 2.0

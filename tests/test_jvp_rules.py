@@ -105,6 +105,12 @@ CASES = {
     "make_tuple": [case(U(3), U(2))], "make_list": [case(U(3), U(2))],
     "make_dict": [case(U(3), U(2), keys=("a", "b"))],
     "list_append": [case(lambda rng: [rng.uniform(size=2)], U(3))],
+    # tuple/list + and * (tests/test_sequences.py has them under every transformation)
+    "seq_concat": [case(lambda rng: (rng.uniform(size=2),), lambda rng: (rng.uniform(size=3),
+                                                                         rng.uniform(size=1)))],
+    "seq_repeat": [case(lambda rng: [rng.uniform(size=2), rng.uniform(size=3)], C(2))],
+    "seq_repeat_adjoint": [case(lambda rng: (rng.uniform(size=2), rng.uniform(size=2)),
+                                C((np.zeros(2),)))],
     "to_float": [case(U())], "to_tuple": [case(U(3, 2))], "to_list": [case(U(3, 2))],
     "add_any": [case(lambda rng: (rng.uniform(size=2), None), lambda rng: (rng.uniform(size=2),
                                                                             rng.uniform(size=3)))],

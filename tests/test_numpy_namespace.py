@@ -530,6 +530,12 @@ EXTRA_CALLS = [
     ("imag_cotangent", (np.ones((2, 3)), np.ones(3)), {}),
     ("unit_phase", (np.array([1.0, 0.0, -2.0]),), {}),
     ("unit_phase", (np.array([1.0 + 1j, 0.0, -2.0j]),), {}),
+    # tuple/list + and * (tests/test_sequences.py)
+    ("seq_concat", ((np.ones(2), 1.0), (np.zeros((2, 3)),)), {}),
+    ("seq_concat", ([np.ones(2)], [np.ones(3), 2.0]), {}),
+    ("seq_repeat", ((np.ones(2), 3.0), 2), {}),
+    ("seq_repeat_adjoint", ((np.ones(2), 1.0, np.ones(2), 2.0), (np.zeros(2), 0.0)), {}),
+    ("operand_guard", (np.ones(3), "add"), {}),
     ("static_jacobian_size", (((2, 3), ()),), {}),
     ("static_jacobian_dtype", (np.dtype("float64"), "argument 'x' of jacfwd(f)"), {}),
     ("static_jacobian_block", (((2, 3), (4,)), 1), {}),

@@ -152,6 +152,7 @@ SPECS = {
                 case(R(3, 4), R(4), 0)],
     "make_tuple": [case(R(3), R(2, 2))], "make_dict": [case(R(3), R(2), keys=("a", "b"))],
     "list_append": "special",
+    "seq_concat": "special", "seq_repeat": "special", "seq_repeat_adjoint": "special",
     "unbroadcast": [case(R(3, 4), K(np.zeros(4))), case(R(2, 3, 4), K(np.zeros((3, 1))))],
     "expand_reduced": [case(R(3), (3, 4), 1, False), case(R(1, 4), (3, 4), 0, True)],
     "getitem_adjoint": [case(R(2), K(np.zeros(5)), K(slice(1, 3))),
@@ -202,6 +203,16 @@ SPECIAL_SOURCE = {
                   [R(3), R(2)], [(3,), (2,)]),
     "list_append": ("def probe(a, b):\n    t = list_append(make_list(a), b)\n"
                     "    return sum(t[0] * W0) + sum(t[1] * W1)\n", [R(3), R(2)], [(3,), (2,)]),
+    "seq_concat": ("def probe(a, b):\n    t = seq_concat(make_tuple(a), make_tuple(b, a))\n"
+                   "    return sum(t[0] * W0) + sum(t[1] * W1) + sum(t[2] * W2)\n",
+                   [R(3), R(2)], [(3,), (2,), (3,)]),
+    "seq_repeat": ("def probe(a, b):\n    t = seq_repeat(make_list(a, b), 2)\n"
+                   "    return sum(t[0] * W0) + sum(t[1] * W1) + sum(t[3] * W2)\n",
+                   [R(3), R(2)], [(3,), (2,), (2,)]),
+    "seq_repeat_adjoint": ("def probe(a, b):\n"
+                           "    t = seq_repeat_adjoint(make_tuple(a, b, b, a), make_tuple(Z0, Z0))\n"
+                           "    return sum(t[0] * W0) + sum(t[1] * W1)\n",
+                           [R(2), R(2)], [(2,), (2,)]),
     "split_like": ("def probe(a):\n    t = split_like(a, make_list(Z0, Z1), 0)\n"
                    "    return sum(t[0] * W0) + sum(t[1] * W1)\n", [R(5)], [(2,), (3,)]),
 }

@@ -245,9 +245,12 @@ def diff(a, n=1, axis=-1):
 
 
 def pad(array, pad_width, mode="constant", constant_values=0):
-    """numpy.pad(array, pad_width, mode='constant', constant_values) (constant mode only)."""
-    plan = static_pad_plan(shape_of(array), pad_width)
-    return setitem(full_like(array, constant_values, shape=plan[0]), array, plan[1])
+    """numpy.pad(array, pad_width, mode='constant', constant_values) (constant mode
+    only, one constant_values for every border)."""
+    plan = static_pad_plan(shape_of(array), pad_width, mode)
+    flat = setitem(full_like(array, constant_values, shape=(plan[2],)), reshape(array, (-1,)),
+                   plan[1])
+    return reshape(flat, plan[0])
 
 
 # -- selection -----------------------------------------------------------------------
