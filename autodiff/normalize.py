@@ -20,7 +20,7 @@ import gast
 
 from .syntax import clone
 from ..runtime.table import PRIMITIVES, Primitive
-from . import resolve
+from . import callables, resolve
 from .desugar import desugar_control_flow
 from .flatten_stmt import Flattener, LocalScope
 from .names import NameScope
@@ -43,6 +43,7 @@ class CoreFunction:
         self.node = node
         self.captured = captured
         self.source_fn = source_fn
+        self.signature = None
 
     @property
     def params(self):
@@ -55,45 +56,32 @@ _cache = {}
 def normalize_function(fn):
     """The core form of `fn` (cached per function and code object).
 
-    `fn` may also be a NumPy function or primitive cotan knows
-    (`vmap(np.dot)`): it is treated as a one-line function calling it.
+    `fn` may be any callable callables.as_function reads: a partial, a
+    bound method, a callable object, a custom_vjp/custom_jvp object, or a
+    NumPy function or primitive cotan knows (`vmap(np.dot)`), treated as a
+    one-line function calling it.  `core.signature` is the user-facing
+    signature (defaults, keyword-only parameters) of the core's flat
+    positional parameters.
     """
-    fn = unwrap(fn)
-    if not isinstance(fn, types.FunctionType):
-        fn = _callable_as_function(fn)
+    fn = callables.as_function(unwrap(fn))
     key = (fn, getattr(fn, "__code__", None))
     hit = _cache.get(key)
     if hit is not None:
         return hit
     parsed = parsed_function(fn)
     core = _normalize_parsed(parsed)
+    core.signature = callables.signature_of(fn, "a transformation") \
+        if isinstance(fn, types.FunctionType) else None
+    if core.signature is not None and core.signature.flat != core.params \
+            and len(core.signature.flat) != len(core.params):
+        core.signature = None
     _cache[key] = core
     return core
 
 
-_wrappers = {}
-
-
 def _callable_as_function(obj):
-    """A generated `def f_fn(a, b): return f(a, b)` for a primitive (or NumPy
-    function with a cotan counterpart), so it can be transformed."""
-    target = resolve.translate_callable(obj)
-    if isinstance(target, types.FunctionType):
-        return target
-    if not isinstance(target, Primitive):
-        return obj  # parse_function says why it has no source
-    got = _wrappers.get(target.name)
-    if got is None:
-        params = [p.name for p in inspect.signature(target.impl).parameters.values()
-                  if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty]
-        args = ", ".join(params)
-        text = f"def {target.name}_fn({args}):\n    return {target.name}({args})\n"
-        filename = f"{GENERATED_PREFIX}primitive {target.name}>"
-        register_source(filename, text)
-        ns = {target.name: target, "__name__": "cotan.generated"}
-        exec(compile(text, filename, "exec"), ns)
-        got = _wrappers[target.name] = ns[f"{target.name}_fn"]
-    return got
+    """Kept for callers of the old name: see callables.as_function."""
+    return callables.as_function(obj)
 
 
 def _normalize_parsed(parsed):

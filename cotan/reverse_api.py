@@ -12,6 +12,7 @@ import itertools
 from .autodiff.materialize import materialize
 from .autodiff.normalize import normalize_function
 from .autodiff.parse import unwrap
+from .autodiff import callables
 from .autodiff.reverse import reverse_function, vjp_functions
 from .errors import CotanError, NonDifferentiableError
 from .runtime.table import Primitive, PRIMITIVES
@@ -25,19 +26,63 @@ def _name(fun):
     return getattr(fun, "__qualname__", None) or getattr(fun, "__name__", repr(fun))
 
 
-def _check_argnums(fun, argnums):
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    if not nums or not all(isinstance(i, int) for i in nums):
-        raise CotanError(f"argnums of grad({_name(fun)}) must be an int or a non-empty "
-                         f"tuple of ints, got {argnums!r}")
+def _check_argnums(fun, argnums, what="grad"):
+    single = isinstance(argnums, int) and not isinstance(argnums, bool)
+    try:
+        nums = (argnums,) if single else tuple(argnums)
+    except TypeError:
+        nums = None
+    if not nums or not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
+        raise CotanError(f"argnums of {what}({_name(fun)}) must be an int or a non-empty "
+                         f"tuple of ints (positions of positional parameters), got "
+                         f"{argnums!r}")
     core = normalize_function(fun)
     n = len(core.params)
+    sig = core.signature
+    npos = len(sig.positional) if sig is not None else n
     for i in nums:
-        if not -n <= i < n:
-            raise CotanError(f"argnums={argnums!r} but {_name(fun)} takes {n} "
-                             f"positional argument{'s' if n != 1 else ''}")
-    nums = tuple(i % n for i in nums)
-    return core, nums[0] if isinstance(argnums, int) else nums
+        if not -npos <= i < npos:
+            raise CotanError(f"argnums={argnums!r} but {_name(fun)} takes {npos} "
+                             f"positional argument{'s' if npos != 1 else ''}"
+                             + (f" {tuple(core.params[:npos])}" if npos else "")
+                             + "; argnums counts positional parameters from 0")
+    nums = tuple(i % npos for i in nums)
+    return core, nums[0] if single else nums
+
+
+def argnames_to_argnums(fun, argnames, what):
+    """JAX's `argnames=`: the positions of the named parameters (a str
+    gives an int, as for argnums)."""
+    core = normalize_function(fun)
+    sig = core.signature
+    names = sig.flat if sig is not None else list(core.params)
+    npos = len(sig.positional) if sig is not None else len(names)
+    single = isinstance(argnames, str)
+    given = (argnames,) if single else tuple(argnames)
+    out = []
+    for a in given:
+        if not isinstance(a, str) or a not in names[:npos]:
+            raise CotanError(f"argnames={argnames!r} of {what}({_name(fun)}): {a!r} is not a "
+                             f"positional parameter of {_name(fun)} {tuple(names[:npos])}")
+        out.append(names.index(a))
+    return out[0] if single else tuple(out)
+
+
+def _resolve_argnums(fun, argnums, argnames, what):
+    if argnames is None:
+        return argnums
+    if argnums not in (0, None):
+        raise CotanError(f"{what}({_name(fun)}): pass argnums or argnames, not both")
+    return argnames_to_argnums(fun, argnames, what)
+
+
+def _check_holomorphic(fun, holomorphic, what):
+    """holomorphic=True asks for the complex derivative of a holomorphic
+    function; complex differentiation is checked where the inputs are seen
+    (the primitives' complex rules), so only the flag's type is checked."""
+    if not isinstance(holomorphic, bool):
+        raise CotanError(f"holomorphic= of {what}({_name(fun)}) must be True or False, "
+                         f"got {holomorphic!r}")
 
 
 def _transform(fun, argnums, kind, has_aux):
@@ -45,27 +90,37 @@ def _transform(fun, argnums, kind, has_aux):
     key = (fun, getattr(fun, "__code__", None), argnums, kind, has_aux)
     got = _cache.get(key)
     if got is None:
-        core, nums = _check_argnums(fun, argnums)
+        core, nums = _check_argnums(fun, argnums, kind)
         rcore = reverse_function(core, nums, kind, has_aux, what=_name(fun))
         got = materialize(rcore, kind)
+        if kind != "vjp":
+            got = callables.present(got, core.signature)
         _cache[key] = got
     return got
 
 
-def grad(fun, argnums=0, has_aux=False):
+def grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False, argnames=None):
     """The gradient of scalar-valued `fun` with respect to argument(s) `argnums`.
 
     Like jax.grad: `grad(f)(x)` has the structure of `x` (pytrees of arrays
     included); with a tuple `argnums` it returns a tuple; with `has_aux`
     `fun` returns `(value, aux)` and the result is `(gradient, aux)`.  The
     returned function is generated Python source (see `cotan.source`).
+    `argnames` names the parameters instead of `argnums` (a str or a tuple
+    of them, as in JAX); `holomorphic` as in JAX.  Defaults and
+    keyword-only parameters of `fun` carry over to the gradient.
     """
+    argnums = _resolve_argnums(fun, argnums, argnames, "grad")
+    _check_holomorphic(fun, holomorphic, "grad")
     return _transform(fun, argnums, "grad", has_aux)
 
 
-def value_and_grad(fun, argnums=0, has_aux=False):
+def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False,
+                   argnames=None):
     """Like `grad`, returning `(value, gradient)` (`((value, aux), gradient)`
     with has_aux)."""
+    argnums = _resolve_argnums(fun, argnums, argnames, "value_and_grad")
+    _check_holomorphic(fun, holomorphic, "value_and_grad")
     return _transform(fun, argnums, "value_and_grad", has_aux)
 
 
@@ -85,7 +140,7 @@ def vjp(fun, *primals, has_aux=False):
     repeatedly.  The primal runs once, in a generated forward function that
     also returns the residuals; `vjp_fn` runs only the generated backward
     function on them (cotan.source(vjp_fn) shows it)."""
-    fun = unwrap(fun)
+    fun = callables.with_leading(unwrap(fun), len(primals), "vjp")
     for i, p in enumerate(primals):
         PRIMITIVES["check_grad_input"](p, f"primal {i} of vjp({_name(fun)})")
     n = len(normalize_function(fun).params)
