@@ -351,3 +351,42 @@ def with_leading(fun, k, what):
         fn.__qualname__ = _name(fun)
         return fn
     return _cached(key, [fun], make)
+
+
+# -- closures cotan returns ----------------------------------------------------------------
+
+class Closure:
+    """A function cotan returns that closes over values it computed (a vjp
+    pullback over its residuals, a linearized JVP): called, `eager` runs
+    (with its argument checks); transformations read `__cotan_wrapped__`,
+    a generated function with those values as constants, so
+    `vmap(vjp_fn)` or `jit(f_jvp)` work like on any other function."""
+
+    def __init__(self, name, eager, generated):
+        self.__name__ = self.__qualname__ = name
+        self._eager = eager
+        self.__cotan_wrapped__ = generated
+
+    def __call__(self, *args, **kwargs):
+        return self._eager(*args, **kwargs)
+
+    def __cotan_source__(self):
+        return inspect.getsource(self.__cotan_wrapped__)
+
+    def __repr__(self):
+        return f"<cotan {self.__name__}>"
+
+
+def closure_function(name, target, constants, params, passed=None, result=None):
+    """A generated `def name(*params): return target(*constants, *passed)`
+    (`passed` defaults to the params), the constants in its namespace;
+    `result` formats the return expression around the call."""
+    cnames = [f"_cotan_c{i}" for i in range(len(constants))]
+    fname = _ident(name)
+    passed = list(params) if passed is None else list(passed)
+    call = f"_cotan_target({', '.join(cnames + passed)})"
+    text = (f"def {fname}({', '.join(params)}):\n"
+            f"    return {result.format(call) if result else call}\n")
+    ns = {"_cotan_target": target}
+    ns.update(zip(cnames, constants))
+    return _exec_wrapper(text, name, ns, fname)

@@ -83,6 +83,7 @@ def jvp(fun, primals, tangents, has_aux=False):
     if len(primals) != len(tangents):
         raise TypeError(f"jvp of {_fname(fun)}: {len(primals)} primals but "
                         f"{len(tangents)} tangents; give one tangent per argument")
+    fun = _leading(fun, len(primals), "jvp")
     for i, (p, t) in enumerate(zip(primals, tangents)):
         _check_tangent(fun, i, p, t)
     active = _active(primals)
@@ -94,11 +95,44 @@ def jvp(fun, primals, tangents, has_aux=False):
     return out, dout
 
 
-def linearize(fun, *primals):
+def _leading(fun, k, what):
+    """`fun` of its first `k` parameters (the others at their defaults),
+    checking the count."""
+    from .autodiff import callables
+    from .autodiff.normalize import normalize_function
+    fun = callables.with_leading(fun, k, what)
+    n = len(normalize_function(fun).params)
+    if n != k:
+        raise TypeError(f"{what} of {_fname(fun)}: got {k} primal{'s' if k != 1 else ''} "
+                        f"but {_fname(fun)} takes {n} argument{'s' if n != 1 else ''}; "
+                        "give one primal per parameter")
+    return fun
+
+
+def _aux_parts(fun):
+    """(main, aux): generated functions returning fun(...)[0] and [1]."""
+    from .autodiff.normalize import normalize_function
+    params = ", ".join(normalize_function(fun).params)
+    name = _ident(_fname(fun))
+    main = _exec_source(f"def main_of_{name}({params}):\n    return fun({params})[0]\n",
+                        f"has_aux output of {_fname(fun)}", {"fun": fun})
+    aux = _exec_source(f"def aux_of_{name}({params}):\n    return fun({params})[1]\n",
+                       f"has_aux auxiliary of {_fname(fun)}", {"fun": fun})
+    return main, aux
+
+
+def linearize(fun, *primals, has_aux=False):
     """`(fun(*primals), f_jvp)` where `f_jvp(*tangents)` is the JVP at
     `primals`.  The primal computation runs once, here; `f_jvp` runs only
     tangent arithmetic on the saved residuals (`cotan.source(f_jvp)` shows
-    it)."""
+    it).  With `has_aux`, `fun` returns `(out, aux)` and the result is
+    `(out, f_jvp, aux)` (the auxiliary output is computed by a second run
+    of the primal, without derivatives)."""
+    fun = _leading(fun, len(primals), "linearize")
+    if has_aux:
+        main, aux_fn = _aux_parts(fun)
+        out, f_jvp = linearize(main, *primals)
+        return out, f_jvp, _split_aux(fun, unwrap(fun)(*primals), True)[1]
     active = _active(primals)
     try:
         primal_fn, tangent_fn, _ = linearize_functions(fun, active)
@@ -112,7 +146,7 @@ def linearize(fun, *primals):
         return out, f_jvp
     out, residuals = primal_fn(*primals)
 
-    def f_jvp(*tangents):
+    def eager(*tangents):
         if len(tangents) != len(primals):
             raise TypeError(f"the linearized {_fname(fun)} takes {len(primals)} tangents "
                             f"(one per argument), got {len(tangents)}")
@@ -120,6 +154,11 @@ def linearize(fun, *primals):
             _check_tangent(fun, i, p, t)
         return tangent_fn(*residuals, *[tangents[i] for i in active])
 
+    from .autodiff import callables
+    names = [f"t{i}" for i in range(len(primals))]
+    f_jvp = callables.Closure(f"f_jvp of {_fname(fun)}", eager, callables.closure_function(
+        f"linearized {_fname(fun)}", tangent_fn, residuals, names,
+        passed=[names[i] for i in active]))
     f_jvp.__cotan_source__ = lambda: _source_of(tangent_fn)
     f_jvp.__cotan_primal__ = primal_fn
     f_jvp.__cotan_tangent__ = tangent_fn
@@ -151,8 +190,11 @@ from .runtime import jacobian_support  # noqa: E402  (registers the static_jacob
 
 
 def _argnums_tuple(argnums, nargs, fun, what):
-    single = isinstance(argnums, int)
-    nums = (argnums,) if single else tuple(argnums)
+    single = isinstance(argnums, int) and not isinstance(argnums, bool)
+    try:
+        nums = (argnums,) if single else tuple(argnums)
+    except TypeError:
+        nums = None
     if not nums or not all(isinstance(a, int) and not isinstance(a, bool) for a in nums):
         raise CotanError(f"argnums of {what}({_fname(fun)}) must be an int or a non-empty "
                          f"tuple of ints, got {argnums!r}")
@@ -265,7 +307,8 @@ def _plain_function(fun):
     """`fun` as a Python function generated code may call (and
     transformations inline)."""
     import types
-    inner = unwrap(fun)
+    from .autodiff import callables
+    inner = callables.as_function(unwrap(fun))
     if isinstance(inner, types.FunctionType):
         return inner
     from .source import normalize
@@ -275,6 +318,25 @@ def _plain_function(fun):
 def _params_of(fun):
     from .autodiff.normalize import normalize_function
     return normalize_function(fun).params
+
+
+def _npos(fun):
+    """How many positional parameters `fun` has (argnums counts them)."""
+    from .autodiff.normalize import normalize_function
+    core = normalize_function(fun)
+    return len(core.signature.positional) if core.signature is not None else len(core.params)
+
+
+def _presented(got, target):
+    from .autodiff import callables
+    from .autodiff.normalize import normalize_function
+    return callables.present(got, normalize_function(target).signature)
+
+
+def _check_holomorphic(fun, holomorphic, what):
+    if not isinstance(holomorphic, bool):
+        raise CotanError(f"holomorphic= of {what}({_fname(fun)}) must be True or False, "
+                         f"got {holomorphic!r}")
 
 
 def _fresh_prefix(params):
@@ -299,7 +361,7 @@ _jacobians = {}
 GENERATED = {"jacfwd": 0, "jacrev": 0}
 
 
-def jacfwd(fun, argnums=0, has_aux=False):
+def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
     """The Jacobian of `fun` by forward mode: the generated JVP of `fun`,
     vmapped over the one-hot basis of the arguments in `argnums`.
 
@@ -308,8 +370,9 @@ def jacfwd(fun, argnums=0, has_aux=False):
     pytree of arrays shaped `out_leaf.shape + in_leaf.shape`.  With
     `has_aux`, `fun` returns `(out, aux)` and the result is `(jacobian, aux)`.
     The returned function is generated source (`cotan.source` shows it) and
-    composes with every transformation.
+    composes with every transformation.  `holomorphic` as in JAX.
     """
+    _check_holomorphic(fun, holomorphic, "jacfwd")
     return _jacfwd(fun, argnums, has_aux)
 
 
@@ -323,7 +386,7 @@ def _jacfwd(fun, argnums, has_aux, outputs=None):
     if got is not None:
         return got
     params = _params_of(target)
-    nums = _argnums_tuple(argnums, len(params), fun, "jacfwd")
+    nums = _argnums_tuple(argnums, _npos(target), fun, "jacfwd")
     single = isinstance(argnums, int)
     from .vmap_api import vmap
     p = _fresh_prefix(params)
@@ -359,6 +422,7 @@ def _jacfwd(fun, argnums, has_aux, outputs=None):
                  "jacobian_columns": _step("columns", len(nums), single)}
     got = _exec_source("\n".join(lines) + "\n", f"jacfwd of {_fname(fun)}", namespace)
     got.__qualname__ = f"jacfwd({_fname(fun)})"
+    got = _presented(got, target)
     GENERATED["jacfwd"] += 1
     _jacobians[key] = got
     return got
@@ -390,10 +454,11 @@ def _held_fixed(target, fun, params, nums):
                         {"fun": target, "stop_gradient": stop_gradient})
 
 
-def jacrev(fun, argnums=0, has_aux=False):
+def jacrev(fun, argnums=0, has_aux=False, holomorphic=False):
     """The Jacobian of `fun` by reverse mode: the generated VJP of `fun`,
-    vmapped over the one-hot basis of its output; shapes, `has_aux` and
-    composition as for `jacfwd`."""
+    vmapped over the one-hot basis of its output; shapes, `has_aux`,
+    `holomorphic` and composition as for `jacfwd`."""
+    _check_holomorphic(fun, holomorphic, "jacrev")
     target = _plain_function(fun)
     key = ("jacrev", target, getattr(target, "__code__", None), argnums, has_aux)
     got = _jacobians.get(key)
@@ -401,7 +466,7 @@ def jacrev(fun, argnums=0, has_aux=False):
         return got
     rev = _reverse()
     params = _params_of(target)
-    nums = _argnums_tuple(argnums, len(params), fun, "jacrev")
+    nums = _argnums_tuple(argnums, _npos(target), fun, "jacrev")
     single = isinstance(argnums, int)
     from .vmap_api import vmap
     vjp_fn = rev._transform(_held_fixed(target, fun, params, nums), tuple(range(len(params))),
@@ -436,6 +501,7 @@ def jacrev(fun, argnums=0, has_aux=False):
                                         _what_args(fun, params, nums, "jacrev"))}
     got = _exec_source("\n".join(lines) + "\n", f"jacrev of {_fname(fun)}", namespace)
     got.__qualname__ = f"jacrev({_fname(fun)})"
+    got = _presented(got, target)
     GENERATED["jacrev"] += 1
     _jacobians[key] = got
     return got
@@ -464,15 +530,18 @@ def _partial_args(fun, args, nums):
     return next(v for k, v in ns.items() if k.startswith("partial_"))
 
 
-def hessian(fun, argnums=0):
+def hessian(fun, argnums=0, has_aux=False, holomorphic=False):
     """The Hessian of scalar-valued `fun`: forward over reverse,
     `jacfwd(grad(fun, argnums), argnums)` (the same as jacfwd of jacrev for
     a scalar output, with one pullback instead of a vmap of one).  Shapes
     follow JAX: `in.shape + in.shape` per pair of input leaves.  A generated
-    function like jacfwd's."""
+    function like jacfwd's.  With `has_aux`, `fun` returns `(value, aux)`
+    and the result is `(hessian, aux)`."""
     rev = _reverse()
+    _check_holomorphic(fun, holomorphic, "hessian")
+    _argnums_tuple(argnums, _npos(_plain_function(fun)), fun, "hessian")
     outputs = None if isinstance(argnums, int) else len(tuple(argnums))
-    return _jacfwd(rev.grad(fun, argnums=argnums), argnums, False, outputs)
+    return _jacfwd(rev.grad(fun, argnums=argnums, has_aux=has_aux), argnums, has_aux, outputs)
 
 
 # -- custom rules ----------------------------------------------------------------------------

@@ -152,8 +152,10 @@ def vjp(fun, *primals, has_aux=False):
     if has_aux:
         out, aux = out
 
-    def vjp_fn(g):
+    def eager(g):
         return tuple(backward(*residuals, g))
+    vjp_fn = callables.Closure(f"vjp_fn of {_name(fun)}", eager, callables.closure_function(
+        f"pullback of {_name(fun)}", backward, residuals, ["g"]))
     vjp_fn.__cotan_source__ = lambda: __import__("inspect").getsource(backward)
     if has_aux:
         return out, vjp_fn, aux
