@@ -560,13 +560,19 @@ class custom_jvp:
 
     Transformed code sees `f` as one primitive (through
     `__cotan_primitive__`); forward mode splices a call of the JVP function
-    (which is inlined, so it may itself be differentiated again).
+    (which is inlined, so it may itself be differentiated again).  Reverse
+    mode transposes the custom JVP, as JAX does: the tangent output is
+    linear in the tangents, so its VJP with respect to them (reverse mode
+    through the JVP rule's own source) is the function's VJP.  With
+    `nondiff_argnums`, those arguments come first in the rule's call,
+    `f_jvp(*nondiff, primals, tangents)`, and `primals`/`tangents` hold the
+    other arguments only.
     """
 
     def __init__(self, fun, nondiff_argnums=()):
-        if nondiff_argnums:
-            raise NotImplementedError("custom_jvp: nondiff_argnums is not supported; close "
-                                      "over the non-differentiable values instead")
+        if isinstance(nondiff_argnums, int):
+            nondiff_argnums = (nondiff_argnums,)
+        self.nondiff_argnums = tuple(sorted(set(nondiff_argnums)))
         functools.update_wrapper(self, fun)
         self.fun = fun
         self.jvp = None
@@ -577,13 +583,21 @@ class custom_jvp:
             k += 1
         prim = Primitive(name, self._impl, eval_by_running(self._impl), differentiable=True)
         prim.cotan_custom = True
+
         def rule(ctx, z, args, keywords):
             return self._rule(ctx, z, args, keywords)
         rule.cotan_builder = True
         rule.cotan_widen = False
         prim.jvp_rule = rule
+        from .autodiff.vjp_rules import builder
+
+        @builder
+        def vjp_rule(ctx, g, z, args, kwargs):
+            self._vjp_rule(ctx, g, args, kwargs)
+        prim.vjp_rule = vjp_rule
         PRIMITIVES[name] = prim
         self.__cotan_primitive__ = prim
+        self._transposes = {}
 
     def _impl(self, *args):
         return self.fun(*args)
@@ -596,18 +610,84 @@ class custom_jvp:
     def __call__(self, *args):
         return self.fun(*args)
 
-    def _rule(self, ctx, z, args, keywords):
-        import gast
+    def _need_rule(self):
         if self.jvp is None:
             raise CotanError(f"custom_jvp function {_fname(self.fun)} has no JVP rule; "
                              "define one with @f.defjvp")
-        tangents = [ctx.tangent(a) for a in args]
+
+    def _split(self, args, what):
+        n = len(args)
+        for i in self.nondiff_argnums:
+            if not -n <= i < n:
+                raise CotanError(f"custom_jvp {_fname(self.fun)}: nondiff_argnums="
+                                 f"{self.nondiff_argnums} but it is called with {n} arguments")
+        nd = {i % n for i in self.nondiff_argnums}
+        return [i for i in range(n) if i in nd], [i for i in range(n) if i not in nd]
+
+    def _rule(self, ctx, z, args, keywords):
+        import gast
+        self._need_rule()
+        if keywords:
+            raise CotanError(f"custom_jvp function {_fname(self.fun)} called with keyword "
+                             f"arguments {sorted(keywords)}; pass its arguments positionally")
+        nondiff, diff = self._split(args, "jvp")
+        tangents = [ctx.tangent(args[i]) for i in diff]
         if all(ctx.is_zero(t) for t in tangents):
             return None
         fn = ctx.capture(self.jvp, getattr(self.jvp, "__name__", "custom_jvp_rule"))
-        call = gast.Call(func=fn, args=[
-            gast.Tuple(elts=list(args), ctx=gast.Load()),
+        call = gast.Call(func=fn, args=[args[i] for i in nondiff] + [
+            gast.Tuple(elts=[args[i] for i in diff], ctx=gast.Load()),
             gast.Tuple(elts=[ctx.materialize(t) for t in tangents], ctx=gast.Load())],
             keywords=[])
         return gast.Subscript(value=call, slice=gast.Constant(value=1, kind=None),
                               ctx=gast.Load())
+
+    def _vjp_rule(self, ctx, g, args, kwargs):
+        self._need_rule()
+        if kwargs:
+            raise CotanError(f"grad of custom_jvp function {_fname(self.fun)}: called with "
+                             f"keyword arguments {sorted(kwargs)}; pass them positionally")
+        nondiff, diff = self._split(args, "vjp")
+        prim = self._transpose(len(args), tuple(nondiff))
+        cts = ctx.call(prim.name, list(args) + [g])
+        for k, i in enumerate(diff):
+            ctx.contribute(args[i], ctx.call("getitem", [cts, gast_const(k)]))
+
+    def _transpose(self, n, nondiff):
+        """The checkpoint primitive `T(*args, g)`: the cotangents of the
+        differentiable arguments, the VJP of the custom tangent map
+        `t -> jvp(primals, t)[1]` (linear in `t`, so evaluated at t = 0)."""
+        key = (n, nondiff)
+        got = self._transposes.get(key)
+        if got is not None:
+            return got
+        rev = _reverse()
+        diff = [i for i in range(n) if i not in nondiff]
+        xs = [f"x{i}" for i in range(n)]
+        ts = [f"t{i}" for i in diff]
+        pre = "".join(f"{xs[i]}, " for i in nondiff)
+        tangent_map = _exec_source(
+            f"def tangent_map_{_ident(_fname(self.fun))}({', '.join(xs + ts)}):\n"
+            f"    return jvp_rule({pre}({''.join(xs[i] + ', ' for i in diff)}), "
+            f"({''.join(t + ', ' for t in ts)}))[1]\n",
+            f"custom_jvp tangent map of {_fname(self.fun)}", {"jvp_rule": self.jvp})
+        vjp_map = rev._transform(tangent_map, tuple(range(n + len(ts))), "vjp", False)
+        zeros = ", ".join(f"zeros_like({xs[i]})" for i in diff)
+        picks = "".join(f"r[1][{n + k}], " for k in range(len(ts)))
+        transpose = _exec_source(
+            f"def transpose_{_ident(_fname(self.fun))}({', '.join(xs)}, g):\n"
+            f"    r = vjp_map({', '.join(xs)}, {zeros}, g)\n"
+            f"    return ({picks})\n",
+            f"custom_jvp transpose of {_fname(self.fun)}",
+            {"vjp_map": vjp_map, "zeros_like": np.zeros_like})
+        # a checkpoint primitive (named so): its VJP, JVP and batching rules
+        # come with it, and jit expands it into the transpose's code
+        name = f"checkpoint_{self.__cotan_primitive__.name}_transpose_{n}" + "".join(
+            f"_{i}" for i in nondiff)
+        got = self._transposes[key] = rev._checkpoint_primitive(name, transpose, n + 1)
+        return got
+
+
+def gast_const(v):
+    import gast
+    return gast.Constant(value=v, kind=None)

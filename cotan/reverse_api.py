@@ -183,10 +183,15 @@ class custom_vjp:
     cotan registers a primitive for `f` (the normalizer finds it through
     `__cotan_primitive__`); grad calls `f_fwd` once, in the primal sweep,
     keeps its residuals like any other primal value, and calls `f_bwd` in
-    the adjoint sweep.
+    the adjoint sweep.  With `nondiff_argnums` (JAX's meaning), `f_fwd`
+    takes every argument, `f_bwd(*nondiff, residuals, g)` gets those
+    arguments first and returns cotangents of the others only.
     """
 
-    def __init__(self, fun):
+    def __init__(self, fun, nondiff_argnums=()):
+        if isinstance(nondiff_argnums, int):
+            nondiff_argnums = (nondiff_argnums,)
+        self.nondiff_argnums = tuple(sorted(set(nondiff_argnums)))
         self.fun = fun
         self.__name__ = getattr(fun, "__name__", "custom_vjp")
         self.__qualname__ = getattr(fun, "__qualname__", self.__name__)
@@ -205,7 +210,7 @@ class custom_vjp:
         prim = self.__cotan_primitive__
         fwd_name, out_name, bwd_name = prim.name + "_fwd", prim.name + "_out", prim.name + "_bwd"
         PRIMITIVES[fwd_name] = Primitive(fwd_name, lambda *a: tuple(fwd(*a)), differentiable=False)
-        PRIMITIVES[bwd_name] = Primitive(bwd_name, lambda res, g: tuple(bwd(res, g)),
+        PRIMITIVES[bwd_name] = Primitive(bwd_name, lambda *a: tuple(bwd(*a)),
                                          differentiable=False)
         # grad runs `y = f(x)` as `pair = f_fwd(x); y = f_out(pair, x)`: fwd
         # is called once, in the primal sweep, and its residuals pair[1] are
@@ -219,9 +224,17 @@ class custom_vjp:
         @builder
         def rule(ctx, g, z, args, kwargs):
             pair, operands = args[0], args[1:]
-            cts = ctx.call(bwd_name, [ctx.call("getitem", [pair, _const(1)]), g])
-            for i, a in enumerate(operands):
-                ctx.contribute(a, ctx.call("getitem", [cts, _const(i)]))
+            n = len(operands)
+            for i in self.nondiff_argnums:
+                if not -n <= i < n:
+                    raise CotanError(f"custom_vjp {self.__qualname__}: nondiff_argnums="
+                                     f"{self.nondiff_argnums} but it is called with {n} "
+                                     "arguments")
+            nd = {i % n for i in self.nondiff_argnums}
+            fixed = [a for i, a in enumerate(operands) if i in nd]
+            cts = ctx.call(bwd_name, fixed + [ctx.call("getitem", [pair, _const(1)]), g])
+            for k, a in enumerate(a for i, a in enumerate(operands) if i not in nd):
+                ctx.contribute(a, ctx.call("getitem", [cts, _const(k)]))
         out.vjp_rule = rule
         prim.cotan_primal_split = (fwd_name, out_name)
         return self
