@@ -28,6 +28,7 @@ transform: it only writes small wrapper functions.
 import functools
 import hashlib
 import inspect
+import keyword
 import types
 
 from ..errors import CotanError, SourceUnavailableError
@@ -197,8 +198,10 @@ def _exec_wrapper(text, label, namespace, fname):
 
 
 def _ident(text):
-    out = "".join(c if c.isalnum() else "_" for c in text).strip("_") or "fn"
-    return out if not out[0].isdigit() else "fn_" + out
+    out = "".join(c if c.isalnum() or c == "_" else "_" for c in text).strip("_") or "fn"
+    if out[0].isdigit() or keyword.iskeyword(out):
+        out = "fn_" + out
+    return out
 
 
 def _call_text(sig):
@@ -390,3 +393,84 @@ def closure_function(name, target, constants, params, passed=None, result=None):
     ns = {"_cotan_target": target}
     ns.update(zip(cnames, constants))
     return _exec_wrapper(text, name, ns, fname)
+
+
+# -- *args and **kwargs: one function per call's arity ----------------------------------------
+
+def takes_variadic(fun):
+    """Whether `fun` takes *args or **kwargs (or is a transformation of such
+    a function), so that its parameters are known only at a call."""
+    if isinstance(fun, PerArity):
+        return True
+    try:
+        f = as_function(unwrap(fun))
+    except CotanError:
+        return False
+    code = getattr(f, "__code__", None)
+    return code is not None and bool(code.co_flags & (inspect.CO_VARARGS |
+                                                       inspect.CO_VARKEYWORDS))
+
+
+def fixed_arity(fun, nargs, kwnames):
+    """`fun` (with *args / **kwargs) as a generated function of `nargs`
+    positional parameters and the keyword-only parameters `kwnames`: the
+    `*args` elements are positional parameters (JAX's argnums counts them)."""
+    if isinstance(fun, PerArity):
+        return fun.specialize(nargs, kwnames)
+    f = as_function(unwrap(fun))
+    key = ("arity", f, f.__code__, nargs, kwnames)
+
+    def make():
+        sig = inspect.signature(f)
+        names, star = [], None
+        for p in sig.parameters.values():
+            if p.kind in _POS_KINDS:
+                names.append(p.name)
+            elif p.kind is p.VAR_POSITIONAL:
+                star = p.name
+        if nargs < len(names):
+            params = names[:nargs]
+        else:
+            if nargs > len(names) and star is None:
+                raise TypeError(f"{_name(f)} takes {len(names)} positional arguments but "
+                                f"{nargs} were given")
+            params = names + [f"{star}_{k}" for k in range(nargs - len(names))]
+        taken = set(params)
+        kws = [k for k in kwnames]
+        for k in kws:
+            if k in taken:
+                raise TypeError(f"{_name(f)} got multiple values for argument {k!r}")
+        fname = _ident(getattr(f, "__name__", "fn"))
+        head = ", ".join(params + (["*"] + kws if kws else []))
+        call = ", ".join(params + [f"{k}={k}" for k in kws])
+        text = f"def {fname}({head}):\n    return _cotan_target({call})\n"
+        fn = _exec_wrapper(text, f"{nargs} arguments of {_name(f)}", {"_cotan_target": f}, fname)
+        fn.__qualname__ = _name(f)
+        return fn
+    return _cached(key, [f], make)
+
+
+class PerArity:
+    """What a transformation returns for a function with *args/**kwargs:
+    called, it specialises the function to the call's number of positional
+    arguments and keyword names (`fixed_arity`), applies the transformation
+    to that (once per arity) and calls the result.  Transforming it again
+    composes per arity the same way."""
+
+    def __init__(self, fun, transform, label):
+        self._fun, self._transform, self.label = fun, transform, label
+        self.__name__ = self.__qualname__ = f"{label}({_name(fun)})"
+        self._made = {}
+
+    def specialize(self, nargs, kwnames=()):
+        key = (nargs, tuple(kwnames))
+        got = self._made.get(key)
+        if got is None:
+            got = self._made[key] = self._transform(fixed_arity(self._fun, nargs, key[1]))
+        return got
+
+    def __call__(self, *args, **kwargs):
+        return self.specialize(len(args), tuple(sorted(kwargs)))(*args, **kwargs)
+
+    def __repr__(self):
+        return f"<cotan {self.__name__}, specialised per number of arguments>"

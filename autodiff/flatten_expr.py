@@ -614,10 +614,14 @@ class ExpressionFlattener:
             bound[n] = v
         extra = args[len(names):]
         kwonly = [k.id for k in a.kwonlyargs]
+        extra_kws = {}
         for k, v in kws.items():
             if k in bound:
                 raise self.error(f"{fdef.name}() got multiple values for argument {k!r}", call_node)
             if k not in names and k not in kwonly:
+                if a.kwarg is not None:     # collected by **kwargs
+                    extra_kws[k] = v
+                    continue
                 raise self.error(f"{fdef.name}() got an unexpected keyword argument {k!r}",
                                  call_node)
             bound[k] = v
@@ -633,7 +637,8 @@ class ExpressionFlattener:
         if a.vararg is not None:
             bound[a.vararg.id] = self.emit_call("make_tuple", extra) if extra else Const(())
         if a.kwarg is not None:
-            bound[a.kwarg.id] = self.emit_call("make_dict", [], {"keys": Const(())})
+            bound[a.kwarg.id] = self.emit_call("make_dict", list(extra_kws.values()),
+                                               {"keys": Const(tuple(extra_kws))})
         mutated = _mutated_names(fdef.body)
         self.locals = _stored_names(fdef.body) | set(bound)
         for n, atom in bound.items():

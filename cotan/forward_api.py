@@ -20,6 +20,7 @@ from . import tree_util
 from .autodiff.forward import jvp_function
 from .autodiff.linearize import LinearizeUnsupported, linearize_functions
 from .autodiff.parse import unwrap
+from .autodiff import callables
 from .codegen.abstract import eval_by_running
 from .errors import CotanError, ShapeError
 from .runtime.table import PRIMITIVES, Primitive
@@ -83,6 +84,8 @@ def jvp(fun, primals, tangents, has_aux=False):
     if len(primals) != len(tangents):
         raise TypeError(f"jvp of {_fname(fun)}: {len(primals)} primals but "
                         f"{len(tangents)} tangents; give one tangent per argument")
+    if callables.takes_variadic(fun):
+        fun = callables.fixed_arity(fun, len(primals), ())
     fun = _leading(fun, len(primals), "jvp")
     for i, (p, t) in enumerate(zip(primals, tangents)):
         _check_tangent(fun, i, p, t)
@@ -128,6 +131,8 @@ def linearize(fun, *primals, has_aux=False):
     it).  With `has_aux`, `fun` returns `(out, aux)` and the result is
     `(out, f_jvp, aux)` (the auxiliary output is computed by a second run
     of the primal, without derivatives)."""
+    if callables.takes_variadic(fun):
+        fun = callables.fixed_arity(fun, len(primals), ())
     fun = _leading(fun, len(primals), "linearize")
     if has_aux:
         main, aux_fn = _aux_parts(fun)
@@ -373,6 +378,8 @@ def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
     composes with every transformation.  `holomorphic` as in JAX.
     """
     _check_holomorphic(fun, holomorphic, "jacfwd")
+    if callables.takes_variadic(fun):
+        return callables.PerArity(fun, lambda f: jacfwd(f, argnums, has_aux), "jacfwd")
     return _jacfwd(fun, argnums, has_aux)
 
 
@@ -459,6 +466,8 @@ def jacrev(fun, argnums=0, has_aux=False, holomorphic=False):
     vmapped over the one-hot basis of its output; shapes, `has_aux`,
     `holomorphic` and composition as for `jacfwd`."""
     _check_holomorphic(fun, holomorphic, "jacrev")
+    if callables.takes_variadic(fun):
+        return callables.PerArity(fun, lambda f: jacrev(f, argnums, has_aux), "jacrev")
     target = _plain_function(fun)
     key = ("jacrev", target, getattr(target, "__code__", None), argnums, has_aux)
     got = _jacobians.get(key)
@@ -539,6 +548,8 @@ def hessian(fun, argnums=0, has_aux=False, holomorphic=False):
     and the result is `(hessian, aux)`."""
     rev = _reverse()
     _check_holomorphic(fun, holomorphic, "hessian")
+    if callables.takes_variadic(fun):
+        return callables.PerArity(fun, lambda f: hessian(f, argnums, has_aux), "hessian")
     _argnums_tuple(argnums, _npos(_plain_function(fun)), fun, "hessian")
     outputs = None if isinstance(argnums, int) else len(tuple(argnums))
     return _jacfwd(rev.grad(fun, argnums=argnums, has_aux=has_aux), argnums, has_aux, outputs)

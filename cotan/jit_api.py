@@ -147,5 +147,12 @@ def jit(fun=None, *, static_argnums=(), static_argnames=(), backend="cpu"):
     the stages: `.as_text("python" | "typed" | "llvm" | "asm")`.
     """
     if fun is None:
-        return lambda f: _CheckedJit(f, static_argnums, static_argnames, backend)
+        return lambda f: jit(f, static_argnums=static_argnums, static_argnames=static_argnames,
+                             backend=backend)
+    from .autodiff import callables
+    if callables.takes_variadic(fun):
+        # one compiled function per number of arguments (static_argnums
+        # count the call's positional arguments)
+        return callables.PerArity(fun, lambda f: _CheckedJit(f, static_argnums,
+                                                             static_argnames, backend), "jit")
     return _CheckedJit(fun, static_argnums, static_argnames, backend)

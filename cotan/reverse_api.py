@@ -110,6 +110,9 @@ def grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False, argn
     of them, as in JAX); `holomorphic` as in JAX.  Defaults and
     keyword-only parameters of `fun` carry over to the gradient.
     """
+    if callables.takes_variadic(fun):
+        return callables.PerArity(fun, lambda f: grad(f, argnums, has_aux, holomorphic,
+                                                      allow_int, argnames), "grad")
     argnums = _resolve_argnums(fun, argnums, argnames, "grad")
     _check_holomorphic(fun, holomorphic, "grad")
     return _transform(fun, argnums, "grad", has_aux)
@@ -119,6 +122,9 @@ def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=F
                    argnames=None):
     """Like `grad`, returning `(value, gradient)` (`((value, aux), gradient)`
     with has_aux)."""
+    if callables.takes_variadic(fun):
+        return callables.PerArity(fun, lambda f: value_and_grad(
+            f, argnums, has_aux, holomorphic, allow_int, argnames), "value_and_grad")
     argnums = _resolve_argnums(fun, argnums, argnames, "value_and_grad")
     _check_holomorphic(fun, holomorphic, "value_and_grad")
     return _transform(fun, argnums, "value_and_grad", has_aux)
@@ -140,6 +146,8 @@ def vjp(fun, *primals, has_aux=False):
     repeatedly.  The primal runs once, in a generated forward function that
     also returns the residuals; `vjp_fn` runs only the generated backward
     function on them (cotan.source(vjp_fn) shows it)."""
+    if callables.takes_variadic(fun):
+        fun = callables.fixed_arity(fun, len(primals), ())
     fun = callables.with_leading(unwrap(fun), len(primals), "vjp")
     for i, p in enumerate(primals):
         PRIMITIVES["check_grad_input"](p, f"primal {i} of vjp({_name(fun)})")

@@ -58,6 +58,8 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
     from .autodiff.materialize import materialize
     if not callable(fun):
         raise TypeError(f"vmap: expected a function, got {type(fun).__name__}")
+    if callables.takes_variadic(fun):
+        return callables.PerArity(fun, lambda f: vmap(f, in_axes, out_axes, axis_name), "vmap")
     core = normalize_function(fun)
     if isinstance(in_axes, list):
         in_axes = tuple(in_axes)
