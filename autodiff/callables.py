@@ -134,10 +134,24 @@ def as_function(obj):
         if isinstance(target, types.FunctionType):
             return target
         return _primitive_wrapper(target)
+    if type(obj).__module__.split(".")[0] == "cotan":
+        return obj      # cotan's own objects say through __cotan_wrapped__ what they are
     call = getattr(type(obj), "__call__", None)
     if isinstance(call, types.FunctionType) and not isinstance(obj, type):
         return as_function(types.MethodType(call, obj))
     return obj
+
+
+def callee_function(obj, nargs, kwnames):
+    """The function to inline for a call of `obj` inside transformed code
+    (a bound method, partial, callable object, or a transformation of a
+    function with *args, specialised to the call), or None."""
+    if isinstance(obj, PerArity):
+        return unwrap(obj.specialize(nargs, tuple(sorted(kwnames))))
+    if isinstance(obj, (type, types.BuiltinFunctionType)):
+        return None
+    fn = as_function(obj)
+    return fn if isinstance(fn, types.FunctionType) else None
 
 
 def _first_positional(func, obj):

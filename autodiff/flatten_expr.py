@@ -18,7 +18,7 @@ import numpy
 from .syntax import clone, walk
 from ..errors import TransformError
 from ..runtime.table import Primitive
-from . import resolve
+from . import callables, resolve
 from .core_form import is_constant_value
 from .desugar import desugar_control_flow
 from .parse import unwrap
@@ -432,6 +432,10 @@ class ExpressionFlattener:
                     raise self.error(f"{callee.__name__}() takes one argument here", node)
                 return self.emit_call("astype", [args[0], Const(dt)], target=target, node=node)
             fn = resolve.translate_callable(callee)
+            if fn is None and callable(callee):
+                # a bound method, partial or callable object: its function
+                # with the bound values as constants (autodiff/callables.py)
+                fn = callables.callee_function(callee, len(args), tuple(kws))
             if fn is None and getattr(callee, "__cotan_wrapped__", None) is not None:
                 raise self.error(
                     f"calling the transformed function {_describe(callee)} inside another "

@@ -168,9 +168,17 @@ def _parse_bound(wrapper, func, bound):
     inner = parse_function(func)
     node = copy.deepcopy(inner.node)
     a = node.args
-    for attr in ("posonlyargs", "args"):
-        setattr(a, attr, [p for p in (getattr(a, attr, None) or []) if p.id not in bound])
-    a.defaults = []
+    # the parameters left are the wrapper's, positional and keyword-only as
+    # its signature says (a partial's keyword makes its parameter
+    # keyword-only, with the partial's value as default)
+    own = {p.id: p for p in list(getattr(a, "posonlyargs", None) or []) + list(a.args)
+           + list(a.kwonlyargs)}
+    pos, kwonly = [], []
+    for p in inspect.signature(wrapper).parameters.values():
+        if p.name in own:
+            (kwonly if p.kind is p.KEYWORD_ONLY else pos).append(own[p.name])
+    a.posonlyargs, a.args, a.kwonlyargs = [], pos, kwonly
+    a.defaults, a.kw_defaults = [], [None] * len(kwonly)
     parsed = ParsedFunction(func, node, inner.filename, inner.line_offset, inner.col_offset,
                             inner.source_lines)
     parsed.bound = dict(bound)

@@ -159,7 +159,6 @@ def linearize(fun, *primals, has_aux=False):
             _check_tangent(fun, i, p, t)
         return tangent_fn(*residuals, *[tangents[i] for i in active])
 
-    from .autodiff import callables
     names = [f"t{i}" for i in range(len(primals))]
     f_jvp = callables.Closure(f"f_jvp of {_fname(fun)}", eager, callables.closure_function(
         f"linearized {_fname(fun)}", tangent_fn, residuals, names,
