@@ -35,6 +35,11 @@ from ..errors import CotanError, SourceUnavailableError
 from .parse import GENERATED_PREFIX, register_source, unwrap
 
 _EMPTY = inspect.Parameter.empty
+
+
+class CallArgumentError(CotanError, TypeError):
+    """A transformation was given fewer values than the function's
+    parameters without defaults."""
 _POS_KINDS = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
@@ -351,11 +356,12 @@ def with_leading(fun, k, what):
         return fun      # the caller reports the count
     missing = [n for n, d in pos[k:] + sig.kwonly if d is _EMPTY]
     if missing:
-        raise CotanError(
-            f"{what} of {_name(fun)}: got {k} argument{'s' if k != 1 else ''}, but "
-            f"{_name(fun)}{sig.describe()} also needs {', '.join(repr(m) for m in missing)}, "
-            "which ha" + ("s" if len(missing) == 1 else "ve") + " no default; pass one value "
-            "per parameter")
+        n = len(pos) + len(sig.kwonly)
+        raise CallArgumentError(
+            f"{what} of {_name(fun)}: {_name(fun)}{sig.describe()} takes {n} argument"
+            f"{'s' if n != 1 else ''} and got {k}; {', '.join(repr(m) for m in missing)} "
+            + ("has" if len(missing) == 1 else "have") + " no default, so pass one value per "
+            "parameter")
     key = ("leading", fun, getattr(fun, "__code__", None), k)
 
     def make():
