@@ -130,7 +130,8 @@ def as_function(obj):
         if not isinstance(func, types.FunctionType):
             return as_function(func)  # e.g. a jit(f) method: its own wrapped function
         first = _first_positional(func, obj)
-        return _bound_wrapper(obj, func, {first: obj.__self__}, {})
+        return _bound_wrapper(obj, func, {first: obj.__self__}, {},
+                              _attribute_values(obj.__self__))
     if hasattr(obj, "__cotan_primitive__"):
         return _calling_wrapper(obj, getattr(obj, "fun", None) or obj)
     from . import resolve
@@ -257,12 +258,24 @@ def _cached(key, refs, make):
     return fn
 
 
-def _bound_wrapper(obj, func, bound, keywords):
+def _attribute_values(obj):
+    """The object's own attributes, (name, value) pairs: a bound method's
+    body reads them as constants when it is transformed, so one that was
+    reassigned since needs a new transformation (a shallow check: arrays
+    changed in place are read live, attributes of attributes are not
+    looked at)."""
+    try:
+        return tuple(sorted(vars(obj).items(), key=lambda kv: kv[0]))
+    except TypeError:
+        return ()
+
+
+def _bound_wrapper(obj, func, bound, keywords, attributes=()):
     """A function with `obj`'s remaining signature; it runs `obj`, and reads
     (for the normalizer) as `func` with `bound` parameters as constants."""
-    values = list(bound.values()) + list(keywords.values())
+    values = list(bound.values()) + list(keywords.values()) + [v for _, v in attributes]
     key = ("bound", func, func.__code__, tuple(bound), tuple(keywords),
-           tuple(id(v) for v in values))
+           tuple(k for k, _ in attributes), tuple(id(v) for v in values))
 
     def make():
         sig = signature_of(obj, "a transformation")

@@ -86,7 +86,9 @@ def _check_holomorphic(fun, holomorphic, what):
 
 
 def _transform(fun, argnums, kind, has_aux):
-    fun = unwrap(fun)
+    # keyed on the function cotan reads: a bound method's wrapper changes
+    # when its object's attributes were reassigned (callables.as_function)
+    fun = callables.as_function(unwrap(fun))
     key = (fun, getattr(fun, "__code__", None), argnums, kind, has_aux)
     got = _cache.get(key)
     if got is None:

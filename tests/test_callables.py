@@ -200,6 +200,15 @@ def test_bound_self_is_a_constant_snapshot_per_object():
     np.testing.assert_allclose(cotan.grad(b.loss)(X), 6 * X)
 
 
+def test_bound_method_sees_reassigned_attributes():
+    m = Model(1.0)
+    np.testing.assert_allclose(cotan.grad(m.loss)(X), 2 * X)
+    m.w = 5.0
+    np.testing.assert_allclose(cotan.grad(m.loss)(X), 10 * X)
+    assert cotan.jit(m.loss)(X) == pytest.approx(m.loss(X))
+    np.testing.assert_allclose(cotan.grad(m)(X), 5.0 * (1 - np.tanh(5.0 * X) ** 2))
+
+
 def test_staticmethod_and_classmethod():
     np.testing.assert_allclose(cotan.grad(Model.cube)(X), 3 * X ** 2)
     np.testing.assert_allclose(cotan.grad(Model.square)(X), 2 * X)
