@@ -2,9 +2,11 @@
 
 Owns `normalize_function`, which runs the named passes
 
-    parse → check_supported → desugar_control_flow → flatten → simplify
+    callables.as_function → parse → check_supported → desugar_control_flow
+    → flatten → simplify
 
-and returns a `CoreFunction` (see core_form.py for the grammar).  Flattening
+(the first step turns partials, bound methods, callable objects and
+custom-rule objects into a function to read) and returns a `CoreFunction` (see core_form.py for the grammar).  Flattening
 resolves every callee (NumPy, `math`, builtins and array methods become
 `cotan.numpy` primitives; Python helpers, `cotan.numpy` compositions and
 local functions are inlined), turns operators into primitive calls, nested
@@ -13,18 +15,17 @@ into functional updates that keep NumPy's aliasing semantics (see `views.Views`)
 Must not differentiate, batch or compile.
 """
 
-import inspect
 import types
 
 import gast
 
 from .syntax import clone
-from ..runtime.table import PRIMITIVES, Primitive
-from . import callables, resolve
+from ..runtime.table import PRIMITIVES
+from . import callables
 from .desugar import desugar_control_flow
 from .flatten_stmt import Flattener, LocalScope
 from .names import NameScope
-from .parse import GENERATED_PREFIX, register_source, unwrap
+from .parse import unwrap
 from .simplify import simplify
 from .supported import check_supported, parsed_function  # noqa: F401
 from .syntax import Name, Const, Call, Assign  # noqa: F401  (used by the transformations)
