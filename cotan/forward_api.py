@@ -365,7 +365,7 @@ _jacobians = {}
 GENERATED = {"jacfwd": 0, "jacrev": 0}
 
 
-def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
+def jacfwd(fun, argnums=0, has_aux=False):
     """The Jacobian of `fun` by forward mode: the generated JVP of `fun`,
     vmapped over the one-hot basis of the arguments in `argnums`.
 
@@ -374,9 +374,8 @@ def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
     pytree of arrays shaped `out_leaf.shape + in_leaf.shape`.  With
     `has_aux`, `fun` returns `(out, aux)` and the result is `(jacobian, aux)`.
     The returned function is generated source (`cotan.source` shows it) and
-    composes with every transformation.  `holomorphic` as in JAX.
+    composes with every transformation.
     """
-    _check_holomorphic(fun, holomorphic, "jacfwd")
     if callables.takes_variadic(fun):
         return callables.PerArity(fun, lambda f: jacfwd(f, argnums, has_aux), "jacfwd")
     return _jacfwd(fun, argnums, has_aux)
@@ -460,11 +459,10 @@ def _held_fixed(target, fun, params, nums):
                         {"fun": target, "stop_gradient": stop_gradient})
 
 
-def jacrev(fun, argnums=0, has_aux=False, holomorphic=False):
+def jacrev(fun, argnums=0, has_aux=False):
     """The Jacobian of `fun` by reverse mode: the generated VJP of `fun`,
-    vmapped over the one-hot basis of its output; shapes, `has_aux`,
-    `holomorphic` and composition as for `jacfwd`."""
-    _check_holomorphic(fun, holomorphic, "jacrev")
+    vmapped over the one-hot basis of its output; shapes, `has_aux` and
+    composition as for `jacfwd`."""
     if callables.takes_variadic(fun):
         return callables.PerArity(fun, lambda f: jacrev(f, argnums, has_aux), "jacrev")
     target = _plain_function(fun)
@@ -548,10 +546,15 @@ def hessian(fun, argnums=0, has_aux=False, holomorphic=False):
     rev = _reverse()
     _check_holomorphic(fun, holomorphic, "hessian")
     if callables.takes_variadic(fun):
-        return callables.PerArity(fun, lambda f: hessian(f, argnums, has_aux), "hessian")
+        return callables.PerArity(fun, lambda f: hessian(f, argnums, has_aux, holomorphic),
+                                  "hessian")
     _argnums_tuple(argnums, _npos(_plain_function(fun)), fun, "hessian")
     outputs = None if isinstance(argnums, int) else len(tuple(argnums))
-    return _jacfwd(rev.grad(fun, argnums=argnums, has_aux=has_aux), argnums, has_aux, outputs)
+    # holomorphic= is complex differentiation's (grad's and jacfwd's):
+    # passed on only when asked for
+    holo = {"holomorphic": True} if holomorphic else {}
+    return _jacfwd(rev.grad(fun, argnums=argnums, has_aux=has_aux, **holo), argnums, has_aux,
+                   outputs, **holo)
 
 
 # -- custom rules ----------------------------------------------------------------------------

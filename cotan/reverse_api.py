@@ -76,15 +76,6 @@ def _resolve_argnums(fun, argnums, argnames, what):
     return argnames_to_argnums(fun, argnames, what)
 
 
-def _check_holomorphic(fun, holomorphic, what):
-    """holomorphic=True asks for the complex derivative of a holomorphic
-    function; complex differentiation is checked where the inputs are seen
-    (the primitives' complex rules), so only the flag's type is checked."""
-    if not isinstance(holomorphic, bool):
-        raise CotanError(f"holomorphic= of {what}({_name(fun)}) must be True or False, "
-                         f"got {holomorphic!r}")
-
-
 def _transform(fun, argnums, kind, has_aux):
     # keyed on the function cotan reads: a bound method's wrapper changes
     # when its object's attributes were reassigned (callables.as_function)
@@ -101,7 +92,7 @@ def _transform(fun, argnums, kind, has_aux):
     return got
 
 
-def grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False, argnames=None):
+def grad(fun, argnums=0, has_aux=False, argnames=None):
     """The gradient of scalar-valued `fun` with respect to argument(s) `argnums`.
 
     Like jax.grad: `grad(f)(x)` has the structure of `x` (pytrees of arrays
@@ -109,26 +100,22 @@ def grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False, argn
     `fun` returns `(value, aux)` and the result is `(gradient, aux)`.  The
     returned function is generated Python source (see `cotan.source`).
     `argnames` names the parameters instead of `argnums` (a str or a tuple
-    of them, as in JAX); `holomorphic` as in JAX.  Defaults and
+    of them, as in JAX).  Defaults and
     keyword-only parameters of `fun` carry over to the gradient.
     """
     if callables.takes_variadic(fun):
-        return callables.PerArity(fun, lambda f: grad(f, argnums, has_aux, holomorphic,
-                                                      allow_int, argnames), "grad")
+        return callables.PerArity(fun, lambda f: grad(f, argnums, has_aux, argnames), "grad")
     argnums = _resolve_argnums(fun, argnums, argnames, "grad")
-    _check_holomorphic(fun, holomorphic, "grad")
     return _transform(fun, argnums, "grad", has_aux)
 
 
-def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False,
-                   argnames=None):
+def value_and_grad(fun, argnums=0, has_aux=False, argnames=None):
     """Like `grad`, returning `(value, gradient)` (`((value, aux), gradient)`
     with has_aux)."""
     if callables.takes_variadic(fun):
-        return callables.PerArity(fun, lambda f: value_and_grad(
-            f, argnums, has_aux, holomorphic, allow_int, argnames), "value_and_grad")
+        return callables.PerArity(fun, lambda f: value_and_grad(f, argnums, has_aux, argnames),
+                                  "value_and_grad")
     argnums = _resolve_argnums(fun, argnums, argnames, "value_and_grad")
-    _check_holomorphic(fun, holomorphic, "value_and_grad")
     return _transform(fun, argnums, "value_and_grad", has_aux)
 
 

@@ -101,11 +101,6 @@ def test_vmap_default_cannot_be_passed_with_int_in_axes():
         cotan.vmap(g)(np.ones((2, 3)), 2.0)
 
 
-def test_holomorphic_must_be_bool():
-    with pytest.raises(CotanError, match="holomorphic"):
-        cotan.grad(f2, holomorphic=1)
-
-
 def test_argnames_and_argnums_together():
     with pytest.raises(CotanError, match="not both"):
         cotan.grad(f2, argnums=1, argnames="y")
