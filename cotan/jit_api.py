@@ -134,6 +134,24 @@ class _CheckedJit(JitFunction):
         args, kwargs = self._bound(args, kwargs)
         return JitFunction.lower(self, *args, **kwargs)
 
+    def __get__(self, obj, objtype=None):
+        """`@jit` on a method: `obj.method` is the jit of the bound method,
+        the object's attributes compiled in as constants (as for
+        `jit(obj.method)`); a reassigned attribute compiles anew."""
+        if obj is None:
+            return self
+        import types
+        from .autodiff import callables
+        fn = callables.as_function(types.MethodType(self._fun, obj))
+        if not isinstance(fn, types.FunctionType):
+            return JitFunction.__get__(self, obj, objtype)
+        per_object = self.__dict__.setdefault("_methods", {})
+        got = per_object.get(id(obj))
+        if got is None or got[0] is not obj or got[1] is not fn:
+            nums = tuple(i - 1 for i in self._static if i > 0)
+            got = per_object[id(obj)] = (obj, fn, _CheckedJit(fn, nums, (), self._backend))
+        return got[2]
+
 
 def jit(fun=None, *, static_argnums=(), static_argnames=(), backend="cpu"):
     """Compile `fun` to native code, once per call signature.

@@ -209,6 +209,21 @@ def test_bound_method_sees_reassigned_attributes():
     np.testing.assert_allclose(cotan.grad(m)(X), 5.0 * (1 - np.tanh(5.0 * X) ** 2))
 
 
+def test_jit_decorated_method():
+    class Scaled:
+        def __init__(self, w):
+            self.w = w
+
+        @cotan.jit
+        def apply(self, x):
+            return np.sum(self.w * x ** 2)
+    s = Scaled(2.0)
+    assert s.apply(X) == pytest.approx(np.sum(2.0 * X ** 2))
+    s.w = 3.0
+    assert s.apply(X) == pytest.approx(np.sum(3.0 * X ** 2))
+    np.testing.assert_allclose(cotan.grad(s.apply)(X), 6.0 * X)
+
+
 def test_staticmethod_and_classmethod():
     np.testing.assert_allclose(cotan.grad(Model.cube)(X), 3 * X ** 2)
     np.testing.assert_allclose(cotan.grad(Model.square)(X), 2 * X)
