@@ -18,7 +18,7 @@ import numpy
 from .syntax import clone, walk
 from ..errors import TransformError
 from ..runtime.table import Primitive
-from . import resolve
+from . import callables, resolve
 from .core_form import is_constant_value
 from .desugar import desugar_control_flow
 from .parse import unwrap
@@ -565,6 +565,10 @@ class ExpressionFlattener:
                     raise self.error(f"{callee.__name__}() takes one argument here", node)
                 return self.emit_call("astype", [args[0], Const(dt)], target=target, node=node)
             fn = resolve.translate_callable(callee)
+            if fn is None and callable(callee):
+                # a bound method, partial or callable object: its function
+                # with the bound values as constants (autodiff/callables.py)
+                fn = callables.callee_function(callee, len(args), tuple(kws))
             if fn is None and getattr(callee, "__cotan_wrapped__", None) is not None:
                 raise self.error(
                     f"calling the transformed function {_describe(callee)} inside another "
@@ -747,10 +751,14 @@ class ExpressionFlattener:
             bound[n] = v
         extra = args[len(names):]
         kwonly = [k.id for k in a.kwonlyargs]
+        extra_kws = {}
         for k, v in kws.items():
             if k in bound:
                 raise self.error(f"{fdef.name}() got multiple values for argument {k!r}", call_node)
             if k not in names and k not in kwonly:
+                if a.kwarg is not None:     # collected by **kwargs
+                    extra_kws[k] = v
+                    continue
                 raise self.error(f"{fdef.name}() got an unexpected keyword argument {k!r}",
                                  call_node)
             bound[k] = v
@@ -766,7 +774,8 @@ class ExpressionFlattener:
         if a.vararg is not None:
             bound[a.vararg.id] = self.emit_call("make_tuple", extra) if extra else Const(())
         if a.kwarg is not None:
-            bound[a.kwarg.id] = self.emit_call("make_dict", [], {"keys": Const(())})
+            bound[a.kwarg.id] = self.emit_call("make_dict", list(extra_kws.values()),
+                                               {"keys": Const(tuple(extra_kws))})
         mutated = _mutated_names(fdef.body)
         self.locals = _stored_names(fdef.body) | set(bound)
         for n, atom in bound.items():

@@ -61,15 +61,19 @@ class Flattener(ViewTracking, ExpressionFlattener):
 
     def bind_own_params(self, fdef):
         a = fdef.args
-        if a.vararg or a.kwarg or a.kwonlyargs or getattr(a, "posonlyargs", None):
-            raise self.error("a transformed function takes plain positional parameters "
-                             "(no *args, **kwargs or keyword-only parameters)", fdef,
-                             hint="Wrap it: def g(x, y): return f(x, y, option=...)")
-        self.locals = _stored_names(fdef.body) | {p.id for p in a.args}
+        if a.vararg or a.kwarg:
+            raise self.error("a transformed function takes named parameters "
+                             "(no *args or **kwargs)", fdef,
+                             hint="Wrap it: def g(x, y): return f(x, y)")
+        # core form has positional parameters only: positional-only, then
+        # the others, then keyword-only (callables.present gives generated
+        # functions the user's signature back)
+        own = list(getattr(a, "posonlyargs", None) or []) + list(a.args) + list(a.kwonlyargs)
+        self.locals = _stored_names(fdef.body) | {p.id for p in own}
         params = []
-        for p in a.args:
+        for p in own:
             params.append(self.local_name(p.id))
-        for name in sorted(self.locals - {p.id for p in a.args}):
+        for name in sorted(self.locals - {p.id for p in own}):
             self.local_name(name)
         return params
 

@@ -2,9 +2,11 @@
 
 Owns `normalize_function`, which runs the named passes
 
-    parse → check_supported → desugar_control_flow → flatten → simplify
+    callables.as_function → parse → check_supported → desugar_control_flow
+    → flatten → simplify
 
-and returns a `CoreFunction` (see core_form.py for the grammar).  Flattening
+(the first step turns partials, bound methods, callable objects and
+custom-rule objects into a function to read) and returns a `CoreFunction` (see core_form.py for the grammar).  Flattening
 resolves every callee (NumPy, `math`, builtins and array methods become
 `cotan.numpy` primitives; Python helpers, `cotan.numpy` compositions and
 local functions are inlined), turns operators into primitive calls, nested
@@ -13,18 +15,17 @@ into functional updates that keep NumPy's aliasing semantics (see `views.Views`)
 Must not differentiate, batch or compile.
 """
 
-import inspect
 import types
 
 import gast
 
 from .syntax import clone
-from ..runtime.table import PRIMITIVES, Primitive
-from . import resolve
+from ..runtime.table import PRIMITIVES
+from . import callables
 from .desugar import desugar_control_flow
 from .flatten_stmt import Flattener, LocalScope
 from .names import NameScope
-from .parse import GENERATED_PREFIX, register_source, unwrap
+from .parse import unwrap
 from .simplify import simplify
 from .supported import check_supported, parsed_function  # noqa: F401
 from .syntax import Name, Const, Call, Assign  # noqa: F401  (used by the transformations)
@@ -44,6 +45,7 @@ class CoreFunction:
         self.node = node
         self.captured = captured
         self.source_fn = source_fn
+        self.signature = None
 
     @property
     def params(self):
@@ -57,45 +59,32 @@ _cache = {}
 def normalize_function(fn):
     """The core form of `fn` (cached per function and code object).
 
-    `fn` may also be a NumPy function or primitive cotan knows
-    (`vmap(np.dot)`): it is treated as a one-line function calling it.
+    `fn` may be any callable callables.as_function reads: a partial, a
+    bound method, a callable object, a custom_vjp/custom_jvp object, or a
+    NumPy function or primitive cotan knows (`vmap(np.dot)`), treated as a
+    one-line function calling it.  `core.signature` is the user-facing
+    signature (defaults, keyword-only parameters) of the core's flat
+    positional parameters.
     """
-    fn = unwrap(fn)
-    if not isinstance(fn, types.FunctionType):
-        fn = _callable_as_function(fn)
+    fn = callables.as_function(unwrap(fn))
     key = (fn, getattr(fn, "__code__", None))
     hit = _cache.get(key)
     if hit is not None:
         return hit
     parsed = parsed_function(fn)
     core = _normalize_parsed(parsed)
+    core.signature = callables.signature_of(fn, "a transformation") \
+        if isinstance(fn, types.FunctionType) else None
+    if core.signature is not None and core.signature.flat != core.params \
+            and len(core.signature.flat) != len(core.params):
+        core.signature = None
     _cache[key] = core
     return core
 
 
-_wrappers = {}
-
-
 def _callable_as_function(obj):
-    """A generated `def f_fn(a, b): return f(a, b)` for a primitive (or NumPy
-    function with a cotan counterpart), so it can be transformed."""
-    target = resolve.translate_callable(obj)
-    if isinstance(target, types.FunctionType):
-        return target
-    if not isinstance(target, Primitive):
-        return obj  # parse_function says why it has no source
-    got = _wrappers.get(target.name)
-    if got is None:
-        params = [p.name for p in inspect.signature(target.impl).parameters.values()
-                  if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty]
-        args = ", ".join(params)
-        text = f"def {target.name}_fn({args}):\n    return {target.name}({args})\n"
-        filename = f"{GENERATED_PREFIX}primitive {target.name}>"
-        register_source(filename, text)
-        ns = {target.name: target, "__name__": "cotan.generated"}
-        exec(compile(text, filename, "exec"), ns)
-        got = _wrappers[target.name] = ns[f"{target.name}_fn"]
-    return got
+    """Kept for callers of the old name: see callables.as_function."""
+    return callables.as_function(obj)
 
 
 def _normalize_parsed(parsed):

@@ -36,6 +36,9 @@ class ParsedFunction:
         self.qualname = getattr(fn, "__qualname__", self.name)
         self.globals = getattr(fn, "__globals__", {})
         self.closure = _closure_vars(fn)
+        #: parameters bound outside the function (a partial's arguments, a
+        #: bound method's object): free names of the body, as constants
+        self.bound = {}
 
     @property
     def is_generated(self):
@@ -61,7 +64,10 @@ class ParsedFunction:
         return self.source_lines[lineno - 1].strip()
 
     def lookup(self, name):
-        """(found, value) of a free name: closure, then globals, then builtins."""
+        """(found, value) of a free name: bound parameters, closure, then
+        globals, then builtins."""
+        if name in self.bound:
+            return True, self.bound[name]
         if name in self.closure:
             cell = self.closure[name]
             try:
@@ -99,7 +105,13 @@ def parse_function(fn):
     """Parse `fn`'s source into a `ParsedFunction`.
 
     Raises SourceUnavailableError when there is no Python source.
+    A function carrying `__cotan_bound__ = (func, {param: value})` (see
+    callables.py: partials, bound methods) reads as `func` without those
+    parameters, their values bound as constants.
     """
+    bound = getattr(fn, "__cotan_bound__", None)
+    if bound is not None:
+        return _parse_bound(fn, *bound)
     if isinstance(fn, types.MethodType):
         raise SourceUnavailableError(fn, "bound methods are not supported; "
                                      "transform a plain function and pass the object explicitly")
@@ -149,6 +161,27 @@ def parse_function(fn):
                             dedented.splitlines())
     if isinstance(node, gast.AsyncFunctionDef):
         raise parsed.error("async functions cannot be transformed", node)
+    return parsed
+
+
+def _parse_bound(wrapper, func, bound):
+    inner = parse_function(func)
+    node = copy.deepcopy(inner.node)
+    a = node.args
+    # the parameters left are the wrapper's, positional and keyword-only as
+    # its signature says (a partial's keyword makes its parameter
+    # keyword-only, with the partial's value as default)
+    own = {p.id: p for p in list(getattr(a, "posonlyargs", None) or []) + list(a.args)
+           + list(a.kwonlyargs)}
+    pos, kwonly = [], []
+    for p in inspect.signature(wrapper).parameters.values():
+        if p.name in own:
+            (kwonly if p.kind is p.KEYWORD_ONLY else pos).append(own[p.name])
+    a.posonlyargs, a.args, a.kwonlyargs = [], pos, kwonly
+    a.defaults, a.kw_defaults = [], [None] * len(kwonly)
+    parsed = ParsedFunction(func, node, inner.filename, inner.line_offset, inner.col_offset,
+                            inner.source_lines)
+    parsed.bound = dict(bound)
     return parsed
 
 

@@ -111,6 +111,11 @@ def compile(fun, example_args, output=None, name=None, cpu="host", *, features=N
                         f"for one argument; got {type(example_args).__name__}")
     if isinstance(static_argnums, int):
         static_argnums = (static_argnums,)
+    from .autodiff import callables
+    if callables.takes_variadic(fun):
+        fun = callables.fixed_arity(fun, len(example_args), ())
+    # parameters beyond the example arguments keep their defaults (constants)
+    fun = callables.with_leading(fun, len(example_args), "aot.compile")
     core = normalize_function(fun)
     label = getattr(fun, "__qualname__", None) or core.name
     name = _c_name(name or core.name)

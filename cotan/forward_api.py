@@ -20,6 +20,7 @@ from . import tree_util
 from .autodiff.forward import jvp_function
 from .autodiff.linearize import LinearizeUnsupported, linearize_functions
 from .autodiff.parse import unwrap
+from .autodiff import callables
 from .codegen.abstract import eval_by_running
 from .errors import CotanError, ShapeError
 from .runtime.table import PRIMITIVES, Primitive
@@ -83,6 +84,9 @@ def jvp(fun, primals, tangents, has_aux=False):
     if len(primals) != len(tangents):
         raise TypeError(f"jvp of {_fname(fun)}: {len(primals)} primals but "
                         f"{len(tangents)} tangents; give one tangent per argument")
+    if callables.takes_variadic(fun):
+        fun = callables.fixed_arity(fun, len(primals), ())
+    fun = _leading(fun, len(primals), "jvp")
     for i, (p, t) in enumerate(zip(primals, tangents)):
         _check_tangent(fun, i, p, t)
     active = _active(primals)
@@ -94,11 +98,46 @@ def jvp(fun, primals, tangents, has_aux=False):
     return out, dout
 
 
-def linearize(fun, *primals):
+def _leading(fun, k, what):
+    """`fun` of its first `k` parameters (the others at their defaults),
+    checking the count."""
+    from .autodiff import callables
+    from .autodiff.normalize import normalize_function
+    fun = callables.with_leading(fun, k, what)
+    n = len(normalize_function(fun).params)
+    if n != k:
+        raise TypeError(f"{what} of {_fname(fun)}: got {k} primal{'s' if k != 1 else ''} "
+                        f"but {_fname(fun)} takes {n} argument{'s' if n != 1 else ''}; "
+                        "give one primal per parameter")
+    return fun
+
+
+def _aux_parts(fun):
+    """(main, aux): generated functions returning fun(...)[0] and [1]."""
+    from .autodiff.normalize import normalize_function
+    params = ", ".join(normalize_function(fun).params)
+    name = _ident(_fname(fun))
+    main = _exec_source(f"def main_of_{name}({params}):\n    return fun({params})[0]\n",
+                        f"has_aux output of {_fname(fun)}", {"fun": fun})
+    aux = _exec_source(f"def aux_of_{name}({params}):\n    return fun({params})[1]\n",
+                       f"has_aux auxiliary of {_fname(fun)}", {"fun": fun})
+    return main, aux
+
+
+def linearize(fun, *primals, has_aux=False):
     """`(fun(*primals), f_jvp)` where `f_jvp(*tangents)` is the JVP at
     `primals`.  The primal computation runs once, here; `f_jvp` runs only
     tangent arithmetic on the saved residuals (`cotan.source(f_jvp)` shows
-    it)."""
+    it).  With `has_aux`, `fun` returns `(out, aux)` and the result is
+    `(out, f_jvp, aux)` (the auxiliary output is computed by a second run
+    of the primal, without derivatives)."""
+    if callables.takes_variadic(fun):
+        fun = callables.fixed_arity(fun, len(primals), ())
+    fun = _leading(fun, len(primals), "linearize")
+    if has_aux:
+        main, aux_fn = _aux_parts(fun)
+        out, f_jvp = linearize(main, *primals)
+        return out, f_jvp, _split_aux(fun, unwrap(fun)(*primals), True)[1]
     active = _active(primals)
     try:
         primal_fn, tangent_fn, _ = linearize_functions(fun, active)
@@ -112,7 +151,7 @@ def linearize(fun, *primals):
         return out, f_jvp
     out, residuals = primal_fn(*primals)
 
-    def f_jvp(*tangents):
+    def eager(*tangents):
         if len(tangents) != len(primals):
             raise TypeError(f"the linearized {_fname(fun)} takes {len(primals)} tangents "
                             f"(one per argument), got {len(tangents)}")
@@ -120,6 +159,10 @@ def linearize(fun, *primals):
             _check_tangent(fun, i, p, t)
         return tangent_fn(*residuals, *[tangents[i] for i in active])
 
+    names = [f"t{i}" for i in range(len(primals))]
+    f_jvp = callables.Closure(f"f_jvp of {_fname(fun)}", eager, callables.closure_function(
+        f"linearized {_fname(fun)}", tangent_fn, residuals, names,
+        passed=[names[i] for i in active]))
     f_jvp.__cotan_source__ = lambda: _source_of(tangent_fn)
     f_jvp.__cotan_primal__ = primal_fn
     f_jvp.__cotan_tangent__ = tangent_fn
@@ -151,8 +194,11 @@ from .runtime import jacobian_support  # noqa: E402  (registers the static_jacob
 
 
 def _argnums_tuple(argnums, nargs, fun, what):
-    single = isinstance(argnums, int)
-    nums = (argnums,) if single else tuple(argnums)
+    single = isinstance(argnums, int) and not isinstance(argnums, bool)
+    try:
+        nums = (argnums,) if single else tuple(argnums)
+    except TypeError:
+        nums = None
     if not nums or not all(isinstance(a, int) and not isinstance(a, bool) for a in nums):
         raise CotanError(f"argnums of {what}({_fname(fun)}) must be an int or a non-empty "
                          f"tuple of ints, got {argnums!r}")
@@ -265,7 +311,8 @@ def _plain_function(fun):
     """`fun` as a Python function generated code may call (and
     transformations inline)."""
     import types
-    inner = unwrap(fun)
+    from .autodiff import callables
+    inner = callables.as_function(unwrap(fun))
     if isinstance(inner, types.FunctionType):
         return inner
     from .source import normalize
@@ -275,6 +322,25 @@ def _plain_function(fun):
 def _params_of(fun):
     from .autodiff.normalize import normalize_function
     return normalize_function(fun).params
+
+
+def _npos(fun):
+    """How many positional parameters `fun` has (argnums counts them)."""
+    from .autodiff.normalize import normalize_function
+    core = normalize_function(fun)
+    return len(core.signature.positional) if core.signature is not None else len(core.params)
+
+
+def _presented(got, target):
+    from .autodiff import callables
+    from .autodiff.normalize import normalize_function
+    return callables.present(got, normalize_function(target).signature)
+
+
+def _check_holomorphic(fun, holomorphic, what):
+    if not isinstance(holomorphic, bool):
+        raise CotanError(f"holomorphic= of {what}({_fname(fun)}) must be True or False, "
+                         f"got {holomorphic!r}")
 
 
 def _fresh_prefix(params):
@@ -312,6 +378,9 @@ def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
     inputs must be real unless `holomorphic=True` (then they are complex and
     the Jacobian is the complex derivative).
     """
+    if callables.takes_variadic(fun):
+        return callables.PerArity(fun, lambda f: jacfwd(f, argnums, has_aux, holomorphic),
+                                  "jacfwd")
     return _jacfwd(fun, argnums, has_aux, holomorphic=holomorphic)
 
 
@@ -326,7 +395,7 @@ def _jacfwd(fun, argnums, has_aux, outputs=None, holomorphic=False):
     if got is not None:
         return got
     params = _params_of(target)
-    nums = _argnums_tuple(argnums, len(params), fun, "jacfwd")
+    nums = _argnums_tuple(argnums, _npos(target), fun, "jacfwd")
     single = isinstance(argnums, int)
     from .vmap_api import vmap
     p = _fresh_prefix(params)
@@ -363,6 +432,7 @@ def _jacfwd(fun, argnums, has_aux, outputs=None, holomorphic=False):
                  "jacobian_columns": _step("columns", len(nums), single)}
     got = _exec_source("\n".join(lines) + "\n", f"jacfwd of {_fname(fun)}", namespace)
     got.__qualname__ = f"jacfwd({_fname(fun)})"
+    got = _presented(got, target)
     GENERATED["jacfwd"] += 1
     _jacobians[key] = got
     return got
@@ -399,6 +469,9 @@ def jacrev(fun, argnums=0, has_aux=False, holomorphic=False):
     vmapped over the one-hot basis of its output; shapes, `has_aux` and
     composition as for `jacfwd`.  Complex values as in JAX: the output must
     be real unless `holomorphic=True` (then inputs and output are complex)."""
+    if callables.takes_variadic(fun):
+        return callables.PerArity(fun, lambda f: jacrev(f, argnums, has_aux, holomorphic),
+                                  "jacrev")
     target = _plain_function(fun)
     key = ("jacrev", target, getattr(target, "__code__", None), argnums, has_aux,
            bool(holomorphic))
@@ -407,7 +480,7 @@ def jacrev(fun, argnums=0, has_aux=False, holomorphic=False):
         return got
     rev = _reverse()
     params = _params_of(target)
-    nums = _argnums_tuple(argnums, len(params), fun, "jacrev")
+    nums = _argnums_tuple(argnums, _npos(target), fun, "jacrev")
     single = isinstance(argnums, int)
     from .vmap_api import vmap
     vjp_fn = rev._transform(_held_fixed(target, fun, params, nums), tuple(range(len(params))),
@@ -444,6 +517,7 @@ def jacrev(fun, argnums=0, has_aux=False, holomorphic=False):
                                         "complex" if holomorphic else None)}
     got = _exec_source("\n".join(lines) + "\n", f"jacrev of {_fname(fun)}", namespace)
     got.__qualname__ = f"jacrev({_fname(fun)})"
+    got = _presented(got, target)
     GENERATED["jacrev"] += 1
     _jacobians[key] = got
     return got
@@ -472,15 +546,25 @@ def _partial_args(fun, args, nums):
     return next(v for k, v in ns.items() if k.startswith("partial_"))
 
 
-def hessian(fun, argnums=0):
+def hessian(fun, argnums=0, has_aux=False, holomorphic=False):
     """The Hessian of scalar-valued `fun`: forward over reverse,
     `jacfwd(grad(fun, argnums), argnums)` (the same as jacfwd of jacrev for
     a scalar output, with one pullback instead of a vmap of one).  Shapes
     follow JAX: `in.shape + in.shape` per pair of input leaves.  A generated
-    function like jacfwd's."""
+    function like jacfwd's.  With `has_aux`, `fun` returns `(value, aux)`
+    and the result is `(hessian, aux)`."""
     rev = _reverse()
+    _check_holomorphic(fun, holomorphic, "hessian")
+    if callables.takes_variadic(fun):
+        return callables.PerArity(fun, lambda f: hessian(f, argnums, has_aux, holomorphic),
+                                  "hessian")
+    _argnums_tuple(argnums, _npos(_plain_function(fun)), fun, "hessian")
     outputs = None if isinstance(argnums, int) else len(tuple(argnums))
-    return _jacfwd(rev.grad(fun, argnums=argnums), argnums, False, outputs)
+    # holomorphic= is complex differentiation's (grad's and jacfwd's):
+    # passed on only when asked for
+    holo = {"holomorphic": True} if holomorphic else {}
+    return _jacfwd(rev.grad(fun, argnums=argnums, has_aux=has_aux, **holo), argnums, has_aux,
+                   outputs, **holo)
 
 
 # -- custom rules ----------------------------------------------------------------------------
@@ -499,13 +583,19 @@ class custom_jvp:
 
     Transformed code sees `f` as one primitive (through
     `__cotan_primitive__`); forward mode splices a call of the JVP function
-    (which is inlined, so it may itself be differentiated again).
+    (which is inlined, so it may itself be differentiated again).  Reverse
+    mode transposes the custom JVP, as JAX does: the tangent output is
+    linear in the tangents, so its VJP with respect to them (reverse mode
+    through the JVP rule's own source) is the function's VJP.  With
+    `nondiff_argnums`, those arguments come first in the rule's call,
+    `f_jvp(*nondiff, primals, tangents)`, and `primals`/`tangents` hold the
+    other arguments only.
     """
 
     def __init__(self, fun, nondiff_argnums=()):
-        if nondiff_argnums:
-            raise NotImplementedError("custom_jvp: nondiff_argnums is not supported; close "
-                                      "over the non-differentiable values instead")
+        if isinstance(nondiff_argnums, int):
+            nondiff_argnums = (nondiff_argnums,)
+        self.nondiff_argnums = tuple(sorted(set(nondiff_argnums)))
         functools.update_wrapper(self, fun)
         self.fun = fun
         self.jvp = None
@@ -516,13 +606,21 @@ class custom_jvp:
             k += 1
         prim = Primitive(name, self._impl, eval_by_running(self._impl), differentiable=True)
         prim.cotan_custom = True
+
         def rule(ctx, z, args, keywords):
             return self._rule(ctx, z, args, keywords)
         rule.cotan_builder = True
         rule.cotan_widen = False
         prim.jvp_rule = rule
+        from .autodiff.vjp_rules import builder
+
+        @builder
+        def vjp_rule(ctx, g, z, args, kwargs):
+            self._vjp_rule(ctx, g, args, kwargs)
+        prim.vjp_rule = vjp_rule
         PRIMITIVES[name] = prim
         self.__cotan_primitive__ = prim
+        self._transposes = {}
 
     def _impl(self, *args):
         return self.fun(*args)
@@ -535,18 +633,84 @@ class custom_jvp:
     def __call__(self, *args):
         return self.fun(*args)
 
-    def _rule(self, ctx, z, args, keywords):
-        import gast
+    def _need_rule(self):
         if self.jvp is None:
             raise CotanError(f"custom_jvp function {_fname(self.fun)} has no JVP rule; "
                              "define one with @f.defjvp")
-        tangents = [ctx.tangent(a) for a in args]
+
+    def _split(self, args, what):
+        n = len(args)
+        for i in self.nondiff_argnums:
+            if not -n <= i < n:
+                raise CotanError(f"custom_jvp {_fname(self.fun)}: nondiff_argnums="
+                                 f"{self.nondiff_argnums} but it is called with {n} arguments")
+        nd = {i % n for i in self.nondiff_argnums}
+        return [i for i in range(n) if i in nd], [i for i in range(n) if i not in nd]
+
+    def _rule(self, ctx, z, args, keywords):
+        import gast
+        self._need_rule()
+        if keywords:
+            raise CotanError(f"custom_jvp function {_fname(self.fun)} called with keyword "
+                             f"arguments {sorted(keywords)}; pass its arguments positionally")
+        nondiff, diff = self._split(args, "jvp")
+        tangents = [ctx.tangent(args[i]) for i in diff]
         if all(ctx.is_zero(t) for t in tangents):
             return None
         fn = ctx.capture(self.jvp, getattr(self.jvp, "__name__", "custom_jvp_rule"))
-        call = gast.Call(func=fn, args=[
-            gast.Tuple(elts=list(args), ctx=gast.Load()),
+        call = gast.Call(func=fn, args=[args[i] for i in nondiff] + [
+            gast.Tuple(elts=[args[i] for i in diff], ctx=gast.Load()),
             gast.Tuple(elts=[ctx.materialize(t) for t in tangents], ctx=gast.Load())],
             keywords=[])
         return gast.Subscript(value=call, slice=gast.Constant(value=1, kind=None),
                               ctx=gast.Load())
+
+    def _vjp_rule(self, ctx, g, args, kwargs):
+        self._need_rule()
+        if kwargs:
+            raise CotanError(f"grad of custom_jvp function {_fname(self.fun)}: called with "
+                             f"keyword arguments {sorted(kwargs)}; pass them positionally")
+        nondiff, diff = self._split(args, "vjp")
+        prim = self._transpose(len(args), tuple(nondiff))
+        cts = ctx.call(prim.name, list(args) + [g])
+        for k, i in enumerate(diff):
+            ctx.contribute(args[i], ctx.call("getitem", [cts, gast_const(k)]))
+
+    def _transpose(self, n, nondiff):
+        """The checkpoint primitive `T(*args, g)`: the cotangents of the
+        differentiable arguments, the VJP of the custom tangent map
+        `t -> jvp(primals, t)[1]` (linear in `t`, so evaluated at t = 0)."""
+        key = (n, nondiff)
+        got = self._transposes.get(key)
+        if got is not None:
+            return got
+        rev = _reverse()
+        diff = [i for i in range(n) if i not in nondiff]
+        xs = [f"x{i}" for i in range(n)]
+        ts = [f"t{i}" for i in diff]
+        pre = "".join(f"{xs[i]}, " for i in nondiff)
+        tangent_map = _exec_source(
+            f"def tangent_map_{_ident(_fname(self.fun))}({', '.join(xs + ts)}):\n"
+            f"    return jvp_rule({pre}({''.join(xs[i] + ', ' for i in diff)}), "
+            f"({''.join(t + ', ' for t in ts)}))[1]\n",
+            f"custom_jvp tangent map of {_fname(self.fun)}", {"jvp_rule": self.jvp})
+        vjp_map = rev._transform(tangent_map, tuple(range(n + len(ts))), "vjp", False)
+        zeros = ", ".join(f"zeros_like({xs[i]})" for i in diff)
+        picks = "".join(f"r[1][{n + k}], " for k in range(len(ts)))
+        transpose = _exec_source(
+            f"def transpose_{_ident(_fname(self.fun))}({', '.join(xs)}, g):\n"
+            f"    r = vjp_map({', '.join(xs)}, {zeros}, g)\n"
+            f"    return ({picks})\n",
+            f"custom_jvp transpose of {_fname(self.fun)}",
+            {"vjp_map": vjp_map, "zeros_like": np.zeros_like})
+        # a checkpoint primitive (named so): its VJP, JVP and batching rules
+        # come with it, and jit expands it into the transpose's code
+        name = f"checkpoint_{self.__cotan_primitive__.name}_transpose_{n}" + "".join(
+            f"_{i}" for i in nondiff)
+        got = self._transposes[key] = rev._checkpoint_primitive(name, transpose, n + 1)
+        return got
+
+
+def gast_const(v):
+    import gast
+    return gast.Constant(value=v, kind=None)

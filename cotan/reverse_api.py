@@ -12,6 +12,7 @@ import itertools
 from .autodiff.materialize import materialize
 from .autodiff.normalize import normalize_function
 from .autodiff.parse import unwrap
+from .autodiff import callables
 from .autodiff.reverse import reverse_function, vjp_functions
 from .errors import CotanError, NonDifferentiableError
 from .runtime.table import Primitive, PRIMITIVES
@@ -26,36 +27,75 @@ def _name(fun):
     return getattr(fun, "__qualname__", None) or getattr(fun, "__name__", repr(fun))
 
 
-def _check_argnums(fun, argnums):
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    if not nums or not all(isinstance(i, int) for i in nums):
-        raise CotanError(f"argnums of grad({_name(fun)}) must be an int or a non-empty "
-                         f"tuple of ints, got {argnums!r}")
+def _check_argnums(fun, argnums, what="grad"):
+    single = isinstance(argnums, int) and not isinstance(argnums, bool)
+    try:
+        nums = (argnums,) if single else tuple(argnums)
+    except TypeError:
+        nums = None
+    if not nums or not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
+        raise CotanError(f"argnums of {what}({_name(fun)}) must be an int or a non-empty "
+                         f"tuple of ints (positions of positional parameters), got "
+                         f"{argnums!r}")
     core = normalize_function(fun)
     n = len(core.params)
+    sig = core.signature
+    npos = len(sig.positional) if sig is not None else n
     for i in nums:
-        if not -n <= i < n:
-            raise CotanError(f"argnums={argnums!r} but {_name(fun)} takes {n} "
-                             f"positional argument{'s' if n != 1 else ''}")
-    nums = tuple(i % n for i in nums)
-    return core, nums[0] if isinstance(argnums, int) else nums
+        if not -npos <= i < npos:
+            raise CotanError(f"argnums={argnums!r} but {_name(fun)} takes {npos} "
+                             f"positional argument{'s' if npos != 1 else ''}"
+                             + (f" {tuple(core.params[:npos])}" if npos else "")
+                             + "; argnums counts positional parameters from 0")
+    nums = tuple(i % npos for i in nums)
+    return core, nums[0] if single else nums
+
+
+def argnames_to_argnums(fun, argnames, what):
+    """JAX's `argnames=`: the positions of the named parameters (a str
+    gives an int, as for argnums)."""
+    core = normalize_function(fun)
+    sig = core.signature
+    names = sig.flat if sig is not None else list(core.params)
+    npos = len(sig.positional) if sig is not None else len(names)
+    single = isinstance(argnames, str)
+    given = (argnames,) if single else tuple(argnames)
+    out = []
+    for a in given:
+        if not isinstance(a, str) or a not in names[:npos]:
+            raise CotanError(f"argnames={argnames!r} of {what}({_name(fun)}): {a!r} is not a "
+                             f"positional parameter of {_name(fun)} {tuple(names[:npos])}")
+        out.append(names.index(a))
+    return out[0] if single else tuple(out)
+
+
+def _resolve_argnums(fun, argnums, argnames, what):
+    if argnames is None:
+        return argnums
+    if argnums not in (0, None):
+        raise CotanError(f"{what}({_name(fun)}): pass argnums or argnames, not both")
+    return argnames_to_argnums(fun, argnames, what)
 
 
 @serialized
 def _transform(fun, argnums, kind, has_aux, holomorphic=False):
-    fun = unwrap(fun)
+    # keyed on the function cotan reads: a bound method's wrapper changes
+    # when its object's attributes were reassigned (callables.as_function)
+    fun = callables.as_function(unwrap(fun))
     key = (fun, getattr(fun, "__code__", None), argnums, kind, has_aux, bool(holomorphic))
     got = _cache.get(key)
     if got is None:
-        core, nums = _check_argnums(fun, argnums)
+        core, nums = _check_argnums(fun, argnums, kind)
         rcore = reverse_function(core, nums, kind, has_aux, what=_name(fun),
                                  holomorphic=bool(holomorphic))
         got = materialize(rcore, kind)
+        if kind != "vjp":
+            got = callables.present(got, core.signature)
         _cache[key] = got
     return got
 
 
-def grad(fun, argnums=0, has_aux=False, holomorphic=False):
+def grad(fun, argnums=0, has_aux=False, holomorphic=False, argnames=None):
     """The gradient of scalar-valued `fun` with respect to argument(s) `argnums`.
 
     Like jax.grad: `grad(f)(x)` has the structure of `x` (pytrees of arrays
@@ -66,14 +106,24 @@ def grad(fun, argnums=0, has_aux=False, holomorphic=False):
     Complex numbers follow JAX: for a real-valued `fun` of a complex z = x + iy
     the gradient is df/dx - i df/dy; a complex output is refused unless
     `holomorphic=True` (then inputs and output must be complex and the
-    result is the complex derivative f'(z)).
+    result is the complex derivative f'(z)).  `argnames` names the
+    parameters instead of `argnums` (a str or a tuple of them, as in JAX).
+    Defaults and keyword-only parameters of `fun` carry over to the gradient.
     """
+    if callables.takes_variadic(fun):
+        return callables.PerArity(fun, lambda f: grad(f, argnums, has_aux, holomorphic,
+                                                      argnames), "grad")
+    argnums = _resolve_argnums(fun, argnums, argnames, "grad")
     return _transform(fun, argnums, "grad", has_aux, holomorphic)
 
 
-def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False):
+def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, argnames=None):
     """Like `grad`, returning `(value, gradient)` (`((value, aux), gradient)`
     with has_aux)."""
+    if callables.takes_variadic(fun):
+        return callables.PerArity(fun, lambda f: value_and_grad(f, argnums, has_aux, holomorphic,
+                                                                argnames), "value_and_grad")
+    argnums = _resolve_argnums(fun, argnums, argnames, "value_and_grad")
     return _transform(fun, argnums, "value_and_grad", has_aux, holomorphic)
 
 
@@ -94,7 +144,9 @@ def vjp(fun, *primals, has_aux=False):
     repeatedly.  The primal runs once, in a generated forward function that
     also returns the residuals; `vjp_fn` runs only the generated backward
     function on them (cotan.source(vjp_fn) shows it)."""
-    fun = unwrap(fun)
+    if callables.takes_variadic(fun):
+        fun = callables.fixed_arity(fun, len(primals), ())
+    fun = callables.with_leading(unwrap(fun), len(primals), "vjp")
     for i, p in enumerate(primals):
         PRIMITIVES["check_grad_input"](p, f"primal {i} of vjp({_name(fun)})")
     n = len(normalize_function(fun).params)
@@ -106,8 +158,10 @@ def vjp(fun, *primals, has_aux=False):
     if has_aux:
         out, aux = out
 
-    def vjp_fn(g):
+    def eager(g):
         return tuple(backward(*residuals, g))
+    vjp_fn = callables.Closure(f"vjp_fn of {_name(fun)}", eager, callables.closure_function(
+        f"pullback of {_name(fun)}", backward, residuals, ["g"]))
     vjp_fn.__cotan_source__ = lambda: __import__("inspect").getsource(backward)
     if has_aux:
         return out, vjp_fn, aux
@@ -135,10 +189,15 @@ class custom_vjp:
     cotan registers a primitive for `f` (the normalizer finds it through
     `__cotan_primitive__`); grad calls `f_fwd` once, in the primal sweep,
     keeps its residuals like any other primal value, and calls `f_bwd` in
-    the adjoint sweep.
+    the adjoint sweep.  With `nondiff_argnums` (JAX's meaning), `f_fwd`
+    takes every argument, `f_bwd(*nondiff, residuals, g)` gets those
+    arguments first and returns cotangents of the others only.
     """
 
-    def __init__(self, fun):
+    def __init__(self, fun, nondiff_argnums=()):
+        if isinstance(nondiff_argnums, int):
+            nondiff_argnums = (nondiff_argnums,)
+        self.nondiff_argnums = tuple(sorted(set(nondiff_argnums)))
         self.fun = fun
         self.__name__ = getattr(fun, "__name__", "custom_vjp")
         self.__qualname__ = getattr(fun, "__qualname__", self.__name__)
@@ -157,7 +216,7 @@ class custom_vjp:
         prim = self.__cotan_primitive__
         fwd_name, out_name, bwd_name = prim.name + "_fwd", prim.name + "_out", prim.name + "_bwd"
         PRIMITIVES[fwd_name] = Primitive(fwd_name, lambda *a: tuple(fwd(*a)), differentiable=False)
-        PRIMITIVES[bwd_name] = Primitive(bwd_name, lambda res, g: tuple(bwd(res, g)),
+        PRIMITIVES[bwd_name] = Primitive(bwd_name, lambda *a: tuple(bwd(*a)),
                                          differentiable=False)
         # grad runs `y = f(x)` as `pair = f_fwd(x); y = f_out(pair, x)`: fwd
         # is called once, in the primal sweep, and its residuals pair[1] are
@@ -171,9 +230,17 @@ class custom_vjp:
         @builder
         def rule(ctx, g, z, args, kwargs):
             pair, operands = args[0], args[1:]
-            cts = ctx.call(bwd_name, [ctx.call("getitem", [pair, _const(1)]), g])
-            for i, a in enumerate(operands):
-                ctx.contribute(a, ctx.call("getitem", [cts, _const(i)]))
+            n = len(operands)
+            for i in self.nondiff_argnums:
+                if not -n <= i < n:
+                    raise CotanError(f"custom_vjp {self.__qualname__}: nondiff_argnums="
+                                     f"{self.nondiff_argnums} but it is called with {n} "
+                                     "arguments")
+            nd = {i % n for i in self.nondiff_argnums}
+            fixed = [a for i, a in enumerate(operands) if i in nd]
+            cts = ctx.call(bwd_name, fixed + [ctx.call("getitem", [pair, _const(1)]), g])
+            for k, a in enumerate(a for i, a in enumerate(operands) if i not in nd):
+                ctx.contribute(a, ctx.call("getitem", [cts, _const(k)]))
         out.vjp_rule = rule
         prim.cotan_primal_split = (fwd_name, out_name)
         return self

@@ -8,6 +8,7 @@ Python function (its source is `cotan.source(vmap(f))`), so `vmap(vmap(f))`,
 """
 
 from .errors import ShapeError
+from .autodiff import callables
 # derivatives of vmap's helper primitives, so grad/jvp of a vmapped function
 # (and the rule sweeps) find them from `import cotan` on
 from .autodiff import batching_derivatives  # noqa: F401
@@ -49,17 +50,31 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
     collectives: `cotan.lax.psum(x, axis_name)` inside `fun` sums over the
     batch (autodiff/collective_rules.py).
 
-    Returns a generated Python function with the same parameters.
+    Returns a generated Python function with the same parameters.  A
+    parameter with a default that `in_axes` does not cover (an int in_axes
+    covers the parameters without defaults; a tuple, its first entries)
+    keeps its default and is not mapped.
     """
     from .autodiff.normalize import normalize_function
     from .autodiff.batching import batch_function
     from .autodiff.materialize import materialize
     if not callable(fun):
         raise TypeError(f"vmap: expected a function, got {type(fun).__name__}")
+    if callables.takes_variadic(fun):
+        return callables.PerArity(fun, lambda f: vmap(f, in_axes, out_axes, axis_name), "vmap")
     core = normalize_function(fun)
-    params = core.params
     if isinstance(in_axes, list):
         in_axes = tuple(in_axes)
+    sig = core.signature
+    if sig is not None and not sig.trivial:
+        # parameters with defaults (and keyword-only ones) that in_axes does
+        # not cover keep their defaults, unmapped: an int in_axes maps the
+        # parameters without a default
+        k = len(in_axes) if isinstance(in_axes, tuple) else sig.required
+        if k < len(core.params):
+            fun = callables.with_leading(fun, k, "vmap")
+            core = normalize_function(fun)
+    params = core.params
     if isinstance(in_axes, tuple):
         if len(in_axes) != len(params):
             raise ShapeError(
@@ -87,6 +102,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None):
         batched = batch_function(core, specs, out_spec)
         fn = materialize(batched, "vmap")
         fn.axis_name = axis_name
+        fn = callables.present(fn, core.signature)
         _cache[key] = fn
     return fn
 
