@@ -135,8 +135,11 @@ def as_function(obj):
     if hasattr(obj, "__cotan_primitive__"):
         return _calling_wrapper(obj, getattr(obj, "fun", None) or obj)
     from . import resolve
+    from ..runtime.table import Primitive
     target = resolve.translate_callable(obj)
-    if target is not None and target is not obj:
+    # a primitive itself (vmap(imag_cotangent)) translates to itself and
+    # needs its wrapper as much as a NumPy function mapped onto one does
+    if target is not None and (target is not obj or isinstance(target, Primitive)):
         if isinstance(target, types.FunctionType):
             return target
         return _primitive_wrapper(target)

@@ -768,4 +768,29 @@ def register():
         p.declare_no_rule("xla", _NOT_YET)
 
 
+# ------------------------------------------------------------- complex parts
+# complex values never reach a compiled program (refused at the boundary and
+# where register types are chosen), so on the real dtypes that do these are
+# the identity, zero and sign
+
+@lowering("real", "conj")
+def _real_part(em, s, args, kwargs):
+    return em.rt(args[0], s.out.dtype)
+
+
+@lowering("imag", "imag_cotangent")
+def _imag_part(em, s, args, kwargs):
+    from .indexing import _zeros_of
+    return _zeros_of(em, s.out)
+
+
+@lowering("unit_phase")
+def _unit_phase(em, s, args, kwargs):
+    x = em.rt(args[0], s.out.dtype)
+    if x.dtype.kind == "b":
+        return x
+    return em.unary("stablehlo.sign", x)
+
+
 register()
+
