@@ -17,7 +17,8 @@ import numpy
 
 from .syntax import clone, walk
 from ..errors import TransformError
-from ..runtime.table import Primitive
+from ..runtime.table import Primitive, PRIMITIVES
+from ..runtime import pytree_ops  # noqa: F401  (getattr_leaf: fields of pytree nodes)
 from . import resolve
 from .core_form import is_constant_value
 from .desugar import desugar_control_flow
@@ -180,10 +181,12 @@ class ExpressionFlattener:
             return self.static_atom(node.attr, value, node)
         attr = node.attr
         prim = resolve.ARRAY_ATTRIBUTES.get(attr)
-        if prim is None:
-            raise self.error(f"attribute {attr!r} of an array is not supported", node,
-                             hint="Supported: " + ", ".join(sorted(resolve.ARRAY_ATTRIBUTES)))
         base = self.expr(node.value)
+        if prim is None:
+            # not an array attribute: a field of a pytree node (namedtuple,
+            # dataclass, registered class), known only at the call
+            return self.call_function(PRIMITIVES["getattr_leaf"], [base, Const(attr)], {},
+                                      None, node)
         return self.call_function(resolve.cotan_function(prim), [base], {}, None, node)
 
     def expr_BinOp(self, node, target=None):

@@ -21,7 +21,8 @@ from .syntax import Const, Name  # noqa: F401  (shared node constructors)
 CONTAINER_PRIMITIVES = {"getitem", "make_tuple", "make_list", "make_dict", "list_append",
                         "to_tuple", "to_list", "slogdet", "qr", "eigh", "svd", "split_like",
                         "unstack_like", "pop_restore", "getitem_adjoint", "add_any",
-                        "zero_adjoint", "assemble_adjoint", "linspace"}
+                        "zero_adjoint", "assemble_adjoint", "linspace",
+                        "getattr_leaf", "getattr_adjoint"}
 
 #: differentiable primitives that accept containers as well as arrays
 _NOT_NUMERIC = {"setitem", "array", "concatenate", "stack", "copy"}

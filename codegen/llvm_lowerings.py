@@ -289,6 +289,14 @@ def _getitem(em, s, args, kwargs):
     return view
 
 
+@lowering("getattr_leaf")
+def _getattr_leaf(em, s, args, kwargs):
+    # a pytree node is a tuple here (tree_util.node_aval); its aval knows
+    # which child the field is
+    from ..tree_util import field_index
+    return args[0][field_index(s.args[0].aval, args[1])]
+
+
 @lowering("setitem")
 def _setitem(em, s, args, kwargs):
     b = em.b
