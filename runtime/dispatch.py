@@ -20,7 +20,7 @@ import inspect
 
 import numpy as np
 
-from ..errors import ShapeError, CotanError
+from ..errors import ShapeError, CotanError, LinAlgError
 from ..codegen.abstract import ShapedArray
 from ..codegen.llvm_emit import leaves_of
 from . import disk_cache, fastcall
@@ -104,6 +104,8 @@ def _raise(status, msg):
         raise IndexError(msg)
     if status == 3:
         raise AssertionError(msg)
+    if status == 5:
+        raise LinAlgError(msg)
     raise ShapeError(msg)
 
 

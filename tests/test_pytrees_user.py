@@ -83,6 +83,7 @@ def _fd_grad(f, p, x, eps=1e-6):
     """Central finite differences of f over every leaf of the pytree p."""
     leaves, tdef = tree_util.tree_flatten(p)
     out = []
+    leaves = [np.asarray(v, float) for v in leaves]
     for k, leaf in enumerate(leaves):
         g = np.zeros_like(leaf)
         for i in np.ndindex(leaf.shape):
