@@ -448,6 +448,12 @@ def expand_reduced_rule(c):
 
 @batch_rule("add_any")
 def add_any_rule(c):
+    # both sides batched: adjoints of one variable have one structure and
+    # shape per lane (a pytree node's state collapses to True, and numpy's
+    # add would read a namedtuple or a dataclass as an array)
+    if all(s is True for s in c.states):
+        c.assign(c.call())
+        return True
     if not any(is_tree_state(s) for s in c.states):
         return elementwise(c)
     c.assign(Call("add_any", [c.promoted(0), c.promoted(1)]))

@@ -618,6 +618,18 @@ def _zero_adjoint(em, s, args, kwargs):
     return zeros_of(em, s.out, s.target)
 
 
+@lowering("getattr_adjoint")
+def _getattr_adjoint(em, s, args, kwargs):
+    # a node (a tuple here) of zeros but for the cotangent at the field
+    from ..tree_util import field_index
+    try:
+        i = field_index(s.args[1].aval, args[2])
+    except ValueError:
+        i = None   # static data of the node: no cotangent
+    return type(s.out)(args[0] if k == i else zeros_of(em, a, f"{s.target}.{k}")
+                       for k, a in enumerate(s.out))
+
+
 # forward mode's zero tangent: zeros of its output's structure (the shape
 # rule already made integer leaves float)
 LOWERINGS["tangent_zeros"] = _zero_adjoint

@@ -75,6 +75,7 @@ def register_dataclass(nodetype, data_fields=None, meta_fields=None, drop_fields
                          f"{nodetype.__name__} are neither data nor meta fields")
     _registry[nodetype] = _dataclass_handlers(nodetype, data_fields, meta_fields)
     _fields_of[nodetype] = data_fields
+    _meta_of[nodetype] = meta_fields
     return nodetype
 
 
@@ -98,6 +99,7 @@ def _dataclass_handlers(cls, data_fields, meta_fields):
 #: node type -> the attribute names of its children, in order (namedtuples
 #: and dataclasses; registered classes are matched by identity, field_index)
 _fields_of = {}
+_meta_of = {}     # dataclass node type -> its meta (static) field names
 
 
 def _is_namedtuple(x):
@@ -201,23 +203,37 @@ def node_aval(x, children):
     (one per node type and static data) remembers how to rebuild `x` and
     answers `.name` for x's fields, so compiled code, which sees tuples,
     reads `p.w` as `p[field_index]` and returns a node of x's type."""
-    t = type(x)
-    names = field_names(x) or ()
     _, aux = node_children(x)
+    return _node_aval_class(type(x), aux, field_names(x) or ())(children)
+
+
+def _node_aval_class(t, aux, names):
     key = (t, _hashable(aux), names)
     cls = _node_aval_classes.get(key)
-    if cls is None:
-        index = {n: i for i, n in enumerate(names)}
+    if cls is not None:
+        return cls
+    index = {n: i for i, n in enumerate(names)}
+    meta = dict(zip(_meta_of[t], aux or ())) if t in _meta_of else {}
 
-        def __getattr__(self, name, _index=index):
-            if name in _index:
-                return self[_index[name]]
-            raise AttributeError(name)
-        cls = type(f"{t.__name__}Aval", (tuple,), {
-            "__slots__": (), "_cotan_node": (t, aux, names), "__getattr__": __getattr__,
-            "__repr__": lambda self: f"{t.__name__}{tuple.__repr__(self)}"})
-        _node_aval_classes[key] = cls
-    return cls(children)
+    def __getattr__(self, name):
+        if name in index:
+            return self[index[name]]
+        if name in meta:        # static data: a constant in compiled code
+            return meta[name]
+        raise AttributeError(name)
+    # the repr names the type fully: jit's disk cache keys on it
+    label = f"{t.__module__}.{t.__qualname__}{list(names)}{aux!r}"
+    cls = type(f"{t.__name__}Aval", (tuple,), {
+        "__slots__": (), "_cotan_node": (t, aux, names), "__getattr__": __getattr__,
+        "__repr__": lambda self: f"{label}{tuple.__repr__(self)}",
+        "__reduce__": lambda self: (_node_aval_again, (t, aux, names, tuple(self)))})
+    _node_aval_classes[key] = cls
+    return cls
+
+
+def _node_aval_again(t, aux, names, children):
+    """Unpickling a node_aval (jit's disk cache stores output types)."""
+    return _node_aval_class(t, aux, names)(children)
 
 
 def from_node_aval(a, children):

@@ -44,7 +44,10 @@ getattr_leaf = primitive("getattr_leaf", abstract_eval=_getattr_leaf)(_getattr_l
 def _getattr_adjoint(g, x, name, zero=_zero_leaf):
     """getattr_adjoint(g, x, name): the adjoint of `x.name`: a node of x's
     type whose children are zero adjoints but for `g` at that field."""
-    i = tree_util.field_index(x, name)
+    try:
+        i = tree_util.field_index(x, name)
+    except ValueError:
+        i = None    # static data (a meta field, a property): no cotangent flows
     children = tree_util.node_children(x)[0]
     out = [g if k == i else tree_util.tree_map(zero, c) for k, c in enumerate(children)]
     return tree_util.rebuild_like(x, out)

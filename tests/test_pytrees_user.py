@@ -203,6 +203,13 @@ def deep_mlp(params, x):
     return np.sum(h ** 2) + params["reg"] * np.sum(params["layers"][0].w ** 2)
 
 
+def deep_mlp_unrolled(params, x):
+    first, second = params["layers"]
+    h = np.tanh(x @ first.w + first.b)
+    h = np.tanh(h @ second.w + second.b)
+    return np.sum(h ** 2) + params["reg"] * np.sum(params["layers"][0].w ** 2)
+
+
 @pytest.mark.parametrize("cls", [Params, DParams, RParams], ids=lambda c: c.__name__)
 def test_nodes_nested_in_dicts_and_lists(cls):
     rng = np.random.default_rng(7)
@@ -215,7 +222,9 @@ def test_nodes_nested_in_dicts_and_lists(cls):
     ref = _fd_grad(deep_mlp, params, X)
     for a, b in zip(tree_util.tree_leaves(g), ref):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
-    gj = cotan.jit(cotan.grad(deep_mlp))(params, X)
+    # jit: the layers unrolled (a run-time loop over layers of different
+    # shapes is refused under jit for any container, not only for nodes)
+    gj = cotan.jit(cotan.grad(deep_mlp_unrolled))(params, X)
     assert all(type(layer) is cls for layer in gj["layers"])
     for a, b in zip(tree_util.tree_leaves(gj), ref):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
