@@ -448,12 +448,11 @@ def expand_reduced_rule(c):
 
 @batch_rule("add_any")
 def add_any_rule(c):
-    # both sides batched: adjoints of one variable have one structure and
-    # shape per lane (a pytree node's state collapses to True, and numpy's
-    # add would read a namedtuple or a dataclass as an array)
+    # both sides batched: either may be a pytree node whose state collapsed
+    # to True (the elementwise rule would ask its ndim); lane by lane is
+    # right for arrays and nodes alike
     if all(s is True for s in c.states):
-        c.assign(c.call())
-        return True
+        return c.map_lanes()
     if not any(is_tree_state(s) for s in c.states):
         return elementwise(c)
     c.assign(Call("add_any", [c.promoted(0), c.promoted(1)]))

@@ -41,9 +41,7 @@ def _describe(x):
 getattr_leaf = primitive("getattr_leaf", abstract_eval=_getattr_leaf)(_getattr_leaf)
 
 
-def _getattr_adjoint(g, x, name, zero=_zero_leaf):
-    """getattr_adjoint(g, x, name): the adjoint of `x.name`: a node of x's
-    type whose children are zero adjoints but for `g` at that field."""
+def _node_with_field(g, x, name, zero):
     try:
         i = tree_util.field_index(x, name)
     except ValueError:
@@ -53,5 +51,11 @@ def _getattr_adjoint(g, x, name, zero=_zero_leaf):
     return tree_util.rebuild_like(x, out)
 
 
-getattr_adjoint = primitive("getattr_adjoint", abstract_eval=lambda g, x, name: _getattr_adjoint(
+def _getattr_adjoint(g, x, name):
+    """getattr_adjoint(g, x, name): the adjoint of `x.name`: a node of x's
+    type whose children are zero adjoints but for `g` at that field."""
+    return _node_with_field(g, x, name, _zero_leaf)
+
+
+getattr_adjoint = primitive("getattr_adjoint", abstract_eval=lambda g, x, name: _node_with_field(
     g, x, name, _zero_leaf_abstract))(_getattr_adjoint)

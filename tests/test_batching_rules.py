@@ -214,6 +214,8 @@ NOT_SWEPT = {
     "take_along_axis_adjoint": "lane by lane", "diagonal_adjoint": "lane by lane",
     "split_like": "lane by lane", "unstack_like": "lane by lane",
     "einsum_expand": "lane by lane", "assemble_adjoint": "lane by lane (reverse mode helper)",
+    "getattr_leaf": "reads a field of a pytree node: vmap over nodes in test_pytrees_user.py",
+    "getattr_adjoint": "lane by lane (reverse mode helper); vmap(grad) in test_pytrees_user.py",
 }
 
 
