@@ -15,7 +15,7 @@ from .parse import parse_function
 _UNSUPPORTED = {
     gast.Try: "try/except", gast.With: "with", gast.AsyncWith: "async with",
     gast.ClassDef: "class definitions", gast.Global: "global",
-    gast.Nonlocal: "nonlocal", gast.Delete: "del", gast.Yield: "yield",
+    gast.Nonlocal: "nonlocal", gast.Yield: "yield",
     gast.YieldFrom: "yield from", gast.Await: "await", gast.Raise: "raise",
     gast.Import: "import", gast.ImportFrom: "import", gast.SetComp: "set comprehensions",
     gast.DictComp: "dict comprehensions", gast.GeneratorExp: "generator expressions",
@@ -31,7 +31,6 @@ _HINTS = {
     "try/except": "Move the error handling outside the transformed function.",
     "global": "Pass the value in as an argument and return the new value.",
     "nonlocal": "Pass the value in as an argument and return the new value.",
-    "del": "Drop the `del`; names go out of scope when the function returns.",
     "yield": "Build a list and return it instead of a generator.",
     "raise": "Check inputs before calling the transformed function, or use `assert`.",
     "import": "Import at module level.",
