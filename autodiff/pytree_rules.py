@@ -58,9 +58,18 @@ def _by_lanes(c):
     return c.map_lanes()
 
 
+def _getattr_adjoint_batch(c):
+    """Lane by lane; the result is a node, which batched add_any must know
+    (its state is True like an array's)."""
+    if not hasattr(c.batcher, "cotan_node_names"):
+        c.batcher.cotan_node_names = set()
+    c.batcher.cotan_node_names.add(c.out)
+    return c.map_lanes()
+
+
 PRIMITIVES["getattr_leaf"].jvp_rule = _getattr_leaf_jvp
 PRIMITIVES["getattr_leaf"].vjp_rule = _getattr_leaf_vjp
 PRIMITIVES["getattr_leaf"].batch_rule = _getattr_leaf_batch
 PRIMITIVES["getattr_adjoint"].jvp_rule = _getattr_adjoint_jvp
 PRIMITIVES["getattr_adjoint"].vjp_rule = _getattr_adjoint_vjp
-PRIMITIVES["getattr_adjoint"].batch_rule = _by_lanes
+PRIMITIVES["getattr_adjoint"].batch_rule = _getattr_adjoint_batch
