@@ -516,6 +516,15 @@ class ExpressionFlattener:
                     hint="Use cotan.numpy / NumPy functions or Python functions defined in a file.")
             return self.call_function(fn, args, kws, target, node)
         # methods of values computed at run time: arrays (and lists)
+        if isinstance(func, gast.Attribute) and func.attr in ("keys", "values", "items") \
+                and not node.args and not node.keywords and isinstance(func.value, gast.Name):
+            keys = self.emit_call("dict_keys", [self.expr(func.value)], node=node)
+            if func.attr == "keys":
+                return keys
+            keys_name = self.scope.fresh("keys")
+            self.rename[keys_name] = keys
+            return self.expr(_dict_view(func.value, func.attr, node, self.scope.fresh("key"),
+                                        keys_name), target)
         if isinstance(func, gast.Attribute):
             meth = func.attr
             name = resolve.ARRAY_METHODS.get(meth)
@@ -803,3 +812,22 @@ _OPERATOR_EXPRS = {
     _operator.eq: _cmpop(gast.Eq), _operator.ne: _cmpop(gast.NotEq),
     _operator.getitem: _getitem_op,
 }
+
+
+def _dict_view(base, meth, call, key, keys_name):
+    """`d.keys()`, `d.values()`, `d.items()` as the lists they iterate like:
+    `list(d)`, `[d[k] for k in list(d)]`, `[(k, d[k]) for k in list(d)]`
+    (a dict's keys are known where its structure is, so under jit the
+    comprehension unrolls over constant keys)."""
+    def load(n):
+        return gast.Name(id=n, ctx=gast.Load(), annotation=None, type_comment=None)
+    keys = load(keys_name)
+    if True:
+        item = gast.Subscript(value=load(base.id), slice=load(key), ctx=gast.Load())
+        elt = item if meth == "values" else gast.Tuple(elts=[load(key), item], ctx=gast.Load())
+        out = gast.ListComp(elt=elt, generators=[gast.comprehension(
+            target=gast.Name(id=key, ctx=gast.Store(), annotation=None, type_comment=None),
+            iter=keys, ifs=[], is_async=0)])
+    for n in gast.walk(out):
+        gast.copy_location(n, call)
+    return out

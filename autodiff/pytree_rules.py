@@ -73,3 +73,12 @@ PRIMITIVES["getattr_leaf"].batch_rule = _getattr_leaf_batch
 PRIMITIVES["getattr_adjoint"].jvp_rule = _getattr_adjoint_jvp
 PRIMITIVES["getattr_adjoint"].vjp_rule = _getattr_adjoint_vjp
 PRIMITIVES["getattr_adjoint"].batch_rule = _getattr_adjoint_batch
+
+
+def _unbatched(c):
+    """A dict's keys are the same in every lane."""
+    c.assign(c.call())
+    return False
+
+
+PRIMITIVES["dict_keys"].batch_rule = _unbatched

@@ -59,3 +59,15 @@ def _getattr_adjoint(g, x, name):
 
 getattr_adjoint = primitive("getattr_adjoint", abstract_eval=lambda g, x, name: _node_with_field(
     g, x, name, _zero_leaf_abstract))(_getattr_adjoint)
+
+
+def _dict_keys(d):
+    """dict_keys(d) == list(d): the keys of a dict (d.keys(); d.values() and
+    d.items() iterate over them).  Keys are structure: no derivative, never
+    batched, static under jit."""
+    if not isinstance(d, dict):
+        raise TransformError(f"keys()/values()/items() of {_describe(d)}: only dicts have them")
+    return list(d)
+
+
+dict_keys = primitive("dict_keys", abstract_eval=_dict_keys, differentiable=False)(_dict_keys)

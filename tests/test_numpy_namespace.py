@@ -602,6 +602,7 @@ EXTRA_CALLS = [
     ("getitem_adjoint", (np.ones((2, 2), np.float32), np.zeros((3, 4), np.float32),
                          slice(0, 2), slice(1, 3)), {}),
     ("getitem_adjoint", (np.ones(3), [np.ones(2), np.ones(3)], 1), {}),
+    ("dict_keys", ({"w": np.ones(2), "b": 1.0},), {}),
     ("getattr_leaf", (_NODE, "b"), {}),
     ("getattr_leaf", (_DNODE, "w"), {}),
     ("getattr_adjoint", (np.ones(2), _NODE, "b"), {}),
