@@ -668,6 +668,7 @@ class ExpressionFlattener:
         child._share_memory_facts(self)
         child._nested = True
         child.origin = self.origin
+        child.call_depth = self.call_depth + self.control_depth
         defaults = []
         for d in fdef.args.defaults:
             if not isinstance(d, gast.Constant):

@@ -40,6 +40,8 @@ class Flattener(ViewTracking, ExpressionFlattener):
         self.local_funcs = {}
         self.fn_aliases = {}              # user local -> a function it names (act = np.tanh)
         self.deleted = set()              # user locals unbound by `del`
+        self.nonlocal_owner = {}          # user name declared nonlocal -> its frame
+        self.call_depth = 0               # control depth of the call sites inlining this frame
         self.control_depth = 0            # inside how many if/for/while bodies
         self.views = Views()
         self.origin = None
@@ -412,7 +414,36 @@ class Flattener(ViewTracking, ExpressionFlattener):
         else:
             raise self.error(f"cannot assign to {type(target).__name__}", target)
 
+    def stmt_Nonlocal(self, s):
+        # an inlined local function writes the enclosing function's variable:
+        # its stores go to the frame that holds the name
+        if not self._nested:
+            raise self.error("nonlocal in the transformed function itself is not supported", s,
+                             hint="Pass the value in as an argument and return the new value.")
+        for name in s.names:
+            f = self.parent
+            while f is not None and name not in f.rename:
+                f = f.parent if f._nested else None
+            if f is None:
+                raise self.error(f"nonlocal {name!r}: no enclosing function assigns it "
+                                 "before this call", s)
+            self.nonlocal_owner[name] = f
+            # not a local of this frame: reads find the owner's binding
+            self.rename.pop(name, None)
+            self.locals.discard(name)
+
     def store_name_pending(self, user_name):
+        owner = self.nonlocal_owner.get(user_name)
+        if owner is not None:
+            if self.control_depth or self.call_depth:
+                # loops and branches find the names they change by reading
+                # their own bodies: a write through a call would be missed
+                raise self.error(
+                    f"nonlocal {user_name!r} assigned in a local function called inside a "
+                    "loop or branch (or assigned inside one) is not supported", None,
+                    hint=f"Return the new value of {user_name!r} from the local function "
+                         "and assign it where it is called.")
+            return owner.store_name_pending(user_name)
         if user_name not in self.rename:
             self.locals.add(user_name)
             self.local_name(user_name)

@@ -15,7 +15,7 @@ from .parse import parse_function
 _UNSUPPORTED = {
     gast.Try: "try/except", gast.With: "with", gast.AsyncWith: "async with",
     gast.ClassDef: "class definitions", gast.Global: "global",
-    gast.Nonlocal: "nonlocal", gast.Yield: "yield",
+    gast.Yield: "yield",
     gast.YieldFrom: "yield from", gast.Await: "await", gast.Raise: "raise",
     gast.Import: "import", gast.ImportFrom: "import", gast.SetComp: "set comprehensions",
     gast.DictComp: "dict comprehensions", gast.GeneratorExp: "generator expressions",

@@ -199,16 +199,6 @@ def test_function_values_that_stay_refused():
 
 # -- what is still refused, by name -------------------------------------------------
 
-def uses_nonlocal(x):
-    acc = x * 0.0
-
-    def add(v):
-        nonlocal acc
-        acc = acc + v
-    add(x)
-    return np.sum(acc)
-
-
 def uses_isinstance(x):
     if isinstance(x, dict):
         return np.sum(x["a"])
@@ -222,9 +212,41 @@ def uses_decorated_local(x):
     return np.sum(inner(x))
 
 
-@pytest.mark.parametrize("f, what", [(uses_nonlocal, "nonlocal"),
-                                     (uses_isinstance, "isinstance"),
+@pytest.mark.parametrize("f, what", [(uses_isinstance, "isinstance"),
                                      (uses_decorated_local, "decorated local functions")])
 def test_remaining_refusals_name_the_construct(f, what):
     with pytest.raises(TransformError, match=what):
         cotan.grad(f)(X)
+
+
+# -- nonlocal in local functions ---------------------------------------------------
+
+def nonlocal_accumulator(x):
+    acc = x * 0.0
+
+    def add(v):
+        nonlocal acc
+        acc = acc + v
+    add(np.sin(x))
+    add(x ** 2)
+    return np.sum(acc ** 2)
+
+
+def test_nonlocal_in_a_local_function():
+    check_all(nonlocal_accumulator)
+
+
+def nonlocal_in_a_loop(x):
+    acc = x * 0.0
+
+    def add(v):
+        nonlocal acc
+        acc = acc + v
+    for i in range(3):
+        add(x * i)
+    return np.sum(acc)
+
+
+def test_nonlocal_through_a_call_in_a_loop_is_refused():
+    with pytest.raises(TransformError, match="nonlocal 'acc'"):
+        cotan.grad(nonlocal_in_a_loop)(X)
