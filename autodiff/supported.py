@@ -47,9 +47,31 @@ def check_supported(parsed):
                                    hint=_HINTS.get(what, "Rewrite it with the constructs "
                                                    "listed in cotan's README."))
         if isinstance(node, gast.FunctionDef) and node is not parsed.node:
-            if node.decorator_list:
-                raise parsed.error("decorated local functions are not supported", node,
+            if not all(_transparent_decorator(parsed, d) for d in node.decorator_list):
+                raise parsed.error("decorated local functions are not supported (only "
+                                   "@cotan.jit, which changes nothing inside transformed "
+                                   "code, is)", node,
                                    hint="Define the decorated function at module level.")
+
+
+def _transparent_decorator(parsed, node):
+    """Whether a local function's decorator leaves its meaning unchanged
+    inside transformed code: `@cotan.jit` (the enclosing transformation
+    compiles, or not, the whole function), spelled as a name or attribute."""
+    import sys
+    path = []
+    while isinstance(node, gast.Attribute):
+        path.append(node.attr)
+        node = node.value
+    if not isinstance(node, gast.Name):
+        return False
+    found, value = parsed.lookup(node.id)
+    for attr in reversed(path):
+        if not found:
+            return False
+        value = getattr(value, attr, None)
+    cotan = sys.modules.get("cotan")
+    return found and cotan is not None and value is getattr(cotan, "jit", None)
 
 
 # ------------------------------------------------------------------ results

@@ -250,3 +250,17 @@ def nonlocal_in_a_loop(x):
 def test_nonlocal_through_a_call_in_a_loop_is_refused():
     with pytest.raises(TransformError, match="nonlocal 'acc'"):
         cotan.grad(nonlocal_in_a_loop)(X)
+
+
+# -- decorated local functions ------------------------------------------------------
+
+def jit_decorated_local(x):
+    @cotan.jit
+    def inner(y):
+        return np.sin(y) * y
+
+    return np.sum(inner(x) ** 2)
+
+
+def test_local_function_decorated_with_jit():
+    check_all(jit_decorated_local)
