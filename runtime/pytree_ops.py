@@ -21,6 +21,8 @@ from .table import primitive
 def _getattr_leaf(x, name):
     """getattr_leaf(x, name) == x.name, for a pytree node `x`."""
     try:
+        if not tree_util.is_user_node(x):
+            raise AttributeError(name)   # arrays: only the attributes normalization maps
         return getattr(x, name)
     except AttributeError:
         raise TransformError(

@@ -258,3 +258,11 @@ def test_unknown_field_is_a_clear_error():
         return np.sum(p.v * x)
     with pytest.raises(Exception, match="'v'"):
         cotan.grad(f)(_params(Params), X)
+
+
+def test_other_array_attributes_are_refused_by_name():
+    def f(x):
+        return x.nbytes * np.sum(x)
+    for transform in (cotan.grad, cotan.jit):
+        with pytest.raises(Exception, match="attribute 'nbytes' of an array is not supported"):
+            transform(f)(np.ones(3))
