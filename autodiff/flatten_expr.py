@@ -525,6 +525,22 @@ class ExpressionFlattener:
             self.rename[keys_name] = keys
             return self.expr(_dict_view(func.value, func.attr, node, self.scope.fresh("key"),
                                         keys_name), target)
+        if isinstance(func, gast.Attribute) and func.attr == "get" and not node.keywords \
+                and 1 <= len(node.args) <= 2 and isinstance(func.value, gast.Name):
+            # d.get(k, default): `d[k] if k in d else default`, the test being
+            # structure (has_key), decided before d[k] is read
+            key = self.expr(node.args[0])
+            key_name, test_name = self.scope.fresh("key"), self.scope.fresh("has")
+            self.rename[key_name] = key
+            self.rename[test_name] = self.emit_call("has_key", [self.expr(func.value), key],
+                                                    node=node)
+            default = node.args[1] if len(node.args) == 2 else gast.Constant(value=None, kind=None)
+            ifexp = gast.IfExp(test=_load(test_name), body=gast.Subscript(
+                value=func.value, slice=_load(key_name), ctx=gast.Load()), orelse=default)
+            for n in gast.walk(ifexp):
+                if not hasattr(n, "lineno"):
+                    gast.copy_location(n, node)
+            return self.expr(ifexp, target)
         if isinstance(func, gast.Attribute):
             meth = func.attr
             name = resolve.ARRAY_METHODS.get(meth)
@@ -832,3 +848,7 @@ def _dict_view(base, meth, call, key, keys_name):
     for n in gast.walk(out):
         gast.copy_location(n, call)
     return out
+
+
+def _load(name):
+    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)

@@ -82,3 +82,4 @@ def _unbatched(c):
 
 
 PRIMITIVES["dict_keys"].batch_rule = _unbatched
+PRIMITIVES["has_key"].batch_rule = _unbatched

@@ -74,3 +74,15 @@ def _dict_keys(d):
 
 dict_keys = primitive("dict_keys", abstract_eval=_dict_keys, differentiable=False, no_rule={
     "llvm": "a dict's keys are static under jit: the call is folded at compile time"})(_dict_keys)
+
+
+def _has_key(d, k):
+    """has_key(d, k) == (k in d) for a dict `d` (d.get(k, default) reads
+    d[k] only where this holds): structure, so static under jit."""
+    if not isinstance(d, dict):
+        raise TransformError(f".get() of {_describe(d)}: only dicts have it")
+    return k in d
+
+
+has_key = primitive("has_key", abstract_eval=_has_key, differentiable=False, no_rule={
+    "llvm": "a dict's keys are static under jit: the call is folded at compile time"})(_has_key)

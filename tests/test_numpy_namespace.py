@@ -603,6 +603,8 @@ EXTRA_CALLS = [
                          slice(0, 2), slice(1, 3)), {}),
     ("getitem_adjoint", (np.ones(3), [np.ones(2), np.ones(3)], 1), {}),
     ("dict_keys", ({"w": np.ones(2), "b": 1.0},), {}),
+    ("has_key", ({"w": np.ones(2), "b": 1.0}, "w"), {}),
+    ("has_key", ({"w": np.ones(2)}, "c"), {}),
     ("getattr_leaf", (_NODE, "b"), {}),
     ("getattr_leaf", (_DNODE, "w"), {}),
     ("getattr_adjoint", (np.ones(2), _NODE, "b"), {}),

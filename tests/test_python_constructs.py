@@ -129,6 +129,25 @@ def values_stacked(x):
     return np.sum(np.stack([v for v in d.values()]) * 3.0) + len(d.keys())
 
 
+def dict_get(x):
+    d = {"a": x, "b": x * 2.0}
+    s = d.get("a") + d.get("c", 0.5) * x + d.get("b", x)
+    return np.sum(s ** 2)
+
+
+def dict_get_none(x):
+    d = {"a": x}
+    return np.sum(x ** 2) + (0.0 if d.get("z") is None else 1.0)
+
+
+def test_dict_get_with_and_without_default():
+    check_all(dict_get)
+    # (vmap of `v is None` for a v that is None on a path not taken is a
+    # separate batching bug, so the None default is checked without vmap)
+    np.testing.assert_allclose(cotan.jit(dict_get_none)(X), dict_get_none(X), rtol=1e-12)
+    np.testing.assert_allclose(cotan.grad(dict_get_none)(X), 2 * X, rtol=1e-12)
+
+
 def test_dict_keys_values_items():
     # jit(grad) of a run-time loop over keys saves a different key per trip,
     # which jit refuses for any loop over strings (not only over d.keys())
