@@ -560,6 +560,13 @@ def expand_reduced_rule(c):
 
 @batch_rule("add_any")
 def add_any_rule(c):
+    # adjoints of a pytree node (getattr_adjoint's results, which
+    # pytree_rules records): their state collapsed to True, but they have no
+    # ndim for the elementwise rule; lane by lane is right for them
+    nodes = getattr(c.batcher, "cotan_node_names", set())
+    if any(isinstance(a, gast.Name) and a.id in nodes for a in c.args):
+        nodes.add(c.out)
+        return c.map_lanes()
     if not any(is_tree_state(s) for s in c.states):
         return elementwise(c)
     c.assign(Call("add_any", [c.promoted(0), c.promoted(1)]))

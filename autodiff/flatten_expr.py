@@ -17,7 +17,8 @@ import numpy
 
 from .syntax import clone, walk
 from ..errors import TransformError
-from ..runtime.table import Primitive
+from ..runtime.table import Primitive, PRIMITIVES
+from ..runtime import pytree_ops  # noqa: F401  (getattr_leaf: fields of pytree nodes)
 from . import callables, resolve
 from .core_form import is_constant_value
 from .desugar import desugar_control_flow
@@ -96,12 +97,45 @@ class ExpressionFlattener:
     def _is_dynamic(self, node):
         return self._static_value(node)[0] is False
 
+    def _lookup_alias(self, user_name):
+        """The function a local name was bound to (`act = np.tanh`, a
+        parameter given np.tanh), or None."""
+        f = self
+        while f is not None:
+            if user_name in f.fn_aliases:
+                return f.fn_aliases[user_name]
+            if user_name in f.rename or user_name in f.local_funcs or not f._nested:
+                return None
+            f = f.parent
+        return None
+
+    def _function_value(self, node):
+        """The function `node` names when it is one known at transform time
+        (np.tanh, operator.add, a module-level function), else None."""
+        if not isinstance(node, (gast.Name, gast.Attribute)):
+            return None
+        try:
+            ok, v = self._static_value(node)
+        except TransformError:
+            return None
+        if not ok or not _is_function_like(v):
+            return None
+        return v
+
     def _static_value(self, node):
         """(True, value) if `node` names a value known at transform time
         (globals, closures, modules and their attributes), else (False, None)."""
         if isinstance(node, gast.Name):
-            if self._lookup_local(node.id) is not None or self._lookup_local_func(node.id) is not None:
+            alias = self._lookup_alias(node.id)
+            if alias is not None:
+                return True, alias
+            local = self._lookup_local(node.id)
+            if isinstance(local, gast.Name) and _is_function_like(self.captured.get(local.id)):
+                return True, self.captured[local.id]    # a parameter given a function
+            if local is not None or self._lookup_local_func(node.id) is not None:
                 return False, None
+            if self._is_deleted(node.id):
+                raise self.error(f"{node.id!r} is read after `del {node.id}`", node)
             found, value = self._env_lookup(node.id)
             if not found:
                 raise self.error(f"name {node.id!r} is not defined", node)
@@ -143,6 +177,24 @@ class ExpressionFlattener:
 
     def expr_Constant(self, node):
         return Const(node.value)
+
+    def _is_deleted(self, user_name):
+        f = self
+        while f is not None:
+            if user_name in f.deleted:
+                return True
+            if user_name in f.rename or not f._nested:
+                return False
+            f = f.parent
+        return False
+
+    def arg_atom(self, node):
+        """An argument of a call: a function value (np.tanh, operator.add)
+        travels as a captured constant that the callee's calls resolve."""
+        fn = self._function_value(node)
+        if fn is not None:
+            return self.capture(getattr(fn, "__name__", "fn"), fn)
+        return self.expr(node)
 
     def expr_Name(self, node):
         local = self._lookup_local(node.id)
@@ -186,10 +238,12 @@ class ExpressionFlattener:
             return self.static_atom(node.attr, value, node)
         attr = node.attr
         prim = resolve.ARRAY_ATTRIBUTES.get(attr)
-        if prim is None:
-            raise self.error(f"attribute {attr!r} of an array is not supported", node,
-                             hint="Supported: " + ", ".join(sorted(resolve.ARRAY_ATTRIBUTES)))
         base = self.expr(node.value)
+        if prim is None:
+            # not an array attribute: a field of a pytree node (namedtuple,
+            # dataclass, registered class), known only at the call
+            return self.call_function(PRIMITIVES["getattr_leaf"], [base, Const(attr)], {},
+                                      None, node)
         return self.call_function(resolve.cotan_function(prim), [base], {}, None, node)
 
     def expr_BinOp(self, node, target=None):
@@ -469,6 +523,10 @@ class ExpressionFlattener:
         if len(node.generators) != 1 or node.generators[0].is_async:
             raise self.error("only list comprehensions with one `for` are supported", node)
         gen = node.generators[0]
+        if target is not None and self._reads_name(node, target):
+            # `xs = [xs[i] for i in perm]` reads the old xs while the new list
+            # grows: build it under another name (the caller stores it)
+            target = None
         result = target or self.fresh("lst")
         self.emit_call("make_list", [], target=result)
         # the comprehension's own variables must not leak into the function
@@ -494,6 +552,15 @@ class ExpressionFlattener:
             else:
                 self.rename[k] = v
         return Name(result)
+
+    def _reads_name(self, node, name):
+        """Whether expression `node` reads the variable stored as `name`."""
+        for n in walk(node):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+                r = self.rename.get(n.id)
+                if n.id == name or (isinstance(r, gast.Name) and r.id == name):
+                    return True
+        return False
 
     def expr_Subscript(self, node, target=None):
         base = self.expr(node.value)
@@ -530,8 +597,8 @@ class ExpressionFlattener:
         if isinstance(func, gast.Name):
             lf = self._lookup_local_func(func.id)
             if lf is not None:
-                args = [self.expr(a) for a in node.args]
-                kws = {k.arg: self.expr(k.value) for k in node.keywords}
+                args = [self.arg_atom(a) for a in node.args]
+                kws = {k.arg: self.arg_atom(k.value) for k in node.keywords}
                 return self.inline_local(lf, args, kws, target, node)
         if isinstance(func, gast.Call):
             ok, callee = self._static_call(func)
@@ -539,6 +606,9 @@ class ExpressionFlattener:
             ok, callee = self._static_value(func)
         if ok and getattr(callee, "__cotan_inline__", None) is not None:
             return self._inline_transformation(callee, node, target)
+        if ok and _hashable_key(callee) in _OPERATOR_EXPRS:
+            # operator.add(a, b) and friends: exactly what `a + b` means
+            return self.expr(_OPERATOR_EXPRS[_hashable_key(callee)](node), target)
         if ok:
             if callee is range or callee is enumerate or callee is zip:
                 raise self.error(f"{callee.__name__}() is only supported as the iterable of a "
@@ -555,8 +625,11 @@ class ExpressionFlattener:
                 # tuple(x.shape) and friends: a tuple is what we hold already
                 prim = "to_tuple" if callee is tuple else "to_list"
                 return self.emit_call(prim, [a], target=target, node=node)
-            args = [self.expr(a) for a in node.args]
-            kws = {k.arg: self.expr(k.value) for k in node.keywords}
+            # function values go only to Python functions cotan inlines
+            ev = self.expr if isinstance(resolve.translate_callable(callee), Primitive) \
+                else self.arg_atom
+            args = [ev(a) for a in node.args]
+            kws = {k.arg: ev(k.value) for k in node.keywords}
             dt = resolve.dtype_constant(callee) if isinstance(callee, type) \
                 and issubclass(callee, numpy.generic) else None
             if dt is not None:
@@ -580,6 +653,31 @@ class ExpressionFlattener:
                     hint="Use cotan.numpy / NumPy functions or Python functions defined in a file.")
             return self.call_function(fn, args, kws, target, node)
         # methods of values computed at run time: arrays (and lists)
+        if isinstance(func, gast.Attribute) and func.attr in ("keys", "values", "items") \
+                and not node.args and not node.keywords and isinstance(func.value, gast.Name):
+            keys = self.emit_call("dict_keys", [self.expr(func.value)], node=node)
+            if func.attr == "keys":
+                return keys
+            keys_name = self.scope.fresh("keys")
+            self.rename[keys_name] = keys
+            return self.expr(_dict_view(func.value, func.attr, node, self.scope.fresh("key"),
+                                        keys_name), target)
+        if isinstance(func, gast.Attribute) and func.attr == "get" and not node.keywords \
+                and 1 <= len(node.args) <= 2 and isinstance(func.value, gast.Name):
+            # d.get(k, default): `d[k] if k in d else default`, the test being
+            # structure (has_key), decided before d[k] is read
+            key = self.expr(node.args[0])
+            key_name, test_name = self.scope.fresh("key"), self.scope.fresh("has")
+            self.rename[key_name] = key
+            self.rename[test_name] = self.emit_call("has_key", [self.expr(func.value), key],
+                                                    node=node)
+            default = node.args[1] if len(node.args) == 2 else gast.Constant(value=None, kind=None)
+            ifexp = gast.IfExp(test=_load(test_name), body=gast.Subscript(
+                value=func.value, slice=_load(key_name), ctx=gast.Load()), orelse=default)
+            for n in gast.walk(ifexp):
+                if not hasattr(n, "lineno"):
+                    gast.copy_location(n, node)
+            return self.expr(ifexp, target)
         if isinstance(func, gast.Attribute):
             meth = func.attr
             name = resolve.ARRAY_METHODS.get(meth)
@@ -723,6 +821,7 @@ class ExpressionFlattener:
         child._share_memory_facts(self)
         child._nested = True
         child.origin = self.origin
+        child.call_depth = self.call_depth + self.control_depth
         defaults = []
         for d in fdef.args.defaults:
             if not isinstance(d, gast.Constant):
@@ -764,7 +863,9 @@ class ExpressionFlattener:
             bound[k] = v
         defaults = defaults or ()
         for n, d in zip(names[len(names) - len(defaults):], defaults):
-            bound.setdefault(n, self.static_atom(n, d, call_node))
+            if n not in bound:
+                bound[n] = self.capture(n, d) if _is_function_like(d) else \
+                    self.static_atom(n, d, call_node)
         for k in kwonly:
             if k not in bound and kwdefaults and k in kwdefaults:
                 bound[k] = self.static_atom(k, kwdefaults[k], call_node)
@@ -799,3 +900,97 @@ class ExpressionFlattener:
         return self.expr(ret.value, target=target)
 
 
+
+
+def _is_function_like(v):
+    """A function value cotan can resolve calls of at transform time (not a
+    class, a module or data)."""
+    if isinstance(v, (type, types.ModuleType, numpy.ndarray)) or not callable(v):
+        return False
+    return isinstance(v, (types.FunctionType, types.BuiltinFunctionType, numpy.ufunc,
+                          Primitive)) or resolve.translate_callable(v) is not None
+
+
+def _hashable_key(v):
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return None
+
+
+def _binop(op):
+    def build(call):
+        if len(call.args) != 2 or call.keywords:
+            return _bad_arity(call, 2)
+        return gast.copy_location(gast.BinOp(left=call.args[0], op=op(), right=call.args[1]), call)
+    return build
+
+
+def _unop(op):
+    def build(call):
+        if len(call.args) != 1 or call.keywords:
+            return _bad_arity(call, 1)
+        return gast.copy_location(gast.UnaryOp(op=op(), operand=call.args[0]), call)
+    return build
+
+
+def _cmpop(op):
+    def build(call):
+        if len(call.args) != 2 or call.keywords:
+            return _bad_arity(call, 2)
+        return gast.copy_location(gast.Compare(left=call.args[0], ops=[op()],
+                                               comparators=[call.args[1]]), call)
+    return build
+
+
+def _getitem_op(call):
+    if len(call.args) != 2 or call.keywords:
+        return _bad_arity(call, 2)
+    return gast.copy_location(gast.Subscript(value=call.args[0], slice=call.args[1],
+                                             ctx=gast.Load()), call)
+
+
+def _bad_arity(call, n):
+    raise TransformError(f"this operator function takes {n} argument(s)")
+
+
+import operator as _operator  # noqa: E402
+_OPERATOR_EXPRS = {
+    _operator.add: _binop(gast.Add), _operator.sub: _binop(gast.Sub),
+    _operator.mul: _binop(gast.Mult), _operator.truediv: _binop(gast.Div),
+    _operator.floordiv: _binop(gast.FloorDiv), _operator.mod: _binop(gast.Mod),
+    _operator.pow: _binop(gast.Pow), _operator.matmul: _binop(gast.MatMult),
+    _operator.and_: _binop(gast.BitAnd), _operator.or_: _binop(gast.BitOr),
+    _operator.xor: _binop(gast.BitXor), _operator.lshift: _binop(gast.LShift),
+    _operator.rshift: _binop(gast.RShift),
+    _operator.neg: _unop(gast.USub), _operator.pos: _unop(gast.UAdd),
+    _operator.not_: _unop(gast.Not), _operator.invert: _unop(gast.Invert),
+    _operator.lt: _cmpop(gast.Lt), _operator.le: _cmpop(gast.LtE),
+    _operator.gt: _cmpop(gast.Gt), _operator.ge: _cmpop(gast.GtE),
+    _operator.eq: _cmpop(gast.Eq), _operator.ne: _cmpop(gast.NotEq),
+    _operator.getitem: _getitem_op,
+}
+
+
+def _dict_view(base, meth, call, key, keys_name):
+    """`d.keys()`, `d.values()`, `d.items()` as the lists they iterate like:
+    `list(d)`, `[d[k] for k in list(d)]`, `[(k, d[k]) for k in list(d)]`
+    (a dict's keys are known where its structure is, so under jit the
+    comprehension unrolls over constant keys)."""
+    def load(n):
+        return gast.Name(id=n, ctx=gast.Load(), annotation=None, type_comment=None)
+    keys = load(keys_name)
+    if True:
+        item = gast.Subscript(value=load(base.id), slice=load(key), ctx=gast.Load())
+        elt = item if meth == "values" else gast.Tuple(elts=[load(key), item], ctx=gast.Load())
+        out = gast.ListComp(elt=elt, generators=[gast.comprehension(
+            target=gast.Name(id=key, ctx=gast.Store(), annotation=None, type_comment=None),
+            iter=keys, ifs=[], is_async=0)])
+    for n in gast.walk(out):
+        gast.copy_location(n, call)
+    return out
+
+
+def _load(name):
+    return gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)

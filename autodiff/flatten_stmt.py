@@ -17,6 +17,7 @@ from ..runtime.table import PRIMITIVES
 from . import resolve
 from .core_form import is_constant_value
 from .flatten_expr import ExpressionFlattener, LocalScope, _LocalFunction  # noqa: F401
+from .syntax import walk  # noqa: E402
 from .syntax import (Name, Const, Call, Assign, _BINOPS, _op_symbol,  # noqa: F401
                      _stored_names, _mutated_names, _origin_table)
 from .views import Views, ViewTracking
@@ -37,6 +38,11 @@ class Flattener(ViewTracking, ExpressionFlattener):
         self.rename = {}                  # user local -> atom node
         self.locals = set()
         self.local_funcs = {}
+        self.fn_aliases = {}              # user local -> a function it names (act = np.tanh)
+        self.deleted = set()              # user locals unbound by `del`
+        self.nonlocal_owner = {}          # user name declared nonlocal -> its frame
+        self.call_depth = 0               # control depth of the call sites inlining this frame
+        self.control_depth = 0            # inside how many if/for/while bodies
         self.views = Views()
         self.origin = None
         self.origin_override = origin_override
@@ -259,8 +265,26 @@ class Flattener(ViewTracking, ExpressionFlattener):
             raise self.error(f"{type(s).__name__} statements are not supported", s)
         self.serial[0] += 1
         start = self.serial[0]
-        method(s)
+        control = isinstance(s, (gast.If, gast.For, gast.While))
+        self.control_depth += control
+        try:
+            method(s)
+        finally:
+            self.control_depth -= control
         self._drop_dead_temps(start)
+
+    def stmt_Delete(self, s):
+        # `del name`: the name is unbound from here on (a later read is an
+        # error, as in Python); deleting items or attributes is refused
+        for t in s.targets:
+            if not isinstance(t, gast.Name):
+                raise self.error("del of an item or attribute is not supported", t,
+                                 hint="Build a new container without the item instead.")
+        for t in s.targets:
+            self.rename.pop(t.id, None)
+            self.local_funcs.pop(t.id, None)
+            self.fn_aliases.pop(t.id, None)
+            self.deleted.add(t.id)
 
     def stmt_Pass(self, s):
         pass
@@ -272,6 +296,9 @@ class Flattener(ViewTracking, ExpressionFlattener):
         if isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute) \
                 and v.func.attr == "append" and self._is_dynamic(v.func.value):
             return self._list_append(v)
+        if isinstance(v, gast.Call) and isinstance(v.func, gast.Attribute) \
+                and v.func.attr == "extend" and self._is_dynamic(v.func.value):
+            return self._list_extend(v)
         if isinstance(v, gast.Call):
             self.expr(v, discard=True)
             return
@@ -285,6 +312,27 @@ class Flattener(ViewTracking, ExpressionFlattener):
         lst = self.expr(base)
         name = self.store_name(base.id, base)
         self.emit_call("list_append", [lst, item], target=name)
+
+    def _list_extend(self, call):
+        """`xs.extend(items)`: one append per element of `items` (a loop the
+        for statement's rules unroll or keep, as for any iterable)."""
+        base = call.func.value
+        if not isinstance(base, gast.Name) or len(call.args) != 1 or call.keywords:
+            raise self.error("only `name.extend(values)` is supported", call)
+        item = self.scope.fresh("item")
+        append = gast.Expr(value=gast.Call(
+            func=gast.Attribute(value=gast.Name(id=base.id, ctx=gast.Load(), annotation=None,
+                                                type_comment=None),
+                                attr="append", ctx=gast.Load()),
+            args=[gast.Name(id=item, ctx=gast.Load(), annotation=None, type_comment=None)],
+            keywords=[]))
+        loop = gast.For(target=gast.Name(id=item, ctx=gast.Store(), annotation=None,
+                                         type_comment=None),
+                        iter=call.args[0], body=[append], orelse=[], type_comment=None)
+        for n in walk(loop):
+            if not hasattr(n, "lineno"):
+                gast.copy_location(n, call)
+        self.stmt_For(loop)
 
     def stmt_Assert(self, s):
         cond = self.expr(s.test)
@@ -324,6 +372,15 @@ class Flattener(ViewTracking, ExpressionFlattener):
             return
         if isinstance(target, gast.Name):
             self.local_funcs.pop(target.id, None)
+            self.fn_aliases.pop(target.id, None)
+            self.deleted.discard(target.id)
+            fn = self._function_value(value_node)
+            if fn is not None and self.control_depth == 0:
+                # `act = np.tanh`: calls of act are calls of np.tanh (decided
+                # here, so only outside branches and loops)
+                self.rename.pop(target.id, None)
+                self.fn_aliases[target.id] = fn
+                return
             name = self.store_name_pending(target.id)
             emitted_before = len(self.out)
             atom = self.expr(value_node, target=name)
@@ -374,7 +431,36 @@ class Flattener(ViewTracking, ExpressionFlattener):
         else:
             raise self.error(f"cannot assign to {type(target).__name__}", target)
 
+    def stmt_Nonlocal(self, s):
+        # an inlined local function writes the enclosing function's variable:
+        # its stores go to the frame that holds the name
+        if not self._nested:
+            raise self.error("nonlocal in the transformed function itself is not supported", s,
+                             hint="Pass the value in as an argument and return the new value.")
+        for name in s.names:
+            f = self.parent
+            while f is not None and name not in f.rename:
+                f = f.parent if f._nested else None
+            if f is None:
+                raise self.error(f"nonlocal {name!r}: no enclosing function assigns it "
+                                 "before this call", s)
+            self.nonlocal_owner[name] = f
+            # not a local of this frame: reads find the owner's binding
+            self.rename.pop(name, None)
+            self.locals.discard(name)
+
     def store_name_pending(self, user_name):
+        owner = self.nonlocal_owner.get(user_name)
+        if owner is not None:
+            if self.control_depth or self.call_depth:
+                # loops and branches find the names they change by reading
+                # their own bodies: a write through a call would be missed
+                raise self.error(
+                    f"nonlocal {user_name!r} assigned in a local function called inside a "
+                    "loop or branch (or assigned inside one) is not supported", None,
+                    hint=f"Return the new value of {user_name!r} from the local function "
+                         "and assign it where it is called.")
+            return owner.store_name_pending(user_name)
         if user_name not in self.rename:
             self.locals.add(user_name)
             self.local_name(user_name)

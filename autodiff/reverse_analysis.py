@@ -27,7 +27,9 @@ CONTAINER_PRIMITIVES = {"getitem", "make_tuple", "make_list", "make_dict", "list
                         "batch_sum_unbatched", "getitem_lanes", "getitem_lanes_adjoint",
                         "select_lanes", "map_lanes",
                         # tuple and list `+` / `*` (runtime/structural.py)
-                        "seq_concat", "seq_repeat", "seq_repeat_adjoint"}
+                        "seq_concat", "seq_repeat", "seq_repeat_adjoint",
+                        # fields of pytree nodes (runtime/pytree_ops.py)
+                        "getattr_leaf", "getattr_adjoint"}
 
 #: differentiable primitives that accept containers as well as arrays
 _NOT_NUMERIC = {"setitem", "array", "concatenate", "stack", "copy"}

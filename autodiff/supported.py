@@ -15,7 +15,7 @@ from .parse import parse_function
 _UNSUPPORTED = {
     gast.Try: "try/except", gast.With: "with", gast.AsyncWith: "async with",
     gast.ClassDef: "class definitions", gast.Global: "global",
-    gast.Nonlocal: "nonlocal", gast.Delete: "del", gast.Yield: "yield",
+    gast.Yield: "yield",
     gast.YieldFrom: "yield from", gast.Await: "await", gast.Raise: "raise",
     gast.Import: "import", gast.ImportFrom: "import", gast.SetComp: "set comprehensions",
     gast.DictComp: "dict comprehensions", gast.GeneratorExp: "generator expressions",
@@ -31,7 +31,6 @@ _HINTS = {
     "try/except": "Move the error handling outside the transformed function.",
     "global": "Pass the value in as an argument and return the new value.",
     "nonlocal": "Pass the value in as an argument and return the new value.",
-    "del": "Drop the `del`; names go out of scope when the function returns.",
     "yield": "Build a list and return it instead of a generator.",
     "raise": "Check inputs before calling the transformed function, or use `assert`.",
     "import": "Import at module level.",
@@ -48,9 +47,31 @@ def check_supported(parsed):
                                    hint=_HINTS.get(what, "Rewrite it with the constructs "
                                                    "listed in cotan's README."))
         if isinstance(node, gast.FunctionDef) and node is not parsed.node:
-            if node.decorator_list:
-                raise parsed.error("decorated local functions are not supported", node,
+            if not all(_transparent_decorator(parsed, d) for d in node.decorator_list):
+                raise parsed.error("decorated local functions are not supported (only "
+                                   "@cotan.jit, which changes nothing inside transformed "
+                                   "code, is)", node,
                                    hint="Define the decorated function at module level.")
+
+
+def _transparent_decorator(parsed, node):
+    """Whether a local function's decorator leaves its meaning unchanged
+    inside transformed code: `@cotan.jit` (the enclosing transformation
+    compiles, or not, the whole function), spelled as a name or attribute."""
+    import sys
+    path = []
+    while isinstance(node, gast.Attribute):
+        path.append(node.attr)
+        node = node.value
+    if not isinstance(node, gast.Name):
+        return False
+    found, value = parsed.lookup(node.id)
+    for attr in reversed(path):
+        if not found:
+            return False
+        value = getattr(value, attr, None)
+    cotan = sys.modules.get("cotan")
+    return found and cotan is not None and value is getattr(cotan, "jit", None)
 
 
 # ------------------------------------------------------------------ results

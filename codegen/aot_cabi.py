@@ -21,12 +21,13 @@ Must not know about LLVM (aot_emit.py) or about running the compiler
 
 import numpy as np
 
-# status codes: 1-3 come from the native entry (llvm_emit.py), 4 from here
+# status codes: 1-3 and 5 come from the native entry (llvm_emit.py), 4 from here
 STATUS = (("OK", 0, "success"),
           ("SHAPE_ERROR", 1, "an input's shape differs from the compiled one"),
           ("INDEX_ERROR", 2, "an index was out of bounds"),
           ("CHECK_FAILED", 3, "an assert in the function failed"),
-          ("NULL_POINTER", 4, "a NULL inputs/outputs array or data pointer"))
+          ("NULL_POINTER", 4, "a NULL inputs/outputs array or data pointer"),
+          ("LINALG_ERROR", 5, "a singular or not positive definite matrix (LAPACK failed)"))
 
 _C_TYPES = {"float64": "double", "float32": "float", "int64": "int64_t", "int32": "int32_t",
             "int16": "int16_t", "int8": "int8_t", "uint64": "uint64_t", "uint32": "uint32_t",

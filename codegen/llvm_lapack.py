@@ -152,7 +152,7 @@ class _Workspace:
         bad = b.icmp_signed("!=", info, _c(0))
         with b.if_then(bad):
             self.free()
-        self.em.fail_if(bad, 1, message)
+        self.em.fail_if(bad, 5, message)   # 5: LinAlgError, as NumPy raises
 
 
 # ------------------------------------------------------------- helpers
@@ -210,7 +210,7 @@ def _cholesky(em, s, args, kwargs):
         _load(em, scr, _sub_view(em, a, bidx, batch, 2))
         # NumPy: potrf on the lower triangle, the upper one zeroed
         info = _call(em, "cholesky", "potrf", "L", n, scr, max(1, n))
-        em.fail_if(b.icmp_signed("!=", info, _c(0)), 1, "Matrix is not positive definite")
+        em.fail_if(b.icmp_signed("!=", info, _c(0)), 5, "Matrix is not positive definite")  # LinAlgError
         _store_triangle(em, _sub_view(em, dest, bidx, batch, 2), scr, max(1, n), lower=True)
     return dest
 

@@ -330,7 +330,7 @@ def _float_dtype(dt):
 
 
 def _fail_singular(em, singular):
-    em.fail_if(em.b.load(singular), 1, "Singular matrix")
+    em.fail_if(em.b.load(singular), 5, "Singular matrix")   # 5: LinAlgError
 
 
 @lowering("inv")

@@ -289,6 +289,14 @@ def _getitem(em, s, args, kwargs):
     return view
 
 
+@lowering("getattr_leaf")
+def _getattr_leaf(em, s, args, kwargs):
+    # a pytree node is a tuple here (tree_util.node_aval); its aval knows
+    # which child the field is
+    from ..tree_util import field_index
+    return args[0][field_index(s.args[0].aval, args[1])]
+
+
 @lowering("setitem")
 def _setitem(em, s, args, kwargs):
     b = em.b
@@ -623,6 +631,18 @@ def zeros_of(em, aval, key):
 @lowering("zero_adjoint")
 def _zero_adjoint(em, s, args, kwargs):
     return zeros_of(em, s.out, s.target)
+
+
+@lowering("getattr_adjoint")
+def _getattr_adjoint(em, s, args, kwargs):
+    # a node (a tuple here) of zeros but for the cotangent at the field
+    from ..tree_util import field_index
+    try:
+        i = field_index(s.args[1].aval, args[2])
+    except ValueError:
+        i = None   # static data of the node: no cotangent
+    return type(s.out)(args[0] if k == i else zeros_of(em, a, f"{s.target}.{k}")
+                       for k, a in enumerate(s.out))
 
 
 # forward mode's zero tangent: zeros of its output's structure (the shape

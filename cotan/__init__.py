@@ -28,5 +28,6 @@ from . import random  # noqa: E402
 
 __all__ = ["errors", "tree_util", "numpy", "random"] + list(_api_all)
 
+from .autodiff import pytree_rules as _pytree_rules  # noqa: E402,F401  (p.w on pytree nodes)
 from .runtime.table import seal_table as _seal_table  # noqa: E402
 _seal_table()

@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from .errors import CotanError, ShapeError
+from .errors import CotanError, LinAlgError, ShapeError
 
 __all__ = ["compile", "ShapeDtype", "AotFunction"]
 
@@ -194,6 +194,8 @@ class AotFunction:
                 raise AssertionError(msg)
             if status == 1:
                 raise ShapeError(msg)
+            if status == 5:
+                raise LinAlgError(msg)
             raise CotanError(f"{msg} (status {status})")
         return _rebuild(sig.out_aval, dict(zip((leaf.path for leaf in sig.outputs), outs)),
                         "result")

@@ -7,6 +7,8 @@ part of cotan: every stage imports it.
 
 import linecache
 
+import numpy as _np
+
 
 class CotanError(Exception):
     """Base class of every error cotan raises deliberately."""
@@ -91,6 +93,13 @@ class NonDifferentiableError(CotanError, TypeError):
 
 class ShapeError(CotanError, ValueError):
     """Shapes or dtypes given at a boundary do not fit the signature."""
+
+
+class LinAlgError(ShapeError, _np.linalg.LinAlgError):
+    """A linear-algebra routine failed on its input under jit (a singular
+    matrix for inv/solve, one that is not positive definite for cholesky,
+    no convergence): `except numpy.linalg.LinAlgError` catches it, as it
+    catches NumPy's own."""
 
 
 class TypeInferenceError(CotanError, TypeError):

@@ -13,6 +13,7 @@ import numpy as np
 from ..codegen.abstract import ShapedArray, dtype_of, shape_of
 from .numeric_rules import any_abstract, elementwise_rule, normalize_axes
 from .table import primitive
+from ..tree_util import is_user_node, node_children, rebuild_like
 
 
 def _unbroadcast_axes(gshape, target):
@@ -105,10 +106,13 @@ def _add_any_tree(a, b, add_leaves):
         return b
     if b is None:
         return a
-    if isinstance(a, (tuple, list)):
-        if not isinstance(b, (tuple, list)) or len(a) != len(b):
+    if isinstance(a, (tuple, list)) or is_user_node(a):
+        # namedtuples, dataclasses and registered nodes: child by child
+        ca = node_children(a)[0]
+        cb = node_children(b)[0] if isinstance(b, (tuple, list)) or is_user_node(b) else None
+        if cb is None or len(ca) != len(cb):
             raise TypeError("add_any: the two adjoints have different structures")
-        return type(a)(_add_any_tree(x, y, add_leaves) for x, y in zip(a, b))
+        return rebuild_like(a, [_add_any_tree(x, y, add_leaves) for x, y in zip(ca, cb)])
     if isinstance(a, dict):
         if not isinstance(b, dict) or set(a) != set(b):
             raise TypeError("add_any: the two adjoints have different structures")

@@ -24,12 +24,31 @@ import numpy as np
 
 from ..errors import ShapeError
 from .table import PRIMITIVES, primitive
+from ..tree_util import is_user_node, node_children, rebuild_like
 
 _NON_DATA = (str, slice, type(None), type(Ellipsis), np.dtype, type)
 
 
 def _is_container(x):
-    return isinstance(x, (tuple, list, dict))
+    return isinstance(x, (tuple, list, dict)) or is_user_node(x)
+
+
+def _seq_kids(x):
+    """The children of a tuple, list or user pytree node (namedtuple,
+    dataclass, registered class), or None for anything else: vmap treats
+    the nodes as sequences of their children."""
+    if type(x) in (tuple, list):
+        return x
+    if isinstance(x, (tuple, list)) or is_user_node(x):
+        return node_children(x)[0]
+    return None
+
+
+def _seq_like(x, items):
+    """A sequence (or node) of x's type and static data with `items`."""
+    if type(x) in (tuple, list):
+        return type(x)(items)
+    return rebuild_like(x, list(items))
 
 
 def _children(code, x):
@@ -48,14 +67,16 @@ def _map_coded(fn, x, code):
             if not isinstance(x, dict):
                 raise ShapeError(f"vmap: expected a dict with keys {code[1]}, got {type(x).__name__}")
             return {k: _map_coded(fn, x[k], c) for k, c in _children(code, x)}
-        if not isinstance(x, (tuple, list)) or len(x) != len(code[1]):
+        kids = _seq_kids(x) if not isinstance(x, dict) else None
+        if kids is None or len(kids) != len(code[1]):
             raise ShapeError(f"vmap: expected a sequence of {len(code[1])} entries "
                              f"matching the axes spec, got {type(x).__name__}")
-        return type(x)(_map_coded(fn, v, c) for v, c in zip(x, code[1]))
+        return _seq_like(x, [_map_coded(fn, v, c) for v, c in zip(kids, code[1])])
     if isinstance(x, dict):
         return {k: _map_coded(fn, v, code) for k, v in x.items()}
-    if isinstance(x, (tuple, list)):
-        return type(x)(_map_coded(fn, v, code) for v in x)
+    kids = _seq_kids(x)
+    if kids is not None:
+        return _seq_like(x, [_map_coded(fn, v, code) for v in kids])
     return fn(x, code)
 
 
@@ -66,13 +87,14 @@ def _leaves_coded(x, code, path=""):
         if isinstance(c, tuple) and c and c[0] in ("tuple", "list", "dict"):
             keys = c[1] if c[0] == "dict" else range(len(c[1]))
             subs = c[2] if c[0] == "dict" else c[1]
+            vs = v if isinstance(v, dict) else _seq_kids(v)
             for k, sc in zip(keys, subs):
-                visit(v[k], sc, f"{p}[{k!r}]")
+                visit(vs[k], sc, f"{p}[{k!r}]")
         elif isinstance(v, dict):
             for k, sv in v.items():
                 visit(sv, c, f"{p}[{k!r}]")
-        elif isinstance(v, (tuple, list)):
-            for k, sv in enumerate(v):
+        elif _seq_kids(v) is not None:
+            for k, sv in enumerate(_seq_kids(v)):
                 visit(sv, c, f"{p}[{k}]")
         else:
             out.append((p, v, c))
@@ -173,9 +195,10 @@ def _move_out(x, spec, state, leaf):
     if isinstance(x, dict):
         return {k: _move_out(v, split(spec, k, "dict"), split(state, k, "dict"), leaf)
                 for k, v in x.items()}
-    if isinstance(x, (tuple, list)):
-        return type(x)(_move_out(v, split(spec, i, "seq"), split(state, i, "seq"), leaf)
-                       for i, v in enumerate(x))
+    kids = _seq_kids(x)
+    if kids is not None:
+        return _seq_like(x, [_move_out(v, split(spec, i, "seq"), split(state, i, "seq"), leaf)
+                             for i, v in enumerate(kids)])
     return leaf(x, (spec, state))
 
 
@@ -209,8 +232,9 @@ def _select_lanes(mask, a, b):
         return a
     if isinstance(a, dict):
         return {k: _select_lanes(mask, a[k], b[k]) for k in a}
-    if isinstance(a, (tuple, list)):
-        return type(a)(_select_lanes(mask, u, v) for u, v in zip(a, b))
+    if _seq_kids(a) is not None:
+        return _seq_like(a, [_select_lanes(mask, u, v)
+                             for u, v in zip(_seq_kids(a), _seq_kids(b))])
     if isinstance(a, _NON_DATA):
         return a
     m = np.asarray(mask)
@@ -271,8 +295,8 @@ def _lane_tree(x, batched, b):
         return x
     if isinstance(x, dict):
         return {k: _lane_tree(v, True, b) for k, v in x.items()}
-    if isinstance(x, (tuple, list)):
-        return type(x)(_lane_tree(v, True, b) for v in x)
+    if _seq_kids(x) is not None:
+        return _seq_like(x, [_lane_tree(v, True, b) for v in _seq_kids(x)])
     return x[b]
 
 
@@ -454,8 +478,10 @@ def _stack_tree(outs):
     first = outs[0]
     if isinstance(first, dict):
         return {k: _stack_tree([o[k] for o in outs]) for k in first}
-    if isinstance(first, (tuple, list)):
-        return type(first)(_stack_tree([o[i] for o in outs]) for i in range(len(first)))
+    if _seq_kids(first) is not None:
+        kids = [_seq_kids(o) for o in outs]
+        return _seq_like(first, [_stack_tree([k[i] for k in kids])
+                                 for i in range(len(kids[0]))])
     if isinstance(first, _NON_DATA) and not isinstance(first, str):
         return first
     return np.stack([np.asarray(o) for o in outs])

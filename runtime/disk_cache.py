@@ -97,5 +97,5 @@ def store(key, entry):
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, os.path.join(folder, key + ".bin"))
-    except OSError:
-        pass
+    except (OSError, pickle.PicklingError, AttributeError, TypeError):
+        pass    # an entry that cannot be stored (a local pytree class) is rebuilt

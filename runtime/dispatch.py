@@ -21,10 +21,11 @@ import threading
 
 import numpy as np
 
-from ..errors import ShapeError, CotanError
+from ..errors import ShapeError, CotanError, LinAlgError
 from ..codegen.abstract import ShapedArray
 from ..codegen.llvm_emit import leaves_of
 from . import disk_cache, fastcall
+from .. import tree_util
 
 #: the C extension of the fast call path (runtime/fastcall.py), or None
 _FAST = fastcall.load()
@@ -123,10 +124,14 @@ def _raise(status, msg):
         raise IndexError(msg)
     if status == 3:
         raise AssertionError(msg)
+    if status == 5:
+        raise LinAlgError(msg)
     raise ShapeError(msg)
 
 
 def _rebuild(aval, it):
+    if hasattr(type(aval), "_cotan_node"):
+        return tree_util.from_node_aval(aval, [_rebuild(a, it) for a in aval])
     if isinstance(aval, tuple):
         return tuple(_rebuild(a, it) for a in aval)
     if isinstance(aval, list):
@@ -200,6 +205,13 @@ def _flatten_arg(x, avals, leaves, shapes, key):
     if x is None:
         key.append(None)
         return None
+    if tree_util.is_user_node(x):
+        # namedtuple, dataclass, registered node: a tuple of its children
+        # whose class remembers the node (tree_util.node_aval)
+        children = tree_util.node_children(x)[0]
+        aval = tree_util.node_aval(x, [None] * len(children))
+        key.append((type(aval), len(children)))
+        return type(aval)(_flatten_arg(e, avals, leaves, shapes, key) for e in children)
     if hasattr(x, "__array__"):
         return _flatten_arg(np.asarray(x), avals, leaves, shapes, key)
     raise TypeError(f"jit: cannot pass a value of type {t.__name__}; pass arrays, numbers "

@@ -12,12 +12,26 @@ stays the owner of `ShapedArray` and promotion.
 import numpy as np
 
 from ..codegen.abstract import abstractify, ShapedArray, all_weak, dummy_value, shape_of
+from ..tree_util import is_user_node, node_children, rebuild_like
 
 # -- trees of abstract values -------------------------------------------------
 
 
 def tree_map(fn, x):
-    """Apply `fn` to the leaves of nested tuples, lists and dicts."""
+    """Apply `fn` to the leaves of nested tuples, lists and dicts (and user
+    pytree nodes: namedtuples, dataclasses, registered classes, which keep
+    their type)."""
+    t = type(x)
+    if t is tuple:
+        return tuple(tree_map(fn, v) for v in x)
+    if t is list:
+        return [tree_map(fn, v) for v in x]
+    if t is dict:
+        return {k: tree_map(fn, v) for k, v in x.items()}
+    if t in _LEAF_TYPES:
+        return fn(x)
+    if is_user_node(x):
+        return rebuild_like(x, [tree_map(fn, v) for v in node_children(x)[0]])
     if isinstance(x, tuple):
         return tuple(tree_map(fn, v) for v in x)
     if isinstance(x, list):
@@ -25,6 +39,9 @@ def tree_map(fn, x):
     if isinstance(x, dict):
         return {k: tree_map(fn, v) for k, v in x.items()}
     return fn(x)
+
+
+_LEAF_TYPES = {np.ndarray, float, int, bool, complex, ShapedArray, type(None), str}
 
 
 def tree_leaves(x):

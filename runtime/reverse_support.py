@@ -19,6 +19,7 @@ from ..errors import NonDifferentiableError
 from .adjoint_helpers import _add_any, real_for
 from .numeric_rules import any_abstract, by_running, tree_map
 from .table import primitive
+from ..tree_util import rebuild_like
 
 
 # -- stacks of overwritten values ----------------------------------------------
@@ -358,7 +359,7 @@ def _getitem_adjoint(g, x, *index):
                 out[i] = gi
         else:
             out[idx] = g
-        return type(x)(out)
+        return rebuild_like(x, out)   # a namedtuple keeps its type
     if isinstance(x, dict):
         out = {k: zero_adjoint(v) for k, v in x.items()}
         out[_index(index)] = g
@@ -402,7 +403,8 @@ def _assemble_adjoint(x, paths, *adjoints):
         else:
             if keyed:
                 return {k: given[k] if k in given else zero_adjoint(v) for k, v in x.items()}
-            return type(x)(given[i] if i in given else zero_adjoint(v) for i, v in enumerate(x))
+            return rebuild_like(x, [given[i] if i in given else zero_adjoint(v)
+                                    for i, v in enumerate(x)])
     total = None
     for path, g in zip(paths, adjoints):
         if g is not None:
@@ -479,7 +481,7 @@ def _unstack_like(g, obj):
     """unstack_like(g, obj): `g` cut into the nested list/tuple structure of
     `obj` (the adjoint of numpy.array(obj)); reshaped like `obj` at leaves."""
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_unstack_like(g[i], o) for i, o in enumerate(obj))
+        return rebuild_like(obj, [_unstack_like(g[i], o) for i, o in enumerate(obj)])
     return real_for(np.reshape(g, np.shape(obj)), obj)
 
 

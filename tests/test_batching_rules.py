@@ -225,6 +225,10 @@ NOT_SWEPT = {
     "take_along_axis_adjoint": "lane by lane", "diagonal_adjoint": "lane by lane",
     "split_like": "lane by lane", "unstack_like": "lane by lane",
     "einsum_expand": "lane by lane", "assemble_adjoint": "lane by lane (reverse mode helper)",
+    "has_key": "a dict's structure, unbatched: d.get under vmap in test_python_constructs.py",
+    "dict_keys": "a dict's keys, unbatched: d.items() under vmap in test_python_constructs.py",
+    "getattr_leaf": "reads a field of a pytree node: vmap over nodes in test_pytrees_user.py",
+    "getattr_adjoint": "lane by lane (reverse mode helper); vmap(grad) in test_pytrees_user.py",
 }
 
 

@@ -180,6 +180,10 @@ CASES = {
 }
 #: primitives the finite-difference sweep cannot call on its own, and why
 NO_SWEEP = {
+    "getattr_leaf": "reads a field of a pytree node (no array input to perturb); "
+                    "checked against finite differences in test_pytrees_user.py",
+    "getattr_adjoint": "builds a pytree node; checked through grad of node fields "
+                       "in test_pytrees_user.py",
     "pop_restore": "stateful (pops reverse mode's stack); covered by the "
                    "forward-over-reverse tests in test_forward_api.py",
     "stack_unpush": "stateful (pops the adjoint stack of a second reverse pass); "

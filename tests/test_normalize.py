@@ -433,7 +433,6 @@ def _error_for(fn):
     ("try/except", "try:"),
     ("yield", "yield x"),
     ("global", "global OFFSET"),
-    ("del", "del y"),
 ])
 def test_unsupported_constructs_point_at_the_line(what, src_line):
     namespace = {}
@@ -441,7 +440,6 @@ def test_unsupported_constructs_point_at_the_line(what, src_line):
         "try/except": "    try:\n        y = x\n    except ValueError:\n        y = x\n    return y\n",
         "yield": "    yield x\n",
         "global": "    global OFFSET\n    return x\n",
-        "del": "    y = x\n    del y\n    return x\n",
     }[what]
     import linecache
     fname = f"/virtual/unsupported_{what.replace('/', '_')}.py"

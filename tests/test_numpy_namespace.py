@@ -23,6 +23,7 @@ from cotan.codegen.abstract import ShapedArray
 from cotan.runtime import PRIMITIVES
 from cotan.runtime.numeric import NUMERIC_PRIMITIVES
 from cotan.runtime.table import table_primitives
+from cotan.tree_util import is_user_node, node_children, rebuild_like
 
 
 # -- input specs ---------------------------------------------------------------------
@@ -525,6 +526,11 @@ def _stack_of(*values):
 
 
 #: calls that reach the primitives the namespace sweep does not call
+# pytree nodes whose fields getattr_leaf reads (tests/test_pytrees_user.py)
+from tests.test_pytrees_user import Params as _Params, DParams as _DParams  # noqa: E402
+_NODE = _Params(np.ones((3, 2)), np.ones(2))
+_DNODE = _DParams(np.ones((3, 2)), np.ones(2))
+
 EXTRA_CALLS = [
     ("imag_cotangent", (np.ones((2, 3)), np.ones((2, 3)) + 1j), {}),
     ("imag_cotangent", (np.ones((2, 3)), np.ones(3)), {}),
@@ -612,6 +618,13 @@ EXTRA_CALLS = [
     ("getitem_adjoint", (np.ones((2, 2), np.float32), np.zeros((3, 4), np.float32),
                          slice(0, 2), slice(1, 3)), {}),
     ("getitem_adjoint", (np.ones(3), [np.ones(2), np.ones(3)], 1), {}),
+    ("dict_keys", ({"w": np.ones(2), "b": 1.0},), {}),
+    ("has_key", ({"w": np.ones(2), "b": 1.0}, "w"), {}),
+    ("has_key", ({"w": np.ones(2)}, "c"), {}),
+    ("getattr_leaf", (_NODE, "b"), {}),
+    ("getattr_leaf", (_DNODE, "w"), {}),
+    ("getattr_adjoint", (np.ones(2), _NODE, "b"), {}),
+    ("getattr_adjoint", (np.ones((3, 2)), _DNODE, "w"), {}),
     ("assemble_adjoint", ({"a": np.zeros(3), "b": np.zeros(2)}, (("a",),), np.ones(3)), {}),
     ("assemble_adjoint", ([np.zeros(3), np.zeros(2)], ((0,), (1,), (-1,)),
                           np.ones(3), np.ones(2), np.ones(2)), {}),
@@ -727,6 +740,8 @@ DATA_DEPENDENT = {"nonzero", "unique_plan", "eig"}
 
 
 def _abstractify(x):
+    if is_user_node(x):     # a namedtuple, dataclass, registered class
+        return rebuild_like(x, [_abstractify(v) for v in node_children(x)[0]])
     if isinstance(x, (tuple, list)):
         return type(x)(_abstractify(v) for v in x)
     if isinstance(x, dict):
@@ -741,6 +756,10 @@ def _assert_agrees(aval, out, what):
         assert aval.shape == np.shape(out), f"{what}: rule says {aval}, kernel gives {np.shape(out)}"
         assert aval.dtype == np.result_type(out), \
             f"{what}: rule says {aval}, kernel gives {np.result_type(out)}"
+    elif is_user_node(aval):
+        assert type(aval) is type(out), what
+        for k, (a, o) in enumerate(zip(node_children(aval)[0], node_children(out)[0])):
+            _assert_agrees(a, o, f"{what}.child{k}")
     elif isinstance(aval, (tuple, list)):
         assert isinstance(out, (tuple, list)) and len(aval) == len(out), what
         for k, (a, o) in enumerate(zip(aval, out)):

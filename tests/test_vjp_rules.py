@@ -123,6 +123,7 @@ SPECS = {
     "det": [case(R(3, 3, kind="wellcond"))],
     "slogdet": [case(R(3, 3, kind="wellcond"))],
     "cholesky": "special", "eigh": "special",
+    "getattr_leaf": "special", "getattr_adjoint": "special",
     "qr": [case(R(4, 3))],
     "svd": [case(R(4, 3), full_matrices=False), case(R(3, 4), full_matrices=False),
             case(R(3, 3, kind="wellcond")), case(R(4, 3), full_matrices=False, compute_uv=False)],
@@ -223,7 +224,17 @@ SPECIAL_SOURCE.update({
     "eigh": ("def probe(a):\n    s = (a + transpose(a)) * 0.5\n    t = eigh(s)\n"
              "    return sum(t[0] * W0) + sum(t[1] * W1)\n", [R(3, 3, kind="sym")], [(3,), (3, 3)]),
 })
-SPECIAL_GLOBALS = {"Z0": np.zeros(2), "Z1": np.zeros(3)}
+SPECIAL_SOURCE.update({
+    # a field read and its adjoint: a node built by getattr_adjoint, read back
+    "getattr_leaf": ("def probe(a):\n    t = getattr_adjoint(a, Z2, 'b')\n"
+                     "    return sum(getattr_leaf(t, 'b') * W0) + sum(getattr_leaf(t, 'w') * W1)\n",
+                     [R(2)], [(2,), (3, 2)]),
+    "getattr_adjoint": ("def probe(a):\n    t = getattr_adjoint(a, Z2, 'w')\n"
+                        "    return sum(t[0] * W0) + sum(t[1] * W1)\n", [R(3, 2)], [(3, 2), (2,)]),
+})
+from tests.test_pytrees_user import Params as _Params  # noqa: E402
+SPECIAL_GLOBALS = {"Z0": np.zeros(2), "Z1": np.zeros(3),
+                   "Z2": _Params(np.zeros((3, 2)), np.zeros(2))}
 
 def _paths(value, prefix="out"):
     if isinstance(value, (tuple, list)):
