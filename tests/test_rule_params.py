@@ -56,6 +56,26 @@ NOT_EXERCISED = {
     "matmul_lanes_adjoint": {"keep_lanes": "swept by the JVP sweep's third case"},
     "getitem_lanes": {"clip": "vmap's helper: clipping only changes out-of-range lanes"},
     "setitem_lanes": {"clip": "as getitem_lanes"},
+    # np.fft: swept with n, axis and norm in tests/test_numpy_more.py (grad
+    # and jvp against finite differences); out_dtype follows the input's
+    "fft": {"out_dtype": "the output dtype follows the input's float width; swept through "
+            "float32 cases in tests/test_numpy_more.py"},
+    "ifft": {"out_dtype": "as fft", "axis": "tests/test_numpy_more.py: ifft-forward (axis=0)"},
+    "rfft": {"out_dtype": "as fft", "norm": "tests/test_numpy_more.py: rfft-n-axis (ortho), "
+             "rfft-forward"},
+    # collectives need a bound axis: tests/test_collectives.py checks each
+    # inside pmap and a named vmap against finite differences ("lanes" and
+    # "inverse" are set by the batching rule and the VJP, not by users)
+    "all_gather": {"axis": "tests/test_collectives.py: all_gather(x, 'i', axis=1)",
+                   "lanes": "set by vmap's batching rule"},
+    "psum": {"lanes": "set by vmap's batching rule"},
+    "pmean": {"lanes": "set by vmap's batching rule"},
+    "pmax": {"lanes": "set by vmap's batching rule"},
+    "pmin": {"lanes": "set by vmap's batching rule"},
+    "ppermute": {"lanes": "set by vmap's batching rule",
+                 "inverse": "set by ppermute's VJP (the inverse permutation)"},
+    "ppermute_lanes": {"axis": "vmap's form of ppermute; swept through ppermute in pmap and "
+                       "named vmap", "inverse": "as ppermute"},
 }
 
 
