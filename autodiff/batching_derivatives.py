@@ -18,20 +18,7 @@ from ..runtime.table import PRIMITIVES
 d = None  # `d[x]` in JVP bodies; never evaluated (bodies are spliced)
 
 
-def _jvp(name):
-    def attach(rule):
-        rule.cotan_widen = False
-        rule.cotan_builder = False
-        PRIMITIVES[name].jvp_rule = rule
-        return rule
-    return attach
-
-
-def _vjp(name):
-    def attach(rule):
-        PRIMITIVES[name].vjp_rule = rule
-        return rule
-    return attach
+from .rule_registry import jvp as _jvp, vjp_rule as _vjp  # noqa: E402
 
 
 # -- JVP -----------------------------------------------------------------------------

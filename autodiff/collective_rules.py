@@ -37,6 +37,7 @@ import gast
 from ..errors import ShapeError
 from ..runtime.table import PRIMITIVES
 from ..runtime.collectives import COLLECTIVES
+from .rule_registry import vjp_rule
 from .syntax import clone, walk
 from .batching import Call, Const, Name, is_tree_state
 from .normalize import CoreFunction
@@ -121,11 +122,7 @@ for _p in ("pmax", "pmin"):
 # ---------------------------------------------------------------- VJP rules
 
 def _vjp(name):
-    def attach(rule):
-        rule.cotan_builder = True
-        PRIMITIVES[name].vjp_rule = rule
-        return rule
-    return attach
+    return vjp_rule(name, builder=True)
 
 
 @_vjp("psum")

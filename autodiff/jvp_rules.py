@@ -37,14 +37,7 @@ from ..runtime import forward_support  # noqa: F401  (tangent_zeros is emitted)
 d = None
 
 
-def jvp(name, *, widen=False, builder=False):
-    """Attach the decorated template (or builder) as `name`'s JVP rule."""
-    def register(rule):
-        rule.cotan_widen = widen
-        rule.cotan_builder = builder
-        PRIMITIVES[name].jvp_rule = rule
-        return rule
-    return register
+from .rule_registry import jvp  # noqa: E402
 
 
 # -- arithmetic ------------------------------------------------------------------

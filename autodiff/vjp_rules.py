@@ -28,12 +28,7 @@ from ..runtime.structural import shape, ndim, dtype  # noqa: F401
 from .jvp_rules import INDEX_TRICK_REFUSAL, carries_derivative, cast_dtype, is_index_trick
 
 
-def vjp_rule(name):
-    """Attach the decorated template (or builder) as `name`'s VJP rule."""
-    def attach(rule):
-        PRIMITIVES[name].vjp_rule = rule
-        return rule
-    return attach
+from .rule_registry import vjp_rule  # noqa: E402
 
 
 def builder(fn):
