@@ -77,7 +77,10 @@ def _imag_cotangent(ct, x):
     """imag_cotangent(ct, x) == -1j * ct for a complex x, zeros for a real x (the VJP of imag)."""
     if _is_complex(x):
         return np.multiply(ct, -1j)
-    return np.zeros_like(real_for(ct, x)) if np.ndim(ct) else 0.0 * np.real(ct)
+    # a cotangent: zeros of ct's float type (an integer ct promotes, as the
+    # compiled kernel computes it)
+    return np.zeros(np.shape(ct), np.result_type(np.real(ct), 0.0)) if np.ndim(ct) \
+        else 0.0 * np.real(ct)
 
 
 imag_cotangent = primitive("imag_cotangent",
