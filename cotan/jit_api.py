@@ -91,7 +91,16 @@ class _CheckedJit(JitFunction):
     function's signature first."""
 
     def __init__(self, fun, static_argnums, static_argnames, backend):
-        sig, names = _parameters(fun)
+        # the signature of the function cotan reads: for a NumPy function
+        # (jit(np.max)) its cotan counterpart's, whose defaults are values
+        # (NumPy's own are `_NoValue` sentinels no compiled call can take)
+        from .autodiff import callables
+        from .autodiff.parse import unwrap
+        try:
+            read = callables.as_function(unwrap(fun))
+        except Exception:
+            read = fun
+        sig, names = _parameters(read if callable(read) else fun)
         static_argnums, static_argnames = _checked_static(fun, names, static_argnums,
                                                           static_argnames)
         JitFunction.__init__(self, fun, static_argnums, static_argnames, backend)
