@@ -16,6 +16,7 @@ from ..errors import NonDifferentiableError, ShapeError
 from ..runtime.table import PRIMITIVES
 from .batching import Assign, Call, Const, Name, make_tree_state, is_tree_state, tree_children, any_batched
 import gast
+from .syntax import walk
 
 
 from . import batching_derivatives  # noqa: E402,F401  (derivatives of vmap's helpers)
@@ -199,12 +200,40 @@ def size_rule(c):
 
 @batch_rule("is_", "is_not")
 def identity_rule(c):
-    """A batched value is an array, never None: `x is None` is known."""
-    if any(isinstance(a, gast.Constant) and a.value is None for a in c.args):
+    """A batched value is an array, never None: `x is None` is known --
+    unless x may hold None (a name some path binds to None: joined with a
+    batched branch it is batched, but still None at run time), where the
+    test runs (its answer is the same for every lane)."""
+    if any(isinstance(a, gast.Constant) and a.value is None for a in c.args) and \
+            not any(isinstance(a, gast.Name) and a.id in _may_be_none(c.batcher)
+                    for a in c.args):
         c.assign(Const(c.prim == "is_not"))
         c.batcher.consts[c.out] = c.prim == "is_not"
         return False
     return unchanged_unbatched(c)
+
+
+def _may_be_none(batcher):
+    """Names of the function being batched that some statement binds to
+    None, directly or through copies (computed once per batcher)."""
+    got = getattr(batcher, "_may_be_none", None)
+    if got is None:
+        assigns = [n for n in walk(batcher.core.node) if isinstance(n, gast.Assign)
+                   and isinstance(n.targets[0], gast.Name)]
+        got = set()
+        changed = True
+        while changed:
+            changed = False
+            for a in assigns:
+                t, v = a.targets[0].id, a.value
+                if t in got:
+                    continue
+                if (isinstance(v, gast.Constant) and v.value is None) or \
+                        (isinstance(v, gast.Name) and v.id in got):
+                    got.add(t)
+                    changed = True
+        batcher._may_be_none = got
+    return got
 
 
 @batch_rule("dtype", "static_dtype")

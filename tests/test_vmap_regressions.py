@@ -278,3 +278,20 @@ def test_a_constant_tuple_index_is_the_whole_index_under_vmap(f):
     want = np.stack([f(x) for x in a])
     np.testing.assert_array_equal(cotan.vmap(f)(a), want)
     np.testing.assert_array_equal(cotan.jit(cotan.vmap(f))(a), want)
+
+
+def _maybe_none_join(x):
+    d = {"a": x}
+    v = x if len(d) > 5 else None
+    return np.sum(x) + (0.0 if v is None else 1.0)
+
+
+def test_is_none_of_a_name_a_path_binds_to_none():
+    # v is batched after the join with `x`, but None at run time: the test
+    # `v is None` runs instead of being folded to False (gave 4 for 3)
+    xs = np.ones((2, 3))
+    np.testing.assert_allclose(cotan.vmap(_maybe_none_join)(xs),
+                               [_maybe_none_join(x) for x in xs])
+    # np.where's inlined `x is None` still folds (vmap of where compiles)
+    np.testing.assert_allclose(cotan.vmap(lambda a: np.where(a > 0, a, -a))(xs - 2.0),
+                               np.abs(xs - 2.0))
