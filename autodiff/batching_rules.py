@@ -214,12 +214,19 @@ def identity_rule(c):
 
 
 def _may_be_none(batcher):
-    """Names of the function being batched that some statement binds to
-    None, directly or through copies (computed once per batcher)."""
+    """Names of the function being batched that a branch of an `if` binds
+    to None, directly or through copies (computed once per batcher).  Only
+    branches: there a None can meet a batched value from the other branch
+    (placeholders bound to None at the top are overwritten before use)."""
     got = getattr(batcher, "_may_be_none", None)
     if got is None:
+        in_branches = [st for n in walk(batcher.core.node) if isinstance(n, gast.If)
+                       for st in n.body + n.orelse]
+        seeds = {id(st) for st in in_branches if isinstance(st, gast.Assign)
+                 and isinstance(st.value, gast.Constant) and st.value.value is None}
         assigns = [n for n in walk(batcher.core.node) if isinstance(n, gast.Assign)
-                   and isinstance(n.targets[0], gast.Name)]
+                   and isinstance(n.targets[0], gast.Name)
+                   and (id(n) in seeds or isinstance(n.value, gast.Name))]
         got = set()
         changed = True
         while changed:

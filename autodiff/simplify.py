@@ -126,8 +126,12 @@ def _never_none(fdef):
             name = n.value.func.id
             p = PRIMITIVES.get(name)
             t = n.targets[0].id
-            if p is None or counts.get(t) != 1 or name in CONTAINER_PRIMITIVES \
-                    or name.startswith(_MAY_NOT_BE_ARRAY_PREFIXES) or name == "getitem":
+            if name == "linspace" and (len(n.value.args) > 4 or
+                                       any(k.arg == "retstep" for k in n.value.keywords)):
+                continue    # (array, step): a container, the only linspace that is one
+            array_creation = name in _COMPARISONS and name != "where"
+            if p is None or counts.get(t) != 1 or name.startswith(_MAY_NOT_BE_ARRAY_PREFIXES) \
+                    or name == "getitem" or (name in CONTAINER_PRIMITIVES and not array_creation):
                 continue
             if p.differentiable or name in _COMPARISONS:
                 out.add(t)
