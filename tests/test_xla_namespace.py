@@ -48,10 +48,23 @@ def _jitted(fn, args, kwargs):
     return lambda: jf(*[args[k] for k in rt])
 
 
+def _has_subnormals(tree):
+    for v in _leaves(tree):
+        if isinstance(v, (np.ndarray, np.generic)) and v.dtype.kind == "f":
+            a = np.abs(np.asarray(v))
+            if np.any((a > 0) & (a < np.finfo(v.dtype).tiny)):
+                return True
+    return False
+
+
 def _check(name, ours, ref, specs, monkeypatch):
     monkeypatch.setenv("COTAN_DISABLE_DISK_CACHE", "1")
     refused = []
     for k, (args, kwargs) in _calls(name, specs):
+        if _has_subnormals([args, kwargs]):
+            # XLA's CPU compiler flushes subnormals to zero (documented in
+            # the README's backend section): NumPy's answer is not XLA's
+            continue
         with np.errstate(all="ignore"):
             want = ref(*args, **kwargs)
         try:
