@@ -407,6 +407,8 @@ def _add_any(em, s, args, kwargs):
 # ------------------------------------------------------------ reductions
 
 def _axes(axis, nd):
+    if nd == 0:
+        return ()   # NumPy reduces a 0-d value over axis 0 / -1 to itself
     if axis is None:
         return tuple(range(nd))
     if isinstance(axis, (tuple, list)):

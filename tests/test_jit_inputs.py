@@ -144,3 +144,12 @@ def test_window_slices_in_a_static_loop_are_unrolled():
         return s
     x = np.arange(5.0)
     assert cotan.jit(w)(x) == pytest.approx(w(x))
+
+
+@pytest.mark.parametrize("reduce", [np.sum, np.max, np.min, np.prod])
+@pytest.mark.parametrize("axis", [0, None])
+def test_reduction_of_a_python_float_over_axis_0(reduce, axis):
+    # NumPy reduces a 0-d value over axis 0 / -1 to itself (the lowering
+    # took the axis modulo the rank: ZeroDivisionError)
+    f = cotan.jit(lambda x: reduce(x, axis=axis))
+    assert f(1.5) == pytest.approx(reduce(1.5, axis=axis))
