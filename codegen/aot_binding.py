@@ -2,7 +2,7 @@
 object code.
 
 Owns what AOT needs from `llvmlite.binding` beyond the jit's host set-up in
-llvm_binding.py: a target machine for a *named* CPU (`"host"`, or a
+llvm/binding.py: a target machine for a *named* CPU (`"host"`, or a
 portable baseline such as `"x86-64-v2"`, whose code must not use host-only
 features), the O3 pipeline run with that machine (so vectorization only
 uses the target's instructions), position-independent object code, and the
@@ -16,7 +16,7 @@ import threading
 
 import llvmlite.binding as llvm
 
-from . import llvm_binding
+from .llvm import binding as llvm_binding
 
 _lock = threading.Lock()
 _targets = {}

@@ -21,7 +21,7 @@ Must not know about LLVM (aot_emit.py) or about running the compiler
 
 import numpy as np
 
-# status codes: 1-3 and 5 come from the native entry (llvm_emit.py), 4 from here
+# status codes: 1-3 and 5 come from the native entry (llvm/emit.py), 4 from here
 STATUS = (("OK", 0, "success"),
           ("SHAPE_ERROR", 1, "an input's shape differs from the compiled one"),
           ("INDEX_ERROR", 2, "an index was out of bounds"),
@@ -140,7 +140,7 @@ def wrapper_source(name, sig):
            f'#include "{name}.h"\n\n',
            "#define EXPORT __attribute__((visibility(\"default\")))\n",
            f"#define N_IN {n_in}\n#define N_OUT {n_out}\n\n",
-           "/* the native function (llvm_emit.py's entry ABI), hidden in the object */\n",
+           "/* the native function (llvm/emit.py's entry ABI), hidden in the object */\n",
            f"extern int32_t {entry}(void **, int64_t *, void **, const char **);\n\n",
            _tables("in", sig.inputs), _tables("out", sig.outputs),
            "/* the native function writes its outputs in program order; the ABI uses\n"

@@ -1,7 +1,7 @@
 """The CPU backend's program, prepared for a shared object.
 
 Owns `build_module(core, in_avals, name, target)`: the jit's typed program
-and kernel plan emitted by llvm_emit.py, with what a standalone library
+and kernel plan emitted by llvm/emit.py, with what a standalone library
 needs instead of what the jit resolves in-process:
 
 * no BLAS: matmul uses the loop kernel (the jit calls NumPy's bundled
@@ -25,11 +25,12 @@ import threading
 from llvmlite import ir
 
 from ..errors import CompileError
-from . import aot_binding, llvm_binding
+from . import aot_binding
+from .llvm import binding as llvm_binding
 from .abstract import ShapedArray
-from .llvm_backend import lower_cpu
-from .llvm_emit import ENTRY, emit_module
-from .llvm_kernels import llvm_text
+from .llvm.backend import lower_cpu
+from .llvm.emit import ENTRY, emit_module
+from .llvm.kernels import llvm_text
 from .plan import plan_function
 
 _env_lock = threading.Lock()

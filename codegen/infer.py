@@ -16,7 +16,7 @@ shapes) is a compile-time loop and is unrolled, as is a loop indexing a
 container with its counter.  At control-flow joins a name's two types are
 unified (static scalar with run-time scalar; scalar int with float) or
 refused with `TypeInferenceError` naming the variable, the line and both
-types.  Must not emit code (llvm_emit.py) or plan kernels (plan.py).
+types.  Must not emit code (llvm/emit.py) or plan kernels (plan.py).
 """
 
 import gast

@@ -6,7 +6,7 @@ tuple is still found), each stack's element type (the join of its pushes,
 `runtime_aval`), the cotangent type of its adjoint stack in a second
 reverse pass (`adjoint_aval`), copies (`copy_stack`), and which stacks can
 be emulated at compile time (`find_static_stacks`).  `StackTyping` is mixed
-into infer.Inferencer; llvm_stacks.py lowers what is typed here.  Must not
+into infer.Inferencer; llvm/stacks.py lowers what is typed here.  Must not
 emit code.
 """
 

@@ -13,7 +13,7 @@ Must not emit code.
 """
 
 from .infer import TAssign, TFor, TIf, TWhile
-from .llvm_values import ELEMENTWISE
+from .llvm.values import ELEMENTWISE
 
 #: primitives whose result may stay an unmaterialized expression
 LAZY_PRIMS = ELEMENTWISE | {"astype"}

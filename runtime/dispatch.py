@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import ShapeError, CotanError, LinAlgError
 from ..codegen.abstract import ShapedArray
-from ..codegen.llvm_emit import leaves_of
+from ..codegen.llvm.emit import leaves_of
 from . import disk_cache, fastcall
 from .. import tree_util
 
@@ -344,15 +344,15 @@ class JitFunction(_Base):
             pass
 
     def lower(self, *args, **kwargs):
-        from ..codegen.llvm_backend import lower_cpu
+        from ..codegen.llvm.backend import lower_cpu
         args = self._bind(args, kwargs)
         key, avals, _, _ = self._signature_of(args)
         return lower_cpu(self.core, avals, repr(key))
 
     def _disk_key(self, avals):
         from ..autodiff.materialize import to_source
-        from ..codegen import llvm_binding
-        from ..codegen.llvm_kernels import num_threads
+        from ..codegen.llvm import binding as llvm_binding
+        from ..codegen.llvm.kernels import num_threads
         import cotan
         if self._source_hash is None:
             h = hashlib.sha256(to_source(self.core.node).encode())
@@ -371,14 +371,14 @@ class JitFunction(_Base):
                                     num_threads())
 
     def _compile(self, key, avals):
-        from ..codegen import llvm_binding
+        from ..codegen.llvm import binding as llvm_binding
         # one compile at a time in the process (see llvm_binding.LOCK)
         with llvm_binding.LOCK:
             return self._compile_locked(key, avals)
 
     def _compile_locked(self, key, avals):
-        from ..codegen import llvm_binding
-        from ..codegen.llvm_backend import lower_cpu
+        from ..codegen.llvm import binding as llvm_binding
+        from ..codegen.llvm.backend import lower_cpu
         use_disk = disk_cache.cache_dir() is not None
         dkey = self._disk_key(avals) if use_disk else None
         hit = disk_cache.load(dkey) if use_disk else None
@@ -393,7 +393,7 @@ class JitFunction(_Base):
                 else:
                     mod = llvm_binding.parse_optimized(hit["ir"])
                     native = llvm_binding.NativeModule(mod)
-                from ..codegen.llvm_emit import ENTRY
+                from ..codegen.llvm.emit import ENTRY
                 entry = _Compiled(native.address(ENTRY), hit["out_aval"], hit["n_in"],
                                   hit["n_out"], native)
             except Exception:  # stale or damaged entry: rebuild

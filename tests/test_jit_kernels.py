@@ -110,7 +110,7 @@ _NO_THREADS = r'''
 import ctypes, sys
 import numpy as np
 import cotan
-from cotan.codegen import llvm_binding
+from cotan.codegen.llvm import binding as llvm_binding
 import llvmlite.binding as llvm
 
 llvm_binding.initialize()

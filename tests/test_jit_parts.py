@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import cotan
-from cotan.codegen import llvm_binding
+from cotan.codegen.llvm import binding as llvm_binding
 
 
 def mlp_loss(params, x, y):

@@ -226,8 +226,8 @@ _CYCLIC_PARTS = r'''
 import gc
 import numpy as np
 import cotan
-from cotan.codegen import llvm_binding
-from cotan.codegen.llvm_backend import lower_cpu
+from cotan.codegen.llvm import binding as llvm_binding
+from cotan.codegen.llvm.backend import lower_cpu
 from cotan.codegen.abstract import ShapedArray
 
 llvm_binding.BIG_IR = 0          # every program compiled in parallel parts

@@ -15,7 +15,7 @@ pytest.importorskip("jaxlib.xla_client", reason="the xla backend needs jaxlib (p
                     "'cotan[xla]')")
 
 import cotan  # noqa: E402
-from cotan.codegen.llvm_values import ELEMENTWISE  # noqa: E402
+from cotan.codegen.llvm.values import ELEMENTWISE  # noqa: E402
 from cotan.codegen.xla import lowerings  # noqa: E402
 from cotan.errors import MissingRuleError, ShapeError  # noqa: E402
 from cotan.runtime.table import PRIMITIVES, table_primitives  # noqa: E402

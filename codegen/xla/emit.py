@@ -31,7 +31,7 @@ from ...runtime.table import PRIMITIVES
 from ..abstract import ShapedArray
 from ..infer import STACK_PRIMS, TAssign, TFor, TIf, TWhile, Undefined, is_static
 from ..infer_stacks import StackRef, stack_of
-from .liveness import live_before, loop_live
+from ..liveness import live_before, loop_live
 from .stacks import StackLowering
 # re-exported: the lowering modules import the value helpers from here
 from .values import (SV, DynamicSlice, elem_type, tensor_type, leaves_with_paths,  # noqa: F401

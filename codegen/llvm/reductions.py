@@ -11,9 +11,9 @@ Must not walk programs nor bind LLVM.
 import numpy as np
 from llvmlite import ir
 
-from ..errors import MissingRuleError
-from .llvm_kernels import Evaluator, flat_ok, load_mem, loop, loop_nest, store_mem
-from .llvm_values import I64, Array, Scalar, c_strides, cast, const, reg_type, scalar_op, size_of
+from ...errors import MissingRuleError
+from .kernels import Evaluator, flat_ok, load_mem, loop, loop_nest, store_mem
+from .values import I64, Array, Scalar, c_strides, cast, const, reg_type, scalar_op, size_of
 
 
 def emit_reduce(kern, b, kind, src, axes, keepdims, out_dtype, dest=None):

@@ -7,7 +7,7 @@ kept as `make_tuple` keeps it), and the guard's check already ran on the
 abstract values during inference.  Must not lower other primitives.
 """
 
-from .llvm_lowerings import lowering, register, _captured
+from .lowerings import lowering, register, _captured
 
 
 def _entries(em, atom, seq):

@@ -6,19 +6,18 @@ them), `searchsorted` (a binary search of each query value in the 1-D sorted
 `a`, in the same order: NaNs last), `take_along_axis` and its adjoint
 `take_along_axis_adjoint` (a scatter-add), `array` (an array built from a nested list/tuple of scalars
 or arrays of equal shape, or a copy of one array) and its adjoint
-`unstack_like`.  Adds its rules to llvm_lowerings.LOWERINGS and drops them
-from UNLOWERED.  Must not walk programs nor bind LLVM.
+`unstack_like`.  Adds its rules to lowerings.LOWERINGS.  Must not walk programs nor bind LLVM.
 """
 
 import numpy as np
 from llvmlite import ir
 
-from ..errors import MissingRuleError
-from .llvm_kernels import load_mem, loop, loop_nest, offset_of, store_mem
-from .llvm_lowerings import (LOWERINGS, UNLOWERED, _as_viewable, _index_view, lowering,
+from ...errors import MissingRuleError
+from .kernels import load_mem, loop, loop_nest, offset_of, store_mem
+from .lowerings import (LOWERINGS, _as_viewable, _index_view, lowering,
                              register)
-from .llvm_linalg import entry_alloca
-from .llvm_values import I64, PTR, Array, Lazy, Scalar, c_strides, cast, size_of
+from .linalg import entry_alloca
+from .values import I64, PTR, Array, Lazy, Scalar, c_strides, cast, size_of
 
 
 def _c(n):
@@ -329,6 +328,4 @@ def _unstack_like(em, s, args, kwargs):
     return cut(g, s.out)
 
 
-for _n in list(LOWERINGS):
-    UNLOWERED.pop(_n, None)
 register()

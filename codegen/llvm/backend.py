@@ -13,13 +13,13 @@ import hashlib
 import os
 import re
 
-from ..autodiff.materialize import to_source
-from . import llvm_binding
-from .infer import infer_function, typed_text
-from .llvm_emit import ENTRY, emit_module
-from .llvm_kernels import llvm_text
-from .plan import plan_function
-from . import llvm_lowerings  # noqa: F401  (registers the lowerings)
+from ...autodiff.materialize import to_source
+from . import binding
+from ..infer import infer_function, typed_text
+from .emit import ENTRY, emit_module
+from .kernels import llvm_text
+from ..plan import plan_function
+from . import lowerings  # noqa: F401  (registers the lowerings)
 
 
 
@@ -59,7 +59,7 @@ class Lowered:
             tf = self.typed
             self._plan = plan_function(tf)
             mods, self.n_inputs, self.n_outputs = emit_module(
-                tf, self._plan, llvm_binding.initialize(), parts=llvm_binding.compile_threads())
+                tf, self._plan, binding.initialize(), parts=binding.compile_threads())
             self._ir = [llvm_text(m) for m in mods]
         return self._ir
 
@@ -68,7 +68,7 @@ class Lowered:
 
     def _compiled(self):
         if self._opt is None:
-            self._opt = llvm_binding.compile_parts(self.part_texts())
+            self._opt = binding.compile_parts(self.part_texts())
         return self._opt
 
     def optimized(self):
@@ -90,16 +90,16 @@ class Lowered:
         if stage == "llvm-unoptimized":
             return self.llvm_ir()
         if stage == "asm":
-            return "\n".join(llvm_binding.assembly(m) for m in self.optimized())
+            return "\n".join(binding.assembly(m) for m in self.optimized())
         raise ValueError(f"unknown stage {stage!r}: use 'python', 'typed', 'llvm' or 'asm'")
 
     def compile(self):
         mods, objects = self._compiled()
         self.dump()
         if objects is None:
-            native = llvm_binding.NativeModule(mods[0])
+            native = binding.NativeModule(mods[0])
         else:
-            native = llvm_binding.NativeModule(llvm_binding.empty_module_for_objects(),
+            native = binding.NativeModule(binding.empty_module_for_objects(),
                                                object_codes=objects)
         return NativeEntry(native, self.out_aval, self.n_inputs, self.n_outputs)
 

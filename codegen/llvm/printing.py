@@ -8,12 +8,11 @@ a JSON text compiled into the object (so a disk-cache hit in another
 process carries it too) naming the primitive, its static arguments (as
 Python literals) and, for each run-time array or scalar, its dtype, shape
 and index into `data` (pointers to contiguous copies).  The callback
-(llvm_binding.py) rebuilds the arguments and runs the primitive's own
+(llvm/binding.py) rebuilds the arguments and runs the primitive's own
 Python implementation, so what is printed is exactly what the eager call
 prints, in program order with the rest of Python's output.  Ahead-of-time
 libraries have no Python to call: there the lowering raises
-MissingRuleError.  Adds its rules to llvm_lowerings.LOWERINGS and drops
-them from UNLOWERED.  Must not walk programs nor bind LLVM.
+MissingRuleError.  Adds its rules to lowerings.LOWERINGS.  Must not walk programs nor bind LLVM.
 """
 
 import ast
@@ -22,10 +21,10 @@ import json
 import numpy as np
 from llvmlite import ir
 
-from ..errors import MissingRuleError
-from .llvm_lowerings import LOWERINGS, UNLOWERED, lowering, register
-from .llvm_linalg import entry_alloca
-from .llvm_values import I64, PTR, Array, Lazy, Scalar
+from ...errors import MissingRuleError
+from .lowerings import LOWERINGS, lowering, register
+from .linalg import entry_alloca
+from .values import I64, PTR, Array, Lazy, Scalar
 
 CALLBACK = "cotan.print"
 
@@ -100,6 +99,4 @@ def _print(em, s, args, kwargs):
     return None
 
 
-for _n in ("print", "print_lanes", "strformat"):
-    UNLOWERED.pop(_n, None)
 register()

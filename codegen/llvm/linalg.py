@@ -8,17 +8,17 @@ same loop nest), and `inv`, `solve`, `det`, `slogdet`: Gaussian
 elimination with partial pivoting written as LLVM loops (no LAPACK), over
 stacks of matrices.  A singular matrix makes `inv`/`solve` fail with
 "Singular matrix" (NumPy raises LinAlgError); `det` gives 0 and `slogdet`
-(0, -inf) as NumPy does.  Adds its rules to llvm_lowerings.LOWERINGS and
-drops them from UNLOWERED.  Must not walk programs nor bind LLVM.
+(0, -inf) as NumPy does.  Adds its rules to lowerings.LOWERINGS.
+Must not walk programs nor bind LLVM.
 """
 
 import numpy as np
 from llvmlite import ir
 
-from ..errors import MissingRuleError
-from .llvm_kernels import elem_ptr, load_mem, loop, loop_nest, store_mem
-from .llvm_lowerings import LOWERINGS, UNLOWERED, _as_viewable, lowering, register
-from .llvm_values import I1, I64, Array, Scalar, c_strides, cast, const, reg_type, \
+from ...errors import MissingRuleError
+from .kernels import elem_ptr, load_mem, loop, loop_nest, store_mem
+from .lowerings import LOWERINGS, _as_viewable, lowering, register
+from .values import I1, I64, Array, Scalar, c_strides, cast, const, reg_type, \
     scalar_op
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -461,6 +461,4 @@ def _slogdet(em, s, args, kwargs):
     return tuple(_finish(em, bufs, outs))
 
 
-for _n in list(LOWERINGS):
-    UNLOWERED.pop(_n, None)
 register()

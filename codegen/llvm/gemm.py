@@ -15,8 +15,8 @@ import os
 import numpy as np
 from llvmlite import ir
 
-from .llvm_kernels import elem_ptr, load_mem, loop, num_threads, store_mem
-from .llvm_values import I32, I64, PTR, Lazy, cast, reg_type, scalar_op
+from .kernels import elem_ptr, load_mem, loop, num_threads, store_mem
+from .values import I32, I64, PTR, Lazy, cast, reg_type, scalar_op
 
 GEMM_THREADED_MIN_FLOPS = float(os.environ.get("COTAN_GEMM_THREADED_MIN_FLOPS", 1e9))
 #: products from this many flops to GEMM_THREADED_MIN_FLOPS are split by

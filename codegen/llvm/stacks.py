@@ -17,19 +17,19 @@ growable buffer of cotangent records (`infer_stacks.adjoint_aval` of the element
 type) beside a native one, plus a flag saying whether it exists yet: as
 in runtime/reverse_support.py it is created on first use with one zero
 cotangent per value then on the stack, and dropped when emptied.
-Must not walk programs (llvm_emit.py) nor bind LLVM.
+Must not walk programs (llvm/emit.py) nor bind LLVM.
 """
 
 import numpy as np
 from llvmlite import ir
 
-from ..errors import MissingRuleError
-from ..runtime.table import PRIMITIVES
-from .abstract import ShapedArray
-from .infer_stacks import adjoint_aval, runtime_aval, stack_of
-from .llvm_kernels import load_mem, store_mem
-from .llvm_lowerings import zeros_of
-from .llvm_values import I1, I8, I64, PTR, Array, Lazy, Scalar, cast, const, size_of, reg_type
+from ...errors import MissingRuleError
+from ...runtime.table import PRIMITIVES
+from ..abstract import ShapedArray
+from ..infer_stacks import adjoint_aval, runtime_aval, stack_of
+from .kernels import load_mem, store_mem
+from .lowerings import zeros_of
+from .values import I1, I8, I64, PTR, Array, Lazy, Scalar, cast, const, size_of, reg_type
 
 
 def _leaf_layout(aval):
@@ -416,7 +416,7 @@ class Stacks:
 
     def _add(self, a, b):
         """(value, aval) of the sum of two (value, aval) cotangents."""
-        from .llvm_lowerings import LOWERINGS
+        from .lowerings import LOWERINGS
         aval = PRIMITIVES["add_any"].abstract_eval(a[1], b[1])
 
         class _Sum:

@@ -9,12 +9,12 @@ matrices.  They call LAPACK the way NumPy does, so the results agree:
 each matrix is copied into a column-major float64 scratch (NumPy
 computes float32 and integer input in float64 too and casts the results)
 and handed to the `LAPACKE_d<routine>_work` entry points of NumPy's
-bundled OpenBLAS that llvm_binding._load_lapack found (`em.lapack`), with
+bundled OpenBLAS that binding._load_lapack found (`em.lapack`), with
 one heap workspace per call sized by LAPACK's own query.  A LAPACK
 failure (info != 0) exits with NumPy's LinAlgError message.  Where no
 LAPACK is linked (cotan.aot libraries need only libc, libm and libmvec)
 the lowerings raise CompileError.  Adds its rules to
-llvm_lowerings.LOWERINGS and drops them from UNLOWERED.  Must not walk
+lowerings.LOWERINGS.  Must not walk
 programs nor bind LLVM: routines are declared by symbol name and MCJIT
 resolves them.
 """
@@ -22,12 +22,12 @@ resolves them.
 import numpy as np
 from llvmlite import ir
 
-from ..errors import CompileError, MissingRuleError, ShapeError
-from .llvm_kernels import load_mem, loop, loop_nest, store_mem
-from .llvm_linalg import _sub_view, entry_alloca
-from .llvm_lowerings import LOWERINGS, UNLOWERED, _as_viewable, lowering, register
-from .llvm_sort import _less
-from .llvm_values import I8, I32, I64, PTR, Array, cast, const, reg_type, size_of
+from ...errors import CompileError, MissingRuleError, ShapeError
+from .kernels import load_mem, loop, loop_nest, store_mem
+from .linalg import _sub_view, entry_alloca
+from .lowerings import LOWERINGS, _as_viewable, lowering, register
+from .sort import _less
+from .values import I8, I32, I64, PTR, Array, cast, const, reg_type, size_of
 
 F64 = np.dtype(np.float64)
 _COL_MAJOR = 102        # LAPACK_COL_MAJOR: no transposing copies inside LAPACKE
@@ -417,6 +417,4 @@ def _svd_hermitian(em, s, a, compute_uv):
     return outs if compute_uv else outs[0]
 
 
-for _n in list(LOWERINGS):
-    UNLOWERED.pop(_n, None)
 register()

@@ -24,19 +24,19 @@ place when `x` already owns its buffer.  With `parts` > 1 the loop nests
 of straight-line code become kernel functions spread over that many
 modules (the entry's module first), which the backend compiles side by
 side; loops of the user's program stay inline.  Per-primitive lowering
-lives in llvm_lowerings.py; loops and kernels in llvm_kernels.py.  Must
+lives in llvm/lowerings.py; loops and kernels in llvm/kernels.py.  Must
 not bind LLVM.
 """
 
 import numpy as np
 from llvmlite import ir
 
-from ..errors import MissingRuleError
-from ..runtime.table import PRIMITIVES
-from .abstract import ShapedArray
-from .infer import STACK_PRIMS, TAssign, TFor, TIf, TWhile, is_static, Undefined
-from .llvm_kernels import KernelEmitter, Part, hot, store_mem, load_mem
-from .llvm_values import (I8, I32, I64, PTR, Array, Lazy, MathCalls, Scalar, cast, const,
+from ...errors import MissingRuleError
+from ...runtime.table import PRIMITIVES
+from ..abstract import ShapedArray
+from ..infer import STACK_PRIMS, TAssign, TFor, TIf, TWhile, is_static, Undefined
+from .kernels import KernelEmitter, Part, hot, store_mem, load_mem
+from .values import (I8, I32, I64, PTR, Array, Lazy, MathCalls, Scalar, cast, const,
                           reg_type, size_of)
 
 ENTRY = "cotan_entry"
@@ -89,7 +89,7 @@ class FunctionEmitter:
         self.malloc_fn = ir.Function(self.module, ir.FunctionType(PTR, [I64]), "malloc")
         self.memcpy_fn = ir.Function(self.module, ir.FunctionType(PTR, [PTR, PTR, I64]),
                                      "memcpy")
-        from .llvm_stacks import Stacks
+        from .stacks import Stacks
         self.stacks = Stacks(self, getattr(tf, "stacks", None))
         self.modules = [self.module]
         if parts > 1:
@@ -282,7 +282,7 @@ class FunctionEmitter:
         if isinstance(out_aval, ShapedArray) and out_aval.shape == () and \
                 isinstance(value, (Array, Lazy)):
             if isinstance(value, Lazy):
-                from .llvm_kernels import Evaluator
+                from .kernels import Evaluator
                 ev = Evaluator(self.b, self.math, ())
                 v, dt = ev.eval(value)
                 value = Scalar(v, dt)
@@ -507,7 +507,7 @@ class FunctionEmitter:
         if effectful and is_static(s.out):
             # print, assert: nothing to bind, but they must run (their
             # result, None, is static, and was taken for "nothing to do")
-            from .llvm_lowerings import LOWERINGS
+            from .lowerings import LOWERINGS
             rule = LOWERINGS.get(s.prim)
             if rule is None:
                 raise MissingRuleError(s.prim, "llvm", _declared_reason(s.prim))
@@ -520,7 +520,7 @@ class FunctionEmitter:
                 value = self.own(s.target, value)
             env[s.target] = self.bind(s.target, value, s.out)
             return
-        from .llvm_lowerings import LOWERINGS
+        from .lowerings import LOWERINGS
         rule = LOWERINGS.get(s.prim)
         if rule is None:
             raise MissingRuleError(s.prim, "llvm", _declared_reason(s.prim))
@@ -651,7 +651,7 @@ class FunctionEmitter:
 def _pointwise_safe(value, target, dest):
     """True when every read of the target's buffer in `value` is at the
     element being written (same shape, contiguous): in-place is then safe."""
-    from .llvm_kernels import leaves
+    from .kernels import leaves
     for leaf in leaves(value):
         if isinstance(leaf, Array) and (leaf.owner == dest.owner or leaf.owner is None or
                                         (isinstance(leaf.owner, tuple) and leaf.owner[0] == "carried")):
@@ -674,8 +674,7 @@ def emit_module(tf, plan, env_info, parts=1):
 def _declared_reason(prim):
     """Why `prim` has no llvm lowering, as the table or the lowering module
     declared it (the user's error carries it), or None."""
-    from ..runtime.table import PRIMITIVES
-    from .llvm_lowerings import UNLOWERED
+    from ...runtime.table import PRIMITIVES
     p = PRIMITIVES.get(prim)
     reason = p.no_rule.get("llvm") if p is not None else None
-    return reason or UNLOWERED.get(prim)
+    return reason

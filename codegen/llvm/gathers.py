@@ -18,16 +18,16 @@ the index tuple.  Never reads or writes out of bounds.
 (x[index] += g, repeated indices accumulating like numpy.add.at) are the
 loops built from a plan; `advanced_getitem` / `advanced_setitem` are the
 index-array cases of the getitem / setitem lowerings.  Must not walk
-programs nor register lowerings (llvm_lowerings.py and
-llvm_lane_indexing.py do).
+programs nor register lowerings (llvm/lowerings.py and
+llvm/lane_indexing.py do).
 """
 
 import numpy as np
 from llvmlite import ir
 
-from ..errors import MissingRuleError, ShapeError
-from .llvm_kernels import load_mem, loop_nest, offset_of, store_mem
-from .llvm_values import I64, Array, Lazy, Scalar, cast, const
+from ...errors import MissingRuleError, ShapeError
+from .kernels import load_mem, loop_nest, offset_of, store_mem
+from .values import I64, Array, Lazy, Scalar, cast, const
 
 _VALUE_DEPENDENT = ("boolean masks computed at run time give value-dependent shapes, "
                     "which cannot be compiled; use np.where (or a mask fixed before jit)")

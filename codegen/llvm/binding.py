@@ -6,7 +6,7 @@ MCJIT engines (kept alive as long as their functions), object code for the
 disk cache, and the native symbols compiled code calls: glibc's libmvec
 vector math (checked by address lookup; scalar libm otherwise), libm, and
 NumPy's bundled OpenBLAS `cblas_?gemm` (ILP64).  IR *construction* lives
-in llvm_emit.py / llvm_kernels.py (llvmlite.ir only); this module must not
+in llvm/emit.py / llvm/kernels.py (llvmlite.ir only); this module must not
 build IR.
 """
 
@@ -124,7 +124,7 @@ def _load_lapack():
                                       "numpy.libs", "libscipy_openblas*"))
         for path in libs:
             llvm.load_library_permanently(path)
-            # the routines codegen/llvm_lapack.py calls
+            # the routines codegen/llvm/lapack.py calls
             for routine in ("potrf", "geqrf", "orgqr", "syevd", "gesdd"):
                 for key in ("d", "s"):
                     name = f"scipy_LAPACKE_{key}{routine}_work64_"
@@ -161,7 +161,7 @@ def _register_libm():
 
 def _register_print():
     """`cotan.print(spec, data)`, which compiled `print` calls
-    (llvm_print.py): decode the spec, rebuild the arguments from `data` and
+    (llvm/printing.py): decode the spec, rebuild the arguments from `data` and
     run the primitive's own Python implementation."""
     proto = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p))
     callback = _state["print_callback"] = proto(_print_from_native)   # kept alive
@@ -177,7 +177,7 @@ def _print_from_native(spec, data):
     import json
 
     import numpy as np
-    from ..runtime.table import PRIMITIVES
+    from ...runtime.table import PRIMITIVES
     got = _print_specs.get(spec)
     if got is None:
         got = _print_specs[spec] = json.loads(spec.decode())

@@ -7,22 +7,22 @@ over the lanes when x is not batched) and of `map_lanes` of
 `getitem_adjoint` (vmap of a gradient through indexing: the same
 scatter-add, every lane kept).  Basic indexing with unbatched indices
 stays a view; everything else is one loop nest over the lanes and the
-result built by llvm_gathers.IndexPlan, which lays indices out as NumPy
+result built by gathers.IndexPlan, which lays indices out as NumPy
 does, clips masked lanes' indices as the eager runtime does and refuses
 out-of-range ones with a clean error.  Registers into
-llvm_lowerings.LOWERINGS (and llvm_batching's map_lanes cases).  Must not
+lowerings.LOWERINGS (and batching's map_lanes cases).  Must not
 walk programs nor touch the batching transformation.
 """
 
 import numpy as np
 from llvmlite import ir
 
-from ..errors import MissingRuleError
-from .llvm_batching import MAP_LANES_CASES, _broadcast_lead, _view
-from .llvm_gathers import IndexPlan, gather, scatter, scatter_add
-from .llvm_kernels import store_mem
-from .llvm_lowerings import _as_viewable, _getitem, _index_view, lowering
-from .llvm_values import I64, Array, Lazy, Scalar, const
+from ...errors import MissingRuleError
+from .batching import MAP_LANES_CASES, _broadcast_lead, _view
+from .gathers import IndexPlan, gather, scatter, scatter_add
+from .kernels import store_mem
+from .lowerings import _as_viewable, _getitem, _index_view, lowering
+from .values import I64, Array, Lazy, Scalar, const
 
 
 def _basic_part(p):

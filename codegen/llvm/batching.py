@@ -9,24 +9,24 @@ lowering on each lane's view, writing each leaf of a container result
 into its own (n, ...) buffer; primitives in MAP_LANES_CASES get a
 dedicated lowering instead).  Per-lane indexing and updates
 (`getitem_lanes`, `setitem_lanes`, their adjoint) live in
-llvm_lane_indexing.py, imported at the end.  Every output shape here is
+llvm/lane_indexing.py, imported at the end.  Every output shape here is
 known at compile time; only `print_lanes` stays unlowered (printing is
 not compiled).  Registers into
-llvm_lowerings.LOWERINGS and drops the names from UNLOWERED.  Must not
-walk programs (llvm_emit.py does) nor touch the batching transformation.
+lowerings.LOWERINGS.  Must not
+walk programs (llvm/emit.py does) nor touch the batching transformation.
 """
 
 import numpy as np
 from llvmlite import ir
 
-from ..errors import MissingRuleError
-from ..runtime.batching_support import _NON_DATA, _map_coded, _move_out
-from .abstract import ShapedArray
-from .infer import Arg, TAssign
-from .llvm_kernels import elem_ptr, load_mem, loop
-from .llvm_lowerings import LOWERINGS, UNLOWERED, _as_viewable, lowering, register
-from .llvm_reverse import _arr, _expand, _product, _swap
-from .llvm_values import I64, Array, Lazy, Scalar, const, size_of
+from ...errors import MissingRuleError
+from ...runtime.batching_support import _NON_DATA, _map_coded, _move_out
+from ..abstract import ShapedArray
+from ..infer import Arg, TAssign
+from .kernels import elem_ptr, load_mem, loop
+from .lowerings import LOWERINGS, _as_viewable, lowering, register
+from .reverse import _arr, _expand, _product, _swap
+from .values import I64, Array, Lazy, Scalar, const, size_of
 
 
 def _is_value(v):
@@ -60,7 +60,7 @@ def _broadcast_lead(em, v, n):
 
 def _fold_static(em, s, args, kwargs):
     """Helpers whose arguments are always static (folded by inference)."""
-    from ..runtime.table import PRIMITIVES
+    from ...runtime.table import PRIMITIVES
     if any(_is_value(a) for a in list(args) + list(kwargs.values())):
         raise MissingRuleError(s.prim, "llvm", "expects compile-time arguments")
     return PRIMITIVES[s.prim].impl(*args, **kwargs)
@@ -233,9 +233,6 @@ def _check_lanes(em, s, args, kwargs):
     return None
 
 
-UNLOWERED["print_lanes"] = "printing from compiled code is not supported; print outside jit"
-
-
 # --------------------------------------------------------- per-lane loops
 
 def _lane(em, v, i):
@@ -304,7 +301,7 @@ def _store_lanes(em, dest, i, val):
 
 
 def _store_lane(em, dest, i, val):
-    from .llvm_kernels import store_mem
+    from .kernels import store_mem
     b = em.b
     if len(dest.shape) > 1:
         em.kern.assign(b, _lane(em, dest, i),
@@ -468,8 +465,6 @@ def _batch_sum_unbatched(em, s, args, kwargs):
 
 
 # per-lane indexing: gathers, scatters and their adjoints
-from . import llvm_lane_indexing  # noqa: E402,F401
+from . import lane_indexing  # noqa: E402,F401
 
-for _n in list(LOWERINGS):
-    UNLOWERED.pop(_n, None)
 register()

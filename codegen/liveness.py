@@ -1,13 +1,15 @@
-"""Liveness over a typed program, for StableHLO's `while` and `if`.
+"""Liveness over a typed program: minimal loop-carried and branch-result sets.
 
 Owns `live_before(stmts, live_after)` and `loop_live(loop, live_after)`:
 the names a block reads before writing them, so a loop carries only the
 names live at its head and a branch returns only the merged names read
 after it (the typed program's `carried` / `merged` sets list every name a
-body assigns).  Must not emit code.
+body assigns).  Backend-neutral (the xla emitter uses it for `while`/`if`
+carried sets; cuda's host driver for what crosses a launch).  Must not emit
+code.
 """
 
-from ..infer import TAssign, TFor, TIf, TWhile
+from .infer import TAssign, TFor, TIf, TWhile
 
 
 def _uses(s):

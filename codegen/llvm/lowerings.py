@@ -4,7 +4,8 @@ Owns `LOWERINGS` (primitive name -> `rule(em, stmt, args, kwargs)` returning
 a run-time value: `Lazy` for elementwise ops, which the emitter fuses or
 materializes; views (`Array` with new strides) for transpose, broadcast,
 reshape and basic indexing; filled buffers for everything else) and
-`UNLOWERED` (primitives deliberately without a lowering, with the reason).
+the no-rule declarations of primitives it deliberately cannot lower (with
+the reason, in the table).
 Registering puts each rule in `PRIMITIVES[name].lowerings["llvm"]`, so a
 sweep over the table finds what is missing.  Must not walk programs.
 """
@@ -12,76 +13,29 @@ sweep over the table finds what is missing.  Must not walk programs.
 import numpy as np
 from llvmlite import ir
 
-from ..errors import MissingRuleError, ShapeError
-from ..runtime.table import PRIMITIVES
-from ..runtime.reverse_support import dot_labels  # noqa: F401  (llvm_reverse uses it too)
-from .abstract import ShapedArray
-from .llvm_kernels import loop, store_mem, load_mem
-from .llvm_values import (I64, Array, Lazy, Scalar, ELEMENTWISE, c_strides, calc_dtype, cast,
+from ...errors import MissingRuleError, ShapeError
+from ...runtime.table import PRIMITIVES, declare_no_rule
+from ...runtime.reverse_support import dot_labels  # noqa: F401  (reverse uses it too)
+from ..abstract import ShapedArray
+from .kernels import loop, store_mem, load_mem
+from .values import (I64, Array, Lazy, Scalar, ELEMENTWISE, c_strides, calc_dtype, cast,
                           const, size_of, aval_of)
 
 LOWERINGS = {}
 
-UNLOWERED = {
-    "nonzero": "output shape depends on the input's values",
-    "take": "gathers are not lowered yet",
-    "diagonal": "not lowered yet",
-    "flip": "not lowered yet",
-    "tri": "not lowered yet",
-    "is_": "identity of run-time values is not defined in compiled code",
-    "is_not": "identity of run-time values is not defined in compiled code",
-    "linspace": "not lowered yet",
+# What this backend deliberately cannot lower is declared in the table
+# (`declare_no_rule`), so the reason reaches the user's MissingRuleError and
+# the primitive sweep sees it; nothing else is exempt.
+_NO_LLVM = {
+    "nonzero": "its output shape depends on the input's values; call np.nonzero outside "
+               "jit, or use np.where(mask, x, 0) with a static shape",
+    "is_": "identity of run-time values is not defined in compiled code; compare values "
+           "with == or test `is None` on a static argument",
+    "is_not": "identity of run-time values is not defined in compiled code; compare "
+              "values with != or test `is not None` on a static argument",
 }
-
-# Helpers the reverse-mode and batching transformations emit; they appeared
-# while the first version of this backend was written and are not lowered
-# yet, so jit(grad(f)) / jit(vmap(f)) raise MissingRuleError naming them.
-_TRANSFORM_HELPERS = (
-    'axes_after_batch',
-    'batch_broadcast',
-    'batch_lift',
-    'batch_move_in',
-    'batch_move_out',
-    'batch_shape',
-    'batch_size',
-    'batch_sum_unbatched',
-    'check_grad_input',
-    'check_lanes',
-    'diagonal_adjoint',
-    'dot_grad_a',
-    'dot_grad_b',
-    'einsum_expand',
-    'errstate_quiet',
-    'errstate_restore',
-    'getitem_adjoint',
-    'getitem_lanes',
-    'getitem_lanes_adjoint',
-    'inverse_axes',
-    'lane_length',
-    'lane_perm',
-    'lanes_any',
-    'map_lanes',
-    'matmul_grad_a',
-    'matmul_grad_b',
-    'matmul_lanes',
-    'matmul_lanes_adjoint',
-    'new_stack',
-    'pop',
-    'pop_restore',
-    'print_lanes',
-    'push',
-    'range_active',
-    'select_lanes',
-    'setitem_lanes',
-    'split_like',
-    'take_adjoint',
-    'take_along_axis_adjoint',
-    'tangent_zeros',
-    'trip_count',
-    'unbroadcast_lanes',
-    'unstack_like',
-)
-UNLOWERED.update({n: 'emitted by grad/vmap; not lowered yet' for n in _TRANSFORM_HELPERS})
+for _name, _why in _NO_LLVM.items():
+    declare_no_rule(_name, "llvm", _why)
 
 
 def lowering(*names):
@@ -142,7 +96,7 @@ def _grad_seed(em, s, args, kwargs):
     if not isinstance(out, ShapedArray):
         # a static output (a loop that ran zero times left `s = 0.0`): the
         # eager check decides, and its seed is a static 1.0
-        from ..runtime.reverse_support import _grad_seed as check
+        from ...runtime.reverse_support import _grad_seed as check
         return check(out, *(a for a in args[1:2] if isinstance(a, str)))
     if out.shape != () or out.dtype.kind != "f":
         raise MissingRuleError("grad_seed", "llvm", "grad of a function whose output is not "
@@ -258,7 +212,7 @@ def _index_view(em, arr, index):
                                    "supported under jit; value-dependent shapes cannot be "
                                    "compiled")
         d += 1
-    from .llvm_kernels import elem_ptr
+    from .kernels import elem_ptr
     ptr = b.bitcast(elem_ptr(b, arr, off), arr.ptr.type)
     view = Array(ptr, arr.dtype, shape, strides, owner=arr.owner)
     return view
@@ -279,9 +233,9 @@ def _getitem(em, s, args, kwargs):
         return x[k]
     index = splat_index(index)
     v = _as_viewable(em, x)
-    from .llvm_reverse import _is_advanced
+    from .reverse import _is_advanced
     if _is_advanced(index):
-        from .llvm_gathers import advanced_getitem
+        from .gathers import advanced_getitem
         return advanced_getitem(em, s, v, index)
     view = _index_view(em, v, index)
     if s.out.shape == ():
@@ -293,7 +247,7 @@ def _getitem(em, s, args, kwargs):
 def _getattr_leaf(em, s, args, kwargs):
     # a pytree node is a tuple here (tree_util.node_aval); its aval knows
     # which child the field is
-    from ..tree_util import field_index
+    from ...tree_util import field_index
     return args[0][field_index(s.args[0].aval, args[1])]
 
 
@@ -316,9 +270,9 @@ def _setitem(em, s, args, kwargs):
     v = em.runtime(value) if not isinstance(value, (bool, int, float)) else value
     if isinstance(v, Array) and v.owner == dest.owner and dest.owner is not None:
         v = em.as_array(Lazy("positive", [v], v.dtype, v.shape, calc=v.dtype))
-    from .llvm_reverse import _is_advanced
+    from .reverse import _is_advanced
     if _is_advanced(index):
-        from .llvm_gathers import advanced_setitem
+        from .gathers import advanced_setitem
         return advanced_setitem(em, dest, index, v)
     view = _index_view(em, dest, index)
     if view.shape == ():
@@ -526,7 +480,7 @@ def _matmul(em, s, args, kwargs):
     a, bm = _as_viewable(em, a), _as_viewable(em, bm)
     if s.prim == "dot" and (len(a.shape) > 2 or len(bm.shape) > 2):
         # dot(a, b)[i.., k.., m] = sum_j a[i.., j] b[k.., j, m]: an einsum
-        from .llvm_linalg import _einsum
+        from .linalg import _einsum
         la, lb, out = dot_labels(len(a.shape), len(bm.shape))
         return _einsum(em, s, [f"{la},{lb}->{out}", a, bm], {})
     a2 = Array(a.ptr, a.dtype, (1,) + a.shape, (0,) + a.strides) if len(a.shape) == 1 else a
@@ -564,7 +518,7 @@ def _batched_matmul(em, s, a, bm, out):
         return [0] * k + [0 if x.shape[d] == 1 else x.strides[d] for d in range(len(x.shape) - 2)]
     sa, sb = bstrides(a), bstrides(bm)
     b = em.b
-    from .llvm_kernels import loop_nest, elem_ptr
+    from .kernels import loop_nest, elem_ptr
     with loop_nest(b, batch, name="bt") as idx:
         oa = ob = od = ir.Constant(I64, 0)
         for i, xa, xb, xd in zip(idx, sa, sb, c_strides(batch)):
@@ -638,7 +592,7 @@ def _zero_adjoint(em, s, args, kwargs):
 @lowering("getattr_adjoint")
 def _getattr_adjoint(em, s, args, kwargs):
     # a node (a tuple here) of zeros but for the cotangent at the field
-    from ..tree_util import field_index
+    from ...tree_util import field_index
     try:
         i = field_index(s.args[1].aval, args[2])
     except ValueError:
@@ -707,7 +661,7 @@ def _unused(em, s, args, kwargs):  # pragma: no cover
 @lowering("check_svd_vjp")
 def _check_svd_vjp(em, s, args, kwargs):
     # the refusal depends only on the shape: decided while compiling
-    from ..runtime.reverse_support import check_svd_vjp
+    from ...runtime.reverse_support import check_svd_vjp
     a = args[0]
     full = kwargs.get("full_matrices", args[1] if len(args) > 1 else True)
     check_svd_vjp(np.empty(tuple(a.shape), a.dtype), full)
@@ -736,14 +690,14 @@ def register():
 register()
 
 # reverse mode's helpers, gathers and the views their adjoints use
-from . import llvm_reverse  # noqa: E402,F401
+from . import reverse  # noqa: E402,F401
 # vmap's helpers: axis moves, per-lane selection, indexing and contractions
-from . import llvm_batching  # noqa: E402,F401
+from . import batching  # noqa: E402,F401
 # einsum and LU-based linear algebra; sorting, take_along_axis and array
-from . import llvm_linalg, llvm_sort  # noqa: E402,F401
+from . import linalg, sort  # noqa: E402,F401
 # LAPACK factorizations: cholesky, qr, eigh, svd
-from . import llvm_lapack  # noqa: E402,F401
+from . import lapack  # noqa: E402,F401
 # print and vmap's per-lane print: a call back into Python
-from . import llvm_print  # noqa: E402,F401
+from . import printing  # noqa: E402,F401
 
-from . import llvm_sequences  # noqa: E402,F401  (tuple/list + and *: a hook of seqfix's)
+from . import sequences  # noqa: E402,F401  (tuple/list + and *: a hook of seqfix's)

@@ -6,15 +6,15 @@ view), `Lazy` (an unmaterialized elementwise expression, evaluated inside
 the loop nest of its consumer: this is what fusion is) — the dtype → LLVM
 type mapping, casts, and the scalar lowering of every elementwise
 primitive (`SCALAR_OPS`, also registered as the primitives' `llvm`
-lowerings by llvm_lowerings.py).  Must not bind LLVM (llvm_binding.py) and
-must not walk programs (llvm_emit.py).
+lowerings by llvm/lowerings.py).  Must not bind LLVM (llvm/binding.py) and
+must not walk programs (llvm/emit.py).
 """
 
 import numpy as np
 from llvmlite import ir
 
-from ..errors import MissingRuleError
-from .abstract import ShapedArray, result_dtype
+from ...errors import MissingRuleError
+from ..abstract import ShapedArray, result_dtype
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64 = ir.FloatType(), ir.DoubleType()

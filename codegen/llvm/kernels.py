@@ -9,9 +9,9 @@ vectorized with libmvec when the chain calls a transcendental function,
 split across threads with pthreads when large), rows with a vectorized
 last dimension when the operands are contiguous or broadcast along it
 (bias + tanh), a loop nest over the output's dimensions otherwise.
-Reductions live in llvm_reductions.py and matrix products in
-llvm_gemm.py (`KernelEmitter.reduce/cumulative/gemm` call them).  Must not
-walk programs (llvm_emit.py) nor bind LLVM (llvm_binding.py).
+Reductions live in llvm/reductions.py and matrix products in
+llvm/gemm.py (`KernelEmitter.reduce/cumulative/gemm` call them).  Must not
+walk programs (llvm/emit.py) nor bind LLVM (llvm/binding.py).
 """
 
 import contextlib
@@ -22,7 +22,7 @@ import re
 import numpy as np
 from llvmlite import ir
 
-from .llvm_values import (I1, I8, I32, I64, PTR, Array, Lazy, Scalar, LIBM, LIBM2, cast,
+from .values import (I1, I8, I32, I64, PTR, Array, Lazy, Scalar, LIBM, LIBM2, cast,
                           const, mem_type, scalar_op, size_of)
 
 PARALLEL_MIN = 1 << 16          # elements (transcendental chains)
@@ -527,7 +527,7 @@ class KernelEmitter:
 
     # ------------------------------------------------------------- reductions
     def reduce(self, b, kind, src, axes, keepdims, out_dtype, dest=None):
-        from .llvm_reductions import emit_reduce
+        from .reductions import emit_reduce
         if dest is not None and self._outline_here(b, src.shape):
             self._outlined(b, [dest, src], lambda kern, kb, d, x: emit_reduce(
                 kern, kb, kind, x, axes, keepdims, out_dtype, d))
@@ -535,13 +535,13 @@ class KernelEmitter:
         return emit_reduce(self, b, kind, src, axes, keepdims, out_dtype, dest)
 
     def cumulative(self, b, kind, src, axis, dest):
-        from .llvm_reductions import emit_cumulative
+        from .reductions import emit_cumulative
         return emit_cumulative(self, b, kind, src, axis, dest)
 
     # ----------------------------------------------------------------- matmul
     def gemm(self, b, a, bm, dest, blas):
         """dest(m,n) = a(m,k) @ bm(k,n): 2-D Arrays with any strides"""
-        from .llvm_gemm import emit_gemm
+        from .gemm import emit_gemm
         return emit_gemm(self, b, a, bm, dest, blas)
 
 

@@ -3,35 +3,35 @@ and views their adjoints need.
 
 Owns the lowerings of the stack primitives (infer_stacks.STACK_PRIMS: the
 sweeps' stacks, their adjoint stacks for grad of grad, copy_stack;
-dispatched to llvm_stacks.py by the emitter), `trip_count`,
+dispatched to llvm/stacks.py by the emitter), `trip_count`,
 `check_grad_input` (a compile-time check: the dtypes are known),
 `getitem_adjoint`, `matmul_grad_a/b`, `dot_grad_a/b`, `split_like`, `diagonal`/`diagonal_adjoint`, `flip`, `take`/`take_adjoint`
 and advanced integer indexing (`getitem` with integer arrays: a gather;
 its adjoint a scatter-add), `tri`, `linspace`.  Adds them to
-llvm_lowerings.LOWERINGS and drops them from UNLOWERED.  Must not walk
+lowerings.LOWERINGS.  Must not walk
 programs.
 """
 
 import numpy as np
 from llvmlite import ir
 
-from ..errors import MissingRuleError, NonDifferentiableError
-from .abstract import ShapedArray
-from .llvm_kernels import loop_nest, load_mem, store_mem, elem_ptr, offset_of
-from .llvm_lowerings import (LOWERINGS, UNLOWERED, lowering, register, _as_viewable, splat_index,
+from ...errors import MissingRuleError, NonDifferentiableError
+from ..abstract import ShapedArray
+from .kernels import loop_nest, load_mem, store_mem, elem_ptr, offset_of
+from .lowerings import (LOWERINGS, lowering, register, _as_viewable, splat_index,
                              dot_labels, zeros_of,
                              _index_view, _axes)
-from .infer_stacks import STACK_PRIMS
-from .llvm_stacks import trip_count
-from .llvm_values import I64, Array, Lazy, Scalar, cast, const, size_of
-from . import llvm_gathers as gathers
+from ..infer_stacks import STACK_PRIMS
+from .stacks import trip_count
+from .values import I64, Array, Lazy, Scalar, cast, const, size_of
+from . import gathers as gathers
 
 
 def _stack_rule(em, s, args, kwargs):  # pragma: no cover - the emitter dispatches
     raise AssertionError("stack primitives are lowered by FunctionEmitter.assign")
 
 
-# the emitter lowers every stack primitive through llvm_stacks.Stacks (they
+# the emitter lowers every stack primitive through stacks.Stacks (they
 # need the stacks' state); registered so the table sweep sees them lowered
 for _n in STACK_PRIMS:
     LOWERINGS[_n] = _stack_rule
@@ -110,7 +110,7 @@ def _getitem_adjoint(em, s, args, kwargs):
 
 
 # --------------------------------------------------------- advanced indexing
-# (laid out by llvm_gathers.IndexPlan, NumPy's rules: this module's own
+# (laid out by gathers.IndexPlan, NumPy's rules: this module's own
 # layout once placed x[0, :, idx]'s dimensions as if the integer were not
 # an advanced index, a wrong gradient with no error)
 
@@ -181,7 +181,7 @@ class _Tmp:
 
 def _product(em, target, a, bm, dtype):
     """a @ bm (Arrays with >= 2 dims, broadcasting batch dims) into a buffer."""
-    from .llvm_lowerings import _batched_matmul
+    from .lowerings import _batched_matmul
     if len(a.shape) == 2 and len(bm.shape) == 2:
         dest = em.name_buffer(target, dtype, (a.shape[0], bm.shape[1]))
         em.kern.gemm(em.b, a, bm, dest, em.blas)
@@ -296,7 +296,7 @@ def _dot_scalar_case(em, s, g, other, mine):
 def _dot_stack_grad(em, s, g, a_rank, b_rank, which, other):
     """The adjoint of numpy.dot with an operand above 2-D, as an einsum over
     dot's own labels (the matmul-shaped rule assumes matmul's batching)."""
-    from .llvm_linalg import _einsum
+    from .linalg import _einsum
     la, lb, out = dot_labels(a_rank, b_rank)
     spec = f"{out},{lb}->{la}" if which == "a" else f"{la},{out}->{lb}"
     ops = [g, other] if which == "a" else [other, g]
@@ -474,8 +474,6 @@ def _broadcast_view(a, shape):
     return a.ptr, a.dtype, tuple(shape), strides
 
 
-for _n in list(LOWERINGS):
-    UNLOWERED.pop(_n, None)
 register()
 
 
@@ -536,13 +534,11 @@ def _assemble_adjoint(em, s, args, kwargs):
 
 
 def _add_trees(em, a, b, aval):
-    from .llvm_lowerings import LOWERINGS as _L
+    from .lowerings import LOWERINGS as _L
 
     class _S:
         out = aval
     return _L["add_any"](em, _S, [a, b], {})
 
 
-for _n in list(LOWERINGS):
-    UNLOWERED.pop(_n, None)
 register()
