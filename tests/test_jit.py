@@ -509,3 +509,24 @@ def test_jit_grad_of_loop_assigning_numpy_scalar_constants():
     xs = np.array([0.1, -0.4, 1.3])
     np.testing.assert_allclose(cotan.jit(cotan.vmap(cotan.grad(f)))(xs),
                                [cotan.grad(f)(v) for v in xs], rtol=1e-6)
+
+
+def test_every_backend_lowers_to_the_same_pair():
+    # one Lowered/Compiled pair: the neutral stages print the same text on
+    # every backend, and an unknown stage names the backend's own stages
+    import pytest as _pytest
+    from cotan.codegen.lowered import Compiled, Lowered
+
+    def f(x):
+        return np.sum(np.sin(x) * 2.0)
+
+    x = np.linspace(0.0, 1.0, 5)
+    lows = {"cpu": cotan.jit(f).lower(x), "xla": cotan.jit(f, backend="xla").lower(x)}
+    for name, low in lows.items():
+        assert isinstance(low, Lowered) and low.backend == name
+        assert low.stages[:2] == ("python", "typed")
+        assert isinstance(low.compile(), Compiled)
+        with _pytest.raises(ValueError, match=f"for the {name} backend"):
+            low.as_text("no-such-stage")
+    assert lows["cpu"].as_text("typed") == lows["xla"].as_text("typed")
+    assert "llvm" in lows["cpu"].stages and "stablehlo" in lows["xla"].stages

@@ -1,22 +1,24 @@
 """The XLA backend's stages for one call signature.
 
 Owns `lower_xla(core, in_avals, device)` returning `XlaLowered`, whose
-stages are printable (`as_text("python" | "typed" | "stablehlo" | "hlo")`)
+stages are printable (`as_text("python" | "typed" | "stablehlo" | "hlo")`;
+the neutral part is codegen/lowered.py)
 and whose `compile()` gives an `XlaExecutable` (the loaded PJRT executable
 plus the signature it was emitted for, the captured arrays and the error
 messages).  Must not know about Python-level calling (runtime/xla_dispatch.py).
 """
 
-from ...autodiff.materialize import to_source
-from ..infer import infer_function, typed_text
+from ..lowered import Compiled, Lowered
 from . import binding
 from .emit import emit_stablehlo
 
 
-class XlaExecutable:
-    def __init__(self, exe, emitted, device, from_cache):
+class XlaExecutable(Compiled):
+    backend = "xla"
+
+    def __init__(self, exe, emitted, device, from_cache, out_aval=None):
+        Compiled.__init__(self, out_aval, device)
         self.exe = exe
-        self.device = device
         self.in_leaves = emitted.in_leaves
         self.out_leaves = emitted.out_leaves
         self.messages = emitted.messages
@@ -26,23 +28,14 @@ class XlaExecutable:
         self.capture_buffers = [binding.to_device(c, device) for c in emitted.captures]
 
 
-class XlaLowered:
+class XlaLowered(Lowered):
+    backend = "xla"
+    backend_stages = ("stablehlo", "hlo")
+    dump_stages = (("stablehlo", "mlir"),)
+
     def __init__(self, core, in_avals, device):
-        self.core = core
-        self.in_avals = list(in_avals)
-        self.device = device
-        self._typed = None
+        Lowered.__init__(self, core, in_avals, device)
         self._emitted = None
-
-    @property
-    def typed(self):
-        if self._typed is None:
-            self._typed = infer_function(self.core, self.in_avals)
-        return self._typed
-
-    @property
-    def out_aval(self):
-        return self.typed.out_aval
 
     @property
     def emitted(self):
@@ -50,21 +43,15 @@ class XlaLowered:
             self._emitted = emit_stablehlo(self.typed)
         return self._emitted
 
-    def as_text(self, stage="stablehlo"):
-        if stage == "python":
-            return to_source(self.core.node)
-        if stage == "typed":
-            return typed_text(self.typed)
+    def _backend_text(self, stage):
         if stage == "stablehlo":
             return self.emitted.text
-        if stage == "hlo":
-            return self.compile().exe.hlo_modules()[0].to_string()
-        raise ValueError(f"unknown stage {stage!r}: use 'python', 'typed', 'stablehlo' or "
-                         "'hlo'")
+        return self.compile().exe.hlo_modules()[0].to_string()
 
     def compile(self):
         exe, cached = binding.compile_text(self.emitted.text, self.device)
-        return XlaExecutable(exe, self.emitted, self.device, cached)
+        self.dump()
+        return XlaExecutable(exe, self.emitted, self.device, cached, self.typed.out_aval)
 
 
 def lower_xla(core, in_avals, device):
