@@ -14,7 +14,7 @@ write-backs.
 import gast
 
 from . import resolve
-from .syntax import Assign, Call, Name, clone
+from .syntax import Assign, Call, Const, Name, clone
 
 # kinds whose sharing cotan does not know exactly: an in-place update of such
 # a name is refused, and an update of anything it may share memory with
@@ -243,6 +243,18 @@ class ViewTracking:
             if kind in ("alias", "slice", "other"):
                 new = clone(stmt)
                 self.emit(new)
+                self.views.record(dep, kind, name, new, reads)
+                self._propagate_update(dep, node, came_from=name, written=written)
+            elif kind == "intview":
+                # ints on every index give a row (a view: re-derive it) or,
+                # when they index every axis, an element (a copy: it keeps
+                # its value); which one is the base's rank, known when the
+                # program runs (a constant under jit, per lane under vmap)
+                new = clone(stmt)
+                new.cotan_origin = self.origin_override or self.origin
+                rank = self.emit_call("ndim", [Name(name)])
+                deeper = self.emit_call("greater", [rank, Const(len(stmt.value.args) - 1)])
+                self._emit_if(deeper, [new], [], new.cotan_origin)
                 self.views.record(dep, kind, name, new, reads)
                 self._propagate_update(dep, node, came_from=name, written=written)
             else:
