@@ -146,34 +146,36 @@ for _name in FFT_PRIMITIVES:
 
 # -- special functions (cotan.scipy.special) ----------------------------------
 
-@_jvp("erf")
-def _(z, x):
-    d[z] = d[x] * (1.1283791670955126 * exp(-(x * x)))
+# the primitives exist only where SciPy is installed (runtime/more_ops.py)
+if SPECIAL_PRIMITIVES:
+    @_jvp("erf")
+    def _(z, x):
+        d[z] = d[x] * (1.1283791670955126 * exp(-(x * x)))
 
 
-@_vjp("erf")
-def _(g, z, x):
-    dx = g * (1.1283791670955126 * exp(-(x * x)))
+    @_vjp("erf")
+    def _(g, z, x):
+        dx = g * (1.1283791670955126 * exp(-(x * x)))
 
 
-@_jvp("gammaln")
-def _(z, x):
-    d[z] = d[x] * polygamma(0, x)
+    @_jvp("gammaln")
+    def _(z, x):
+        d[z] = d[x] * polygamma(0, x)
 
 
-@_vjp("gammaln")
-def _(g, z, x):
-    dx = g * polygamma(0, x)
+    @_vjp("gammaln")
+    def _(g, z, x):
+        dx = g * polygamma(0, x)
 
 
-@_jvp("polygamma")
-def _(z, k, x):
-    d[z] = d[x] * polygamma(k + 1, x)
+    @_jvp("polygamma")
+    def _(z, k, x):
+        d[z] = d[x] * polygamma(k + 1, x)
 
 
-@_vjp("polygamma")
-def _(g, z, k, x):
-    dx = g * polygamma(k + 1, x)
+    @_vjp("polygamma")
+    def _(g, z, k, x):
+        dx = g * polygamma(k + 1, x)
 
 
 @_batching(*SPECIAL_PRIMITIVES)
