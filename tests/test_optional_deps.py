@@ -27,6 +27,8 @@ print("ok")
 
 def test_import_and_transform_without_optional_dependencies(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT, COTAN_CACHE_DIR=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True,
+    script = tmp_path / "uses_cotan.py"     # cotan reads the function's source
+    script.write_text(_SCRIPT)
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
