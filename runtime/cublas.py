@@ -103,11 +103,19 @@ def wheel_library_dirs(distributions=None, package_dirs=None):
             spec = None
         if spec is not None and spec.submodule_search_locations:
             package_dirs = list(spec.submodule_search_locations)
+    found = []
     for base in package_dirs:
-        for d in sorted(glob.glob(os.path.join(base, "*", "lib")), reverse=True):
-            if d not in dirs and _sonames_in(d):
-                dirs.append(d)
-    return dirs
+        for d in sorted(glob.glob(os.path.join(base, "*", "lib"))):
+            majors = [_major(p) for p in _sonames_in(d)]
+            if d not in dirs and majors:
+                found.append((-max(majors), d))
+    # the newest release first (cu13's before cu12's when both are installed)
+    return dirs + [d for _, d in sorted(found)]
+
+
+def _major(path):
+    m = re.search(r"libcublas\.so\.(\d+)", os.path.basename(path))
+    return int(m.group(1)) if m else -1
 
 
 def system_library_dirs(environ=None):

@@ -186,6 +186,9 @@ def device_put(x, device=None):
         return DeviceArray(None, aval, device, host)
     if device.backend == "cuda":
         from .cuda_device import get_runtime
+        if not arr.dtype.isnative:   # kernels read native byte order: the copy converts
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+            aval = ShapedArray(arr.shape, arr.dtype)
         return DeviceArray(get_runtime(device.id).upload(arr), aval, device)
     from ..codegen.xla import binding
     return DeviceArray(binding.to_device(arr, device.raw), aval, device)
