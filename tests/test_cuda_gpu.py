@@ -1000,3 +1000,61 @@ def test_gpu_device_arrays_stay_on_the_gpu_between_calls(gpu, rng):
     assert type(y).__name__ == "DeviceArray" and y.device == dev
     z = f(y)
     np.testing.assert_allclose(np.asarray(z), (x * 2.0 + 1.0) * 2.0 + 1.0, rtol=1e-15)
+
+
+def _load_gpu_check():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("gpu_check",
+                                                  os.path.join(ROOT, "bench", "gpu_check.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_gpu_check_sections_run_on_a_cpu_stand_in(tmp_path, monkeypatch):
+    """The check runs once, unattended, on the GPU machine: its sections and
+    report are run here with cotan's cpu backend standing in for cuda (no
+    JAX, no CuPy), so a slip in the script's own code shows up now."""
+    gc = _load_gpu_check()
+    monkeypatch.setattr(gc, "N26", 1 << 12)
+    real = gc.interleaved
+    monkeypatch.setattr(gc, "interleaved",
+                        lambda impls, rounds, inner, run, min_rounds=3:
+                        real(impls, 1, 2, run, min_rounds=1))
+
+    class CpuCotan:
+        tree_util = cotan.tree_util
+        grad = staticmethod(cotan.grad)
+
+        @staticmethod
+        def jit(f, backend=None):
+            assert backend == "cuda"
+            return cotan.jit(f)
+
+    rt = ShimRuntime(None)
+    rt.gemm_backend = "stand-in"
+    env = types.SimpleNamespace(cotan=CpuCotan, rt=rt, jax=None, cp=None, errors={},
+                                put=lambda x: x)
+    env.cotan_sync = lambda out: gc.Env.cotan_sync(env, out)
+    run = gc.Run(str(tmp_path), 600)
+    for name, fn in (("copy", lambda: gc.section_copy(run, env)),
+                     ("fused_f32", lambda: gc.section_fused(run, env, np.float32)),
+                     ("fused_f64", lambda: gc.section_fused(run, env, np.float64)),
+                     ("reduction", lambda: gc.section_reduction(run, env)),
+                     ("mlp", lambda: gc.section_mlp(run, env)),
+                     ("loop", lambda: gc.section_loop(run, env)),
+                     ("overhead", lambda: gc.section_overhead(run, env))):
+        r = run.section(name, fn)
+        assert r["ok"], (name, r.get("traceback"))
+    s = run.results["sections"]
+    assert s["fused_f64"]["check"]["rel_err_vs_numpy_1e6"] < 1e-13
+    assert s["reduction"]["check"]["rel_err"] < 1e-5
+    assert s["mlp"]["variant"] == "mlp_loss" and s["mlp"]["loss_check"]["rel_err"] < 1e-4
+    assert s["loop"]["check"]["rel_err_vs_numpy"] < 1e-5
+    md = (tmp_path / "gpu_check.md").read_text()
+    for label in ("D2D copy", "fused 2^26 f32", "fused 2^26 f64", "sum(exp(x)*x)",
+                  "MLP jit(loss)", "MLP jit(grad(loss))", "1000-step loop", "x + 1 call"):
+        assert label in md
+    assert "failed" not in md
+    import json
+    assert json.loads((tmp_path / "gpu_check.json").read_text())["sections"]["mlp"]["ok"]
