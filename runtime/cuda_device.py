@@ -312,8 +312,8 @@ class CudaRuntime(KernelRuntime):
         self.compute_capability = tuple(self.device.compute_capability())
         self.arch = "sm_%d%d" % self.compute_capability
         self.context = self.device.retain_primary_context()
-        self.context.push()
-        _CURRENT.rt = self
+        self.closed = False
+        self._enter()
         self.stream = drv.Stream()
         total = self.device.total_memory()
         self.pool = BlockPool(drv.mem_alloc, lambda raw: raw.free(),
@@ -322,7 +322,9 @@ class CudaRuntime(KernelRuntime):
         self._modules = {}
         self._scalar_host = drv.pagelocked_empty(16, np.uint8)   # pinned: fast predicate reads
         self._gemm = None
-        self.closed = False
+
+    def __repr__(self):
+        return f"CudaRuntime(cuda:{self.device_id}, {self.device_name}, {self.arch})"
 
     # -- context: current in the calling thread before any driver call --
     def _enter(self):

@@ -1060,3 +1060,24 @@ def test_the_gpu_check_sections_run_on_a_cpu_stand_in(tmp_path, monkeypatch):
     assert "failed" not in md
     import json
     assert json.loads((tmp_path / "gpu_check.json").read_text())["sections"]["mlp"]["ok"]
+
+
+def test_two_gpus_each_make_their_context_current_when_used(fresh_driver_state):
+    drv = make_fake_driver(n_devices=2)
+    pkg = types.ModuleType("pycuda")
+    pkg.driver = drv
+    fresh_driver_state.setitem(sys.modules, "pycuda", pkg)
+    fresh_driver_state.setitem(sys.modules, "pycuda.driver", drv)
+    assert [repr(d) for d in cotan.devices("cuda")] == ["cuda:0", "cuda:1"]
+    rt0, rt1 = cuda_device.get_runtime(0), cuda_device.get_runtime(1)
+    assert drv.state.contexts == [rt1.context]          # one current context, not a pile
+    a = rt0.upload(np.arange(3.0))
+    assert drv.state.contexts == [rt0.context]
+    b = cotan.device_put(np.ones(2), cotan.devices("cuda")[1])
+    assert drv.state.contexts == [rt1.context] and b.device.id == 1
+    np.testing.assert_array_equal(rt0.download(a, (3,), np.float64), [0.0, 1.0, 2.0])
+    assert drv.state.contexts == [rt0.context]
+    with pytest.raises(CudaUnavailableError, match="cuda device 2 does not exist"):
+        cuda_device.get_runtime(2)
+    for rt in (rt0, rt1):
+        rt.close()
