@@ -220,7 +220,20 @@ class Env:
         self.cp.cuda.get_current_stream().synchronize()
 
     def put(self, x):
-        return self.cotan.device_put(x, self.dev)
+        """`x` on the GPU, in the array type jit(backend="cuda") uses in place.
+        Until runtime/devices.DeviceArray and cuda_dispatch's own CudaArray
+        are one type, wrap the device buffer in the latter (else every call
+        would copy 2^26 elements to the host and back)."""
+        d = self.cotan.device_put(x, self.dev)
+        try:
+            from cotan.runtime.cuda_dispatch import CudaArray
+        except ImportError:
+            return d
+        if type(d) is CudaArray:
+            return d
+        from cotan.codegen.abstract import ShapedArray
+        self.errors["device_array_type"] = "cuda_dispatch.CudaArray (wrapped)"
+        return CudaArray(d._buf, ShapedArray(d.shape, d.dtype), self.rt)
 
     def jput(self, x):
         return self.jax.device_put(x, self.jdev)
