@@ -6,7 +6,10 @@ device: `.device`, `.shape`, `.dtype`, `np.asarray(a)` / `__array__`
 copying to the host, `.block_until_ready()`; passed to a function jitted
 for the same device it is used in place (no host round trip).  The cpu
 (LLVM) backend computes in host memory, so its one device, "cpu:0", holds
-NumPy arrays.  Must not compile anything (codegen/) nor dispatch calls.
+NumPy arrays.  A cuda device ("cuda:0") holds a `CudaBuffer` of its
+runtime (runtime/cuda_device.py, which imports pycuda only when a cuda
+device is first asked for).  Must not compile anything (codegen/) nor
+dispatch calls.
 """
 
 import numpy as np
@@ -26,6 +29,8 @@ class Device:
     def __repr__(self):
         if self.backend == "cpu":
             return "cpu:0"
+        if self.backend == "cuda":
+            return f"cuda:{self.id}"
         return f"xla:{self.platform}:{self.id}"
 
     def __eq__(self, other):
@@ -38,6 +43,7 @@ class Device:
 
 _CPU = Device("cpu", "cpu", 0)
 _XLA = None
+_CUDA = None
 
 
 def _xla_devices():
@@ -48,10 +54,22 @@ def _xla_devices():
     return _XLA
 
 
+def _cuda_devices():
+    """The GPUs the NVIDIA driver sees; `raw` is (name, compute capability,
+    total bytes).  Raises CudaUnavailableError saying what is missing."""
+    global _CUDA
+    if _CUDA is None:
+        from .cuda_device import cuda_devices
+        _CUDA = [Device("cuda", "gpu", i, (name, cc, total))
+                 for i, name, cc, total in cuda_devices()]
+    return _CUDA
+
+
 def devices(backend=None):
     """The devices of `backend`: 'cpu' gives the cpu devices pmap shards over
     (one per core, `COTAN_NUM_DEVICES`, every process's under
-    cotan.distributed), 'xla' the PJRT devices; None gives
+    cotan.distributed), 'xla' the PJRT devices, 'cuda' the GPUs (an error
+    saying what is missing where pycuda or the NVIDIA driver is); None gives
     the default backend's (cpu, what `jit` compiles for), as `jax.devices()`
     gives its default backend's."""
     from .pmap_cpu import cpu_devices
@@ -59,7 +77,9 @@ def devices(backend=None):
         return cpu_devices()
     if backend == "xla":
         return list(_xla_devices())
-    raise ValueError(f"unknown backend {backend!r}: use 'cpu' or 'xla'")
+    if backend == "cuda":
+        return list(_cuda_devices())
+    raise ValueError(f"unknown backend {backend!r}: use 'cpu', 'xla' or 'cuda'")
 
 
 def default_device(backend):
@@ -109,6 +129,11 @@ class DeviceArray:
 
     def _value(self):
         if self._host is None:
+            if self._device.backend == "cuda":
+                host = self._buf.to_host(self._aval.shape, self._aval.dtype)
+                host.flags.writeable = False
+                self._host = host
+                return host
             from ..codegen.xla import binding
             host = binding.to_host(self._buf)
             host.flags.writeable = False
@@ -159,5 +184,11 @@ def device_put(x, device=None):
         host = np.array(arr, copy=True)
         host.flags.writeable = False
         return DeviceArray(None, aval, device, host)
+    if device.backend == "cuda":
+        from .cuda_device import get_runtime
+        if not arr.dtype.isnative:   # kernels read native byte order: the copy converts
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+            aval = ShapedArray(arr.shape, arr.dtype)
+        return DeviceArray(get_runtime(device.id).upload(arr), aval, device)
     from ..codegen.xla import binding
     return DeviceArray(binding.to_device(arr, device.raw), aval, device)
