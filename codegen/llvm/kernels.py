@@ -29,6 +29,12 @@ PARALLEL_MIN = 1 << 16          # elements (transcendental chains)
 PARALLEL_MIN_SIMPLE = 1 << 20   # elements (arithmetic only: memory bound)
 
 
+def chunk_size(n, nthreads, align):
+    """The length of each thread's chunk of [0, n) in `parallel_for`."""
+    c = -(-n // nthreads)
+    return -(-c // align) * align
+
+
 def num_threads():
     try:
         return max(1, int(os.environ.get("COTAN_NUM_THREADS", "") or os.cpu_count() or 1))
@@ -401,7 +407,18 @@ class KernelEmitter:
         """Outline `body(b, dest, node, start, stop, lanes)` (a loop over
         [start, stop)) into kernel(ctx, start, stop) and run chunks of
         [0, n) on `nthreads` threads."""
-        vals = _captured([node, dest], keep_constants=True)
+        self.parallel(b, [node, dest], n, align, nthreads,
+                      lambda kb, objs, start, stop: body(kb, objs[1], objs[0], start, stop,
+                                                         lanes))
+
+    def parallel(self, b, objs, n, align, nthreads, body):
+        """Outline `body(b, objs, start, stop)` (the work of [start, stop),
+        `objs` the Arrays and Lazy trees it reads and writes, rebuilt in
+        the kernel) into kernel(ctx, start, stop) and run the chunks of
+        [0, n) on `nthreads` threads: chunk t is [t*c, min(n, (t+1)*c))
+        with c = `chunk_size(n, nthreads, align)` (a thread whose chunk is
+        empty still runs, with start == stop == n)."""
+        vals = _captured(objs, keep_constants=True)
         self.counter[0] += 1
         kname = f"cotan.kernel.{self.counter[0]}"
         kfn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64]), kname)
@@ -410,9 +427,9 @@ class KernelEmitter:
         # main thread's chunk would double its code (and compile time)
         kfn.attributes.add("noinline")
         kb = ir.IRBuilder(kfn.append_basic_block("entry"))
+        kb.cotan_kernel = True
         ctx, start, stop = kfn.args
-        new_node, new_dest = _unpack(kb, ctx, vals, [node, dest])
-        body(kb, new_dest, new_node, start, stop, lanes)
+        body(kb, _unpack(kb, ctx, vals, objs), start, stop)
         kb.ret_void()
         b.call(self.parallel_for(), [kfn, _pack(b, vals), ir.Constant(I64, n),
                                      ir.Constant(I64, nthreads),
