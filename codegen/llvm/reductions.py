@@ -387,7 +387,20 @@ def _reduce_range(b, math, kind, at, start, stop, lanes, dt):
     block = group * BLOCK_GROUPS
     c = lambda v: ir.Constant(I64, v)  # noqa: E731
 
+    # float max/min: llvm.maximum expands to several dependent
+    # instructions on x86; the vector part compares and selects instead
+    # (one vmaxpd, which drops NaN) and records NaN lanes in a mask of
+    # its own, so a NaN anywhere still makes the result NaN
+    minmax = kind in ("max", "min") and dt.kind == "f"
+    nan_mask = None
+    if minmax:
+        mt = ir.VectorType(ir.IntType(1), lanes)
+        nan_mask = _slot(b, mt)
+        b.store(ir.Constant(mt, [0] * lanes), nan_mask)
+
     def comb(x, y):
+        if minmax:
+            return b.select(b.fcmp_ordered(">" if kind == "max" else "<", x, y), x, y)
         return _combine(b, math, kind, x, y, dt, fast=False)
 
     def tree(vs):
@@ -409,6 +422,11 @@ def _reduce_range(b, math, kind, at, start, stop, lanes, dt):
             vals = [at(b.add(at0, c(k * lanes)), lanes) for k in range(ACCUMULATORS)]
             for a, v in zip(accs, vals):
                 b.store(comb(b.load(a), v), a)
+            if minmax:
+                nan = b.load(nan_mask)
+                for v in vals:
+                    nan = b.or_(nan, b.fcmp_unordered("uno", v, v))
+                b.store(nan, nan_mask)
         b.store(comb(b.load(mid), tree([b.load(a) for a in accs])), mid)
 
     nblocks = b.sdiv(n, c(block))
@@ -431,11 +449,15 @@ def _reduce_range(b, math, kind, at, start, stop, lanes, dt):
                                                 list(range(half, width))))
         v, width = comb(lo, hi), half
     r = b.extract_element(v, c(0))
+    if minmax:
+        bits = b.bitcast(b.load(nan_mask), ir.IntType(lanes))
+        r = b.select(b.icmp_unsigned("!=", bits, ir.Constant(ir.IntType(lanes), 0)),
+                     const(dt, np.nan), r)
     tail = _slot(b, reg_type(dt))
     b.store(const(dt, ident), tail)
     with loop(b, stop, start=b.add(rest, b.mul(ngroups, c(group))), name="s") as j:
-        b.store(comb(b.load(tail), at(j, None)), tail)
-    return comb(r, b.load(tail))
+        b.store(_combine(b, math, kind, b.load(tail), at(j, None), dt, fast=False), tail)
+    return _combine(b, math, kind, r, b.load(tail), dt, fast=False)
 
 
 def _slot(b, t):
