@@ -39,6 +39,10 @@ def emit_reduce(kern, b, kind, src, axes, keepdims, out_dtype, dest=None):
     kept = [d for d in range(len(shape)) if d not in axes]
     red = [d for d in range(len(shape)) if d in axes]
     if kind in ("argmax", "argmin"):
+        if size_of(shape) and size_of([shape[d] for d in red]):
+            r = _arg_vectorized(kern, b, kind, src, shape, red, out_dtype, dest)
+            if r is not None:
+                return r
         return _arg_reduce(kern, b, kind, src, kept, red, out_dtype, dest)
     acc_dt = np.dtype(np.bool_) if kind in ("any", "all") else out_dtype
     init = _identity(kind, acc_dt)
@@ -470,6 +474,130 @@ def _slot(b, t):
     eb = ir.IRBuilder(entry)
     eb.position_at_start(entry)
     return eb.alloca(t)
+
+
+def _arg_vectorized(kern, b, kind, src, shape, red, out_dtype, dest):
+    """argmax/argmin along a last (collapsed) dimension read in vectors:
+    the vectorized max (min) of each row, then the first index holding it
+    (the first NaN when there is one, as NumPy).  Both passes evaluate
+    each element with the same code (the same vector lanes or the same
+    scalar tail), so the value found is the value the first pass saw.
+    None when the source does not suit (the scalar loop is used)."""
+    dt = np.dtype(src.dtype)
+    plan = _vector_plan(kern, src, shape, red, dt)
+    if plan is None or not plan.reduced[-1] or sum(plan.reduced) != 1:
+        return None
+    dims, lanes, math = plan.dims, plan.lanes, kern.math
+    nrow = dims[-1]
+    mkind = "max" if kind == "argmax" else "min"
+
+    def one(b, node, oidx):
+        def at(j, vl):
+            ev = Evaluator(b, math, dims, nd_index=list(oidx) + [j], lanes=vl)
+            return ev.value(node, dt)
+        m = _reduce_range(b, math, mkind, at, ir.Constant(I64, 0), ir.Constant(I64, nrow),
+                          lanes, dt)
+        return _first_equal(b, at, nrow, lanes, dt, m)
+
+    if len(dims) == 1:
+        r = cast(b, one(b, plan.node, []), np.int64, out_dtype)
+        if dest is None:
+            return Scalar(r, out_dtype)
+        store_mem(b, dest, ir.Constant(I64, 0), r)
+        return dest
+    out = Array(dest.ptr, out_dtype, (size_of(dims[:-1]),))
+    ostr = c_strides(dims[:-1])
+
+    def rows(b, objs, start, stop):
+        node, o = objs
+        with loop(b, stop, start=start, name="o0") as i0:
+            with loop_nest(b, dims[1:-1], name="o") as rest:
+                oidx = [i0] + list(rest)
+                off = ir.Constant(I64, 0)
+                for i, st in zip(oidx, ostr):
+                    off = b.add(off, b.mul(i, ir.Constant(I64, st)))
+                store_mem(b, o, off, cast(b, one(b, node, oidx), np.int64, out_dtype))
+    nthreads = num_threads()
+    threshold = PARALLEL_MIN if plan.libmvec else PARALLEL_MIN_SIMPLE
+    if nthreads > 1 and size_of(dims) >= threshold and dims[0] >= nthreads:
+        kern.parallel(b, [plan.node, out], dims[0], 1, nthreads, rows)
+    else:
+        rows(b, [plan.node, out], ir.Constant(I64, 0), ir.Constant(I64, dims[0]))
+    return dest
+
+
+def _first_equal(b, at, n, lanes, dt, m):
+    """The first j in [0, n) with at(j) == m (or NaN when m is NaN), as
+    i64; the part `_reduce_range` read in vectors is scanned in vectors."""
+    c = lambda v: ir.Constant(I64, v)  # noqa: E731
+    vend = (n // (lanes * ACCUMULATORS)) * lanes * ACCUMULATORS
+    fn = b.function
+    res = _slot(b, I64)
+    b.store(c(0), res)
+    done = fn.append_basic_block("first.done")
+    is_f = dt.kind == "f"
+    mnan = b.fcmp_unordered("uno", m, m) if is_f else None
+
+    def hit(v, vl):
+        if is_f:
+            mv = m
+            if vl:
+                vt = v.type
+                mv = b.shuffle_vector(b.insert_element(ir.Constant(vt, None), m, ir.Constant(I32, 0)),
+                                      ir.Constant(vt, None),
+                                      ir.Constant(ir.VectorType(I32, vl), [0] * vl))
+                nanv = b.fcmp_unordered("uno", v, v)
+                mn = b.shuffle_vector(b.insert_element(
+                    ir.Constant(ir.VectorType(ir.IntType(1), vl), None), mnan,
+                    ir.Constant(I32, 0)), ir.Constant(ir.VectorType(ir.IntType(1), vl), None),
+                    ir.Constant(ir.VectorType(I32, vl), [0] * vl))
+                return b.or_(b.fcmp_ordered("==", v, mv), b.and_(nanv, mn))
+            return b.or_(b.fcmp_ordered("==", v, mv),
+                         b.and_(b.fcmp_unordered("uno", v, v), mnan))
+        if vl:
+            vt = v.type
+            mv = b.shuffle_vector(b.insert_element(ir.Constant(vt, None), m, ir.Constant(I32, 0)),
+                                  ir.Constant(vt, None),
+                                  ir.Constant(ir.VectorType(I32, vl), [0] * vl))
+            return b.icmp_unsigned("==", v, mv)
+        return b.icmp_unsigned("==", v, m)
+
+    def scan(start, stop, step, vl):
+        pre = b.block
+        head = fn.append_basic_block("first.head")
+        body = fn.append_basic_block("first.body")
+        nxt = fn.append_basic_block("first.next")
+        end = fn.append_basic_block("first.end")
+        b.branch(head)
+        b.position_at_end(head)
+        j = b.phi(I64)
+        j.add_incoming(c(start), pre)
+        b.cbranch(b.icmp_signed("<", j, c(stop)), body, end)
+        b.position_at_end(body)
+        eq = hit(at(j, vl), vl)
+        if vl:
+            bits = b.bitcast(eq, ir.IntType(vl))
+            found = b.icmp_unsigned("!=", bits, ir.Constant(ir.IntType(vl), 0))
+            k = b.cttz(bits, ir.Constant(ir.IntType(1), 1))
+            k = b.zext(k, I64) if vl < 64 else k
+            idx = b.add(j, k)
+        else:
+            found, idx = eq, j
+        found_bb = fn.append_basic_block("first.found")
+        b.cbranch(found, found_bb, nxt)
+        b.position_at_end(found_bb)
+        b.store(idx, res)
+        b.branch(done)
+        b.position_at_end(nxt)
+        j.add_incoming(b.add(j, c(step)), nxt)
+        b.branch(head)
+        b.position_at_end(end)
+    if vend:
+        scan(0, vend, lanes, lanes)
+    scan(vend, n, 1, None)
+    b.branch(done)
+    b.position_at_end(done)
+    return b.load(res)
 
 
 def _arg_reduce(kern, b, kind, src, kept, red, out_dtype, dest):
