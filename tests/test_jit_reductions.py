@@ -186,7 +186,7 @@ def strided_views(x):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("n", [1, 7, 33, 1025, 70001, (1 << 16) + 3])
+@pytest.mark.parametrize("n", [1, 7, 33, 1025, 70001, (1 << 18) + 3])
 def test_fused_transcendental_producer(n, dtype):
     x = data((n,), dtype, seed=n)
     got = cotan.jit(sum_exp)(x)

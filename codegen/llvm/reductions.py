@@ -12,7 +12,7 @@ import numpy as np
 from llvmlite import ir
 
 from ...errors import MissingRuleError
-from .kernels import (PARALLEL_MIN, PARALLEL_MIN_SIMPLE, Evaluator, chunk_size, flat_ok, leaves,
+from .kernels import (PARALLEL_MIN_SIMPLE, Evaluator, chunk_size, flat_ok, leaves,
                       load_mem, loop, loop_nest, num_threads, store_mem, vector_lanes)
 from .values import (I32, I64, PTR, Array, Lazy, Scalar, c_strides, cast, const, mem_type,
                      reg_type, scalar_op, size_of)
@@ -25,6 +25,12 @@ ACCUMULATORS = 4
 #: level before it is added to the outer one (see `_reduce_range`)
 BLOCK_GROUPS = 32
 SUPER_BLOCKS = 64
+#: elements of a reduction with a libmvec producer worth splitting over
+#: threads: starting and joining a thread costs ~30-50 us, and 2**16
+#: elements (the elementwise kernels' threshold) take ~60 us on one core,
+#: which a second thread did not win back (sum(exp(x) * x) at 1e5 took
+#: 0.11 ms on two threads, 0.088 ms on one); 2**18 take ~0.25 ms
+PARALLEL_MIN_REDUCE = 1 << 18
 #: bytes of one vector when no libmvec call fixes the lanes (AVX2's width,
 #: as libmvec's variants)
 VECTOR_BYTES = 32
@@ -242,7 +248,7 @@ def _emit_vectorized(kern, b, kind, plan, acc_dt, out_dtype, dest):
     dims, reduced, lanes = plan.dims, plan.reduced, plan.lanes
     total = size_of(dims)
     nthreads = num_threads()
-    threshold = PARALLEL_MIN if plan.libmvec else PARALLEL_MIN_SIMPLE
+    threshold = PARALLEL_MIN_REDUCE if plan.libmvec else PARALLEL_MIN_SIMPLE
     threads = nthreads if nthreads > 1 and total >= threshold else 1
     kept = [k for k, r in enumerate(reduced) if not r]
     ostr = dict(zip(kept, c_strides([dims[k] for k in kept])))
@@ -285,7 +291,10 @@ def _emit_vectorized(kern, b, kind, plan, acc_dt, out_dtype, dest):
                     v = _combine(b, math, kind, old, at(b, node, idx, j, None), acc_dt)
                     store_mem(b, o, off, cast(b, v, acc_dt, out_dtype))
         ncols = dims[-1]
-        if threads > 1 and ncols >= 2 * lanes * threads:
+        # (only compute-bound sources: split columns of a memory-bound sum
+        # made each thread read half rows, slower than one thread: 13.9
+        # against 12.4 ms for mean(axis=0) of (10000, 1000))
+        if threads > 1 and plan.libmvec and ncols >= 2 * lanes * threads:
             kern.parallel(b, [plan.node, out], ncols, lanes, threads, cols)
         else:
             cols(b, [plan.node, out], ir.Constant(I64, 0), ir.Constant(I64, ncols))
@@ -518,7 +527,7 @@ def _arg_vectorized(kern, b, kind, src, shape, red, out_dtype, dest):
                     off = b.add(off, b.mul(i, ir.Constant(I64, st)))
                 store_mem(b, o, off, cast(b, one(b, node, oidx), np.int64, out_dtype))
     nthreads = num_threads()
-    threshold = PARALLEL_MIN if plan.libmvec else PARALLEL_MIN_SIMPLE
+    threshold = PARALLEL_MIN_REDUCE if plan.libmvec else PARALLEL_MIN_SIMPLE
     if nthreads > 1 and size_of(dims) >= threshold and dims[0] >= nthreads:
         kern.parallel(b, [plan.node, out], dims[0], 1, nthreads, rows)
     else:
