@@ -290,6 +290,22 @@ def test_threaded_sums_deterministic(monkeypatch, tmp_path):
         np.abs(np.exp(x) * x))
 
 
+def normalize_rows(x, b):
+    return x / np.sum(x, axis=1, keepdims=True) + b
+
+
+def test_threaded_broadcast_chain(monkeypatch, tmp_path):
+    # a broadcasting chain without a libmvec call, above the threshold:
+    # its rows are split over threads (odd counts, so chunks differ)
+    monkeypatch.setenv("COTAN_NUM_THREADS", "3")
+    monkeypatch.setenv("COTAN_CACHE_DIR", str(tmp_path))
+    rng = np.random.default_rng(6)
+    x = rng.uniform(0.5, 1.5, size=(1031, 1033))
+    b = rng.normal(size=1033)
+    np.testing.assert_allclose(cotan.jit(normalize_rows)(x, b), normalize_rows(x, b),
+                               rtol=1e-13, atol=1e-15)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_above_thread_threshold(dtype, monkeypatch, tmp_path):
     monkeypatch.setenv("COTAN_NUM_THREADS", "2")

@@ -360,10 +360,30 @@ class KernelEmitter:
                 self._rows_range(b, dest, node, ir.Constant(I64, 0),
                                  ir.Constant(I64, shape[0]), lanes)
             return
-        with loop_nest(b, shape) as idx:
-            ev = Evaluator(b, self.math, shape, nd_index=idx)
-            v = ev.value(node, dest.dtype)
-            store_mem(b, dest, offset_of(b, dest, idx, shape), v)
+        nthreads = num_threads()
+        if nthreads > 1 and n >= PARALLEL_MIN_SIMPLE and len(shape) >= 2 \
+                and shape[0] >= nthreads:
+            # a large broadcasting chain (softmax's e / sum(e, 1, keepdims)):
+            # rows over threads, LLVM vectorizing each row's loop
+            self.parallel(b, [node, dest], shape[0], 1, nthreads,
+                          lambda kb, objs, start, stop: self._nest_range(
+                              kb, objs[1], objs[0], start, stop))
+            return
+        if not shape:
+            ev = Evaluator(b, self.math, shape, nd_index=[])
+            store_mem(b, dest, ir.Constant(I64, 0), ev.value(node, dest.dtype))
+            return
+        self._nest_range(b, dest, node, ir.Constant(I64, 0), ir.Constant(I64, shape[0]))
+
+    def _nest_range(self, b, dest, node, start, stop):
+        """dest[start:stop, ...] = node, a loop nest over the output."""
+        shape = dest.shape
+        with loop(b, stop, start=start, name="d0") as i0:
+            with loop_nest(b, shape[1:]) as rest:
+                idx = [i0] + list(rest)
+                ev = Evaluator(b, self.math, shape, nd_index=idx)
+                v = ev.value(node, dest.dtype)
+                store_mem(b, dest, offset_of(b, dest, idx, shape), v)
 
     def _rows_range(self, b, dest, node, start, stop, lanes):
         """dest[start:stop, ...] = node with the last dimension in vectors
