@@ -2,10 +2,15 @@
 argmax/argmin with axis and keepdims, and cumulative sums/products.
 
 Owns how a reduction reads its source, which may be a `Lazy` chain (the
-producer fuses into the reduction's loop): a register accumulator per
-output when the reduced axes are a suffix, else accumulation into the
-output in the input's order (so a kept trailing dimension vectorizes).
-Must not walk programs nor bind LLVM.
+producer fuses into the reduction's loop).  The source is viewed with
+size-1 dimensions dropped and neighbouring reduced (or kept) dimensions
+merged; when its last dimension can then be read in vectors, explicit
+vector code runs (see "vectorized reductions" below: several vector
+accumulators in a fixed, blocked order, libmvec calls for transcendental
+producers, threads for large sources with partial results combined in a
+fixed order).  Otherwise a register accumulator per output when the
+reduced axes are a suffix, else accumulation into the output in the
+input's order.  Must not walk programs nor bind LLVM.
 """
 
 import numpy as np
@@ -336,7 +341,6 @@ def _emit_vectorized(kern, b, kind, plan, acc_dt, out_dtype, dest):
 
     def rows(b, objs, start, stop):
         node, o = objs
-        first = kept[0]
         with loop(b, stop, start=start, name="o0") as i0:
             with loop_nest(b, [dims[k] for k in kept[1:]], name="o") as rest:
                 oidx = [i0] + list(rest)
@@ -345,7 +349,6 @@ def _emit_vectorized(kern, b, kind, plan, acc_dt, out_dtype, dest):
                     full[k] = i
                 r = one_output(b, node, oidx)
                 store_mem(b, o, out_offset(b, full), cast(b, r, acc_dt, out_dtype))
-        del first
     nrows = dims[kept[0]]
     if threads > 1 and kept[0] == 0 and nrows >= threads:
         kern.parallel(b, [plan.node, out], nrows, 1, threads, rows)
