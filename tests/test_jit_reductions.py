@@ -326,3 +326,19 @@ def test_integer_sums():
     for g, w in zip(got, want):
         assert np.asarray(g).dtype == np.asarray(w).dtype
         np.testing.assert_array_equal(g, w)
+
+
+def small_int_reductions(x):
+    return (np.sum(x), np.max(x), np.min(x, axis=0), np.argmax(x, axis=1), np.argmin(x),
+            np.prod(x, axis=1), np.any(x, axis=1))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.uint32, np.uint64],
+                         ids=lambda d: np.dtype(d).name)
+def test_narrow_integer_dtypes(dtype):
+    # narrow types get wide vectors (32 lanes of uint8); results and their
+    # dtypes (sum of uint8 is uint64, of int8 int64) as NumPy's
+    x = np.random.default_rng(7).integers(0, 100, size=(37, 133)).astype(dtype)
+    for g, w in zip(cotan.jit(small_int_reductions)(x), small_int_reductions(x)):
+        assert np.asarray(g).dtype == np.asarray(w).dtype
+        np.testing.assert_array_equal(g, w)
