@@ -29,6 +29,12 @@ PARALLEL_MIN = 1 << 16          # elements (transcendental chains)
 PARALLEL_MIN_SIMPLE = 1 << 20   # elements (arithmetic only: memory bound)
 
 
+def chunk_size(n, nthreads, align):
+    """The length of each thread's chunk of [0, n) in `parallel_for`."""
+    c = -(-n // nthreads)
+    return -(-c // align) * align
+
+
 def num_threads():
     try:
         return max(1, int(os.environ.get("COTAN_NUM_THREADS", "") or os.cpu_count() or 1))
@@ -354,10 +360,30 @@ class KernelEmitter:
                 self._rows_range(b, dest, node, ir.Constant(I64, 0),
                                  ir.Constant(I64, shape[0]), lanes)
             return
-        with loop_nest(b, shape) as idx:
-            ev = Evaluator(b, self.math, shape, nd_index=idx)
-            v = ev.value(node, dest.dtype)
-            store_mem(b, dest, offset_of(b, dest, idx, shape), v)
+        nthreads = num_threads()
+        if nthreads > 1 and n >= PARALLEL_MIN_SIMPLE and len(shape) >= 2 \
+                and shape[0] >= nthreads:
+            # a large broadcasting chain (softmax's e / sum(e, 1, keepdims)):
+            # rows over threads, LLVM vectorizing each row's loop
+            self.parallel(b, [node, dest], shape[0], 1, nthreads,
+                          lambda kb, objs, start, stop: self._nest_range(
+                              kb, objs[1], objs[0], start, stop))
+            return
+        if not shape:
+            ev = Evaluator(b, self.math, shape, nd_index=[])
+            store_mem(b, dest, ir.Constant(I64, 0), ev.value(node, dest.dtype))
+            return
+        self._nest_range(b, dest, node, ir.Constant(I64, 0), ir.Constant(I64, shape[0]))
+
+    def _nest_range(self, b, dest, node, start, stop):
+        """dest[start:stop, ...] = node, a loop nest over the output."""
+        shape = dest.shape
+        with loop(b, stop, start=start, name="d0") as i0:
+            with loop_nest(b, shape[1:]) as rest:
+                idx = [i0] + list(rest)
+                ev = Evaluator(b, self.math, shape, nd_index=idx)
+                v = ev.value(node, dest.dtype)
+                store_mem(b, dest, offset_of(b, dest, idx, shape), v)
 
     def _rows_range(self, b, dest, node, start, stop, lanes):
         """dest[start:stop, ...] = node with the last dimension in vectors
@@ -401,7 +427,18 @@ class KernelEmitter:
         """Outline `body(b, dest, node, start, stop, lanes)` (a loop over
         [start, stop)) into kernel(ctx, start, stop) and run chunks of
         [0, n) on `nthreads` threads."""
-        vals = _captured([node, dest], keep_constants=True)
+        self.parallel(b, [node, dest], n, align, nthreads,
+                      lambda kb, objs, start, stop: body(kb, objs[1], objs[0], start, stop,
+                                                         lanes))
+
+    def parallel(self, b, objs, n, align, nthreads, body):
+        """Outline `body(b, objs, start, stop)` (the work of [start, stop),
+        `objs` the Arrays and Lazy trees it reads and writes, rebuilt in
+        the kernel) into kernel(ctx, start, stop) and run the chunks of
+        [0, n) on `nthreads` threads: chunk t is [t*c, min(n, (t+1)*c))
+        with c = `chunk_size(n, nthreads, align)` (a thread whose chunk is
+        empty still runs, with start == stop == n)."""
+        vals = _captured(objs, keep_constants=True)
         self.counter[0] += 1
         kname = f"cotan.kernel.{self.counter[0]}"
         kfn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64]), kname)
@@ -410,9 +447,9 @@ class KernelEmitter:
         # main thread's chunk would double its code (and compile time)
         kfn.attributes.add("noinline")
         kb = ir.IRBuilder(kfn.append_basic_block("entry"))
+        kb.cotan_kernel = True
         ctx, start, stop = kfn.args
-        new_node, new_dest = _unpack(kb, ctx, vals, [node, dest])
-        body(kb, new_dest, new_node, start, stop, lanes)
+        body(kb, _unpack(kb, ctx, vals, objs), start, stop)
         kb.ret_void()
         b.call(self.parallel_for(), [kfn, _pack(b, vals), ir.Constant(I64, n),
                                      ir.Constant(I64, nthreads),
