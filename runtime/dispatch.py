@@ -18,6 +18,7 @@ import functools
 import hashlib
 import inspect
 import threading
+import weakref
 
 import numpy as np
 
@@ -227,6 +228,16 @@ class _Compiled:
         return _rebuild(self.out_aval, it)
 
 
+#: every live JitFunction, for release_all_scratch
+_LIVE = weakref.WeakSet()
+
+
+def release_all_scratch():
+    """Free the scratch memory every jitted function keeps between calls
+    (`JitFunction.release_scratch` for all); returns the bytes freed."""
+    return sum(f.release_scratch() for f in list(_LIVE))
+
+
 def _raise(status, msg):
     msg = (msg or b"").decode("utf8", "replace")
     if status == 2:
@@ -357,6 +368,7 @@ class JitFunction(_Base):
         self._static = frozenset(nums)
         self._cache = {}
         self._lock = threading.RLock()
+        _LIVE.add(self)
         self._core = None
         self._source_hash = None
 
