@@ -8,7 +8,14 @@ calls the native entry
     int32 cotan_entry(void **in_ptrs, int64 *in_shapes, void **out_ptrs,
                       const char **err)
 
-with data pointers read straight from the arrays.  A nonzero status becomes
+with data pointers read straight from the arrays -- or, where the entry
+has one, `cotan_entry_scratch` (the same plus `void **scratch`) with
+scratch records (arena, reverse-mode stack buffers) kept across calls in a
+per-entry pool, one block per call in flight, at most `scratch_limit()`
+bytes kept (`JitFunction.release_scratch`, `release_all_scratch`; freed
+when the function dies).  Signatures whose arguments are pytrees of
+ndarrays and Python scalars are handed to the C fast path
+(runtime/fastcall.py) as pre-order node lists.  A nonzero status becomes
 `cotan.errors.ShapeError` (or IndexError / AssertionError) with the native
 message.  Must not build IR (codegen/).
 """
