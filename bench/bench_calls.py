@@ -36,12 +36,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import cotan  # noqa: E402
 
-try:
-    import jax
-    jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_platforms", "cpu")
-except Exception:  # pragma: no cover
-    jax = None
+jax = None
+
+
+def _import_jax():
+    """JAX for the calls part only: importing it allocates and frees large
+    blocks, which moves glibc's dynamic mmap threshold and would change
+    what the faults part measures in its child processes."""
+    global jax
+    try:
+        import jax as _jax
+        _jax.config.update("jax_enable_x64", True)
+        _jax.config.update("jax_platforms", "cpu")
+        jax = _jax
+    except Exception:  # pragma: no cover
+        jax = None
 
 ROUNDS = 7
 
@@ -113,6 +122,7 @@ def _per_call(fn, args, number):
 
 
 def bench_calls():
+    _import_jax()
     with tempfile.TemporaryDirectory() as folder:
         mod = _load_cases(folder)
         rows = []
@@ -202,47 +212,47 @@ def _fault_inputs():
             "BA gradient (10k observations)": (ba_loss, (0, 1), (cams, pts, obs, ci, pi))}
 
 
-def _fault_child(eager_first, calls=20):
-    """In a fresh process: jit(grad) of each workload, then (optionally) one
-    eager grad, then per-call time and faults."""
-    cases = _fault_inputs()
-    jitted = {k: cotan.jit(cotan.grad(f, argnums=nums)) for k, (f, nums, _) in cases.items()}
-    for k, g in jitted.items():
-        g(*cases[k][2])
+def _fault_child(workload, eager_first, calls=20):
+    """In a fresh process: jit(grad) of one workload (alone: compiling
+    another program first frees large blocks, which moves glibc's dynamic
+    mmap threshold too), then optionally one eager grad, then per-call time
+    and faults."""
+    f, nums, args = _fault_inputs()[workload]
+    g = cotan.jit(cotan.grad(f, argnums=nums))
+    g(*args)
     if eager_first:
-        f, nums, args = cases["loop gradient (1000 steps)"]
-        cotan.grad(f, argnums=nums)(*args)
-    out = {}
-    for k, g in jitted.items():
-        args = cases[k][2]
-        for _ in range(3):
-            g(*args)
-        times, faults = [], []
-        for _ in range(calls):
-            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            t = time.perf_counter()
-            g(*args)
-            times.append(time.perf_counter() - t)
-            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
-        out[k] = (float(np.median(times)), float(np.mean(faults)))
-    print(json.dumps(out))
+        lf, lnums, largs = _fault_inputs()["loop gradient (1000 steps)"]
+        cotan.grad(lf, argnums=lnums)(*largs)
+    for _ in range(3):
+        g(*args)
+    times, faults = [], []
+    for _ in range(calls):
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        t = time.perf_counter()
+        g(*args)
+        times.append(time.perf_counter() - t)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+    print(json.dumps((float(np.median(times)), float(np.mean(faults)))))
 
 
 def bench_faults(rounds=3):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     results = {}
+    names = list(_fault_inputs())
     for _ in range(rounds):             # interleaved: fresh processes
-        for mode in ("before", "after"):
-            got = subprocess.run([sys.executable, os.path.abspath(__file__), "--fault-child",
-                                  mode], env=env, capture_output=True, text=True, check=True)
-            for k, v in json.loads(got.stdout.strip().splitlines()[-1]).items():
-                results.setdefault((k, mode), []).append(v)
+        for k, name in enumerate(names):
+            for mode in ("before", "after"):
+                got = subprocess.run([sys.executable, os.path.abspath(__file__),
+                                      "--fault-child", mode, "--workload", str(k)], env=env,
+                                     capture_output=True, text=True, check=True)
+                v = json.loads(got.stdout.strip().splitlines()[-1])
+                results.setdefault((name, mode), []).append(v)
     print("\n### Jitted gradients: per call, in a fresh process, before / after an "
           "eager grad (medians of %d processes)\n" % rounds)
     print("| workload | ms before | faults/call before | ms after | faults/call after | "
           "after / before |")
     print("|---|---|---|---|---|---|")
-    for k in _fault_inputs():
+    for k in names:
         b = np.median([v[0] for v in results[(k, "before")]]), \
             np.median([v[1] for v in results[(k, "before")]])
         a = np.median([v[0] for v in results[(k, "after")]]), \
@@ -255,9 +265,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--part", choices=["calls", "faults", "all"], default="all")
     ap.add_argument("--fault-child", choices=["before", "after"])
+    ap.add_argument("--workload", type=int, default=0)
     opts = ap.parse_args()
     if opts.fault_child:
-        _fault_child(opts.fault_child == "after")
+        _fault_child(list(_fault_inputs())[opts.workload], opts.fault_child == "after")
         return
     if opts.part in ("calls", "all"):
         bench_calls()
