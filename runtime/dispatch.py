@@ -8,7 +8,14 @@ calls the native entry
     int32 cotan_entry(void **in_ptrs, int64 *in_shapes, void **out_ptrs,
                       const char **err)
 
-with data pointers read straight from the arrays.  A nonzero status becomes
+with data pointers read straight from the arrays -- or, where the entry
+has one, `cotan_entry_scratch` (the same plus `void **scratch`) with
+scratch records (arena, reverse-mode stack buffers) kept across calls in a
+per-entry pool, one block per call in flight, at most `scratch_limit()`
+bytes kept (`JitFunction.release_scratch`, `release_all_scratch`; freed
+when the function dies).  Signatures whose arguments are pytrees of
+ndarrays and Python scalars are handed to the C fast path
+(runtime/fastcall.py) as pre-order node lists.  A nonzero status becomes
 `cotan.errors.ShapeError` (or IndexError / AssertionError) with the native
 message.  Must not build IR (codegen/).
 """
@@ -18,6 +25,7 @@ import functools
 import hashlib
 import inspect
 import threading
+import weakref
 
 import numpy as np
 
@@ -33,6 +41,110 @@ _Base = _FAST.Dispatcher if _FAST is not None else object
 
 _PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                           ctypes.c_void_p)
+_SCRATCH_PROTO = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+                                  ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+_COUNT_PROTO = ctypes.CFUNCTYPE(ctypes.c_int64)
+_libc_free = ctypes.CDLL(None).free
+_libc_free.argtypes = [ctypes.c_void_p]
+_libc_free.restype = None
+
+#: scratch blocks kept per compiled entry (and per path: the C fast path
+#: keeps its own pool) -- one per call in flight
+_POOL = 8
+
+
+def scratch_limit():
+    """Bytes of scratch memory (arena and reverse-mode stacks) a compiled
+    entry keeps between calls, over all its kept blocks: an eighth of the
+    physical memory (COTAN_SCRATCH_KEEP_MB overrides it; 0 keeps nothing).
+    Why that much: a gradient at 1e7 float64 touches ~0.9 GB of scratch, and
+    faulting it in afresh doubled its time (3.3 s -> 1.4 s kept).  A call
+    whose scratch is larger still runs; its memory is freed when it
+    returns.  `JitFunction.release_scratch()` gives kept memory back."""
+    import os
+    got = os.environ.get("COTAN_SCRATCH_KEEP_MB")
+    if got is not None:
+        try:
+            return int(float(got) * (1 << 20))
+        except ValueError:
+            pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 8
+    except (ValueError, OSError, AttributeError):
+        return 1 << 30
+
+
+class _ScratchPool:
+    """Scratch records of one compiled entry kept across calls.
+
+    The entry (`cotan_entry_scratch`, codegen/llvm/emit.py) reads its arena
+    and stack buffers from `n` records {ptr, capacity} and leaves them there
+    (grown if needed) when it returns: reusing a block skips malloc/free of
+    fresh memory and, above all, the page faults of touching it again on
+    every call.  Each call in flight takes a block of its own (threads,
+    and a jitted function called again from a print callback), so no two
+    calls share memory; a block goes back to the pool while the pool keeps
+    at most `limit` bytes, else it is freed."""
+
+    def __init__(self, n):
+        self.n = n
+        self.blocks = []
+        self.limit = scratch_limit()
+        self._lock = threading.Lock()
+
+    def take(self):
+        try:
+            return self.blocks.pop()
+        except IndexError:
+            return (ctypes.c_void_p * (2 * self.n))()
+
+    def give(self, blk):
+        nbytes = sum(blk[2 * k + 1] or 0 for k in range(self.n))
+        with self._lock:
+            kept = sum(sum(b[2 * k + 1] or 0 for k in range(self.n)) for b in self.blocks)
+            if len(self.blocks) < _POOL and kept + nbytes <= self.limit:
+                self.blocks.append(blk)
+                return
+        self._free(blk)
+
+    def _free(self, blk):
+        for k in range(self.n):
+            if blk[2 * k]:
+                _libc_free(blk[2 * k])
+                blk[2 * k] = None
+                blk[2 * k + 1] = None
+
+    def kept(self):
+        return sum(sum(b[2 * k + 1] or 0 for k in range(self.n)) for b in list(self.blocks))
+
+    def release(self):
+        freed = 0
+        while True:
+            try:
+                blk = self.blocks.pop()
+            except IndexError:
+                return freed
+            freed += sum(blk[2 * k + 1] or 0 for k in range(self.n))
+            self._free(blk)
+
+    def __del__(self):
+        try:
+            self.release()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
+def _scratch_entry(native):
+    """(address of cotan_entry_scratch, its number of records), or (0, 0)
+    for an entry compiled without one (an older disk-cache entry)."""
+    from ..codegen.llvm.emit import SCRATCH_ENTRY, SCRATCH_RECORDS
+    module = getattr(native, "native", native)
+    try:
+        address = module.address(SCRATCH_ENTRY)
+        count = _COUNT_PROTO(module.address(SCRATCH_RECORDS))()
+    except (KeyError, AttributeError):
+        return 0, 0
+    return address, int(count)
 _SCALAR_TYPES = {bool: np.bool_, int: np.int64, float: np.float64}
 
 
@@ -66,6 +178,12 @@ class _Compiled:
     def __init__(self, address, out_aval, n_in, n_out, keep):
         self.keep = keep
         self.fn = _PROTO(address)
+        self.scratch_address, self.n_scratch = _scratch_entry(keep)
+        if self.scratch_address:
+            self.scratch_fn = _SCRATCH_PROTO(self.scratch_address)
+            self.scratch = _ScratchPool(self.n_scratch)
+        else:
+            self.scratch_fn = self.scratch = None
         self.out_aval = out_aval
         self.out_leaves = []
         leaves_of(out_aval, self.out_leaves)
@@ -111,11 +229,28 @@ class _Compiled:
             a_dims = ctypes.addressof(dims)
         else:
             dims[:len(shapes)] = shapes
-        status = self.fn(a_in, a_dims, a_out, a_err)
+        if self.scratch is not None:
+            blk = self.scratch.take()
+            try:
+                status = self.scratch_fn(a_in, a_dims, a_out, a_err, ctypes.addressof(blk))
+            finally:
+                self.scratch.give(blk)
+        else:
+            status = self.fn(a_in, a_dims, a_out, a_err)
         if status:
             _raise(status, err.value)
         it = iter(outs)
         return _rebuild(self.out_aval, it)
+
+
+#: every live JitFunction, for release_all_scratch
+_LIVE = weakref.WeakSet()
+
+
+def release_all_scratch():
+    """Free the scratch memory every jitted function keeps between calls
+    (`JitFunction.release_scratch` for all); returns the bytes freed."""
+    return sum(f.release_scratch() for f in list(_LIVE))
 
 
 def _raise(status, msg):
@@ -194,13 +329,14 @@ def _flatten_arg(x, avals, leaves, shapes, key):
     if isinstance(x, np.generic):
         a = np.array(x)
         leaves.append(a)
-        key.append(("s", a.dtype.char))
+        key.append(("scalar", a.dtype.char))
         return ShapedArray((), a.dtype)
     if t in (tuple, list):
         key.append((t, len(x)))
         return t(_flatten_arg(e, avals, leaves, shapes, key) for e in x)
     if t is dict:
-        key.append(("d", tuple(x)))
+        # not ("d", keys): that read as a float64 array of shape `keys`
+        key.append(("dict", tuple(x)))
         return {k: _flatten_arg(v, avals, leaves, shapes, key) for k, v in x.items()}
     if x is None:
         key.append(None)
@@ -247,6 +383,7 @@ class JitFunction(_Base):
         self._static = frozenset(nums)
         self._cache = {}
         self._lock = threading.RLock()
+        _LIVE.add(self)
         self._core = None
         self._source_hash = None
 
@@ -314,34 +451,45 @@ class JitFunction(_Base):
         _raise(status, msg)
 
     def _register_fast(self, key, args, entry):
-        """Give the C dispatcher this signature when it is flat: positional
-        ndarrays and Python scalars in, one array/scalar or a flat tuple out."""
-        ins = []
-        for a in args:
-            t = type(a)
-            if t is np.ndarray:
-                if not a.flags.c_contiguous:
-                    return
-                ins.append((0, a.dtype.num, a.shape))
-            elif t is float:
-                ins.append((1, 0, ()))
-            elif t is int:
-                ins.append((2, 0, ()))
-            elif t is bool:
-                ins.append((3, 0, ()))
-            else:
-                return
-        out = entry.out_aval
-        leaves = list(out) if type(out) is tuple else [out]
-        if not leaves or not all(isinstance(v, ShapedArray) for v in leaves):
+        """Give the C dispatcher this signature when it fits: positional
+        arguments that are pytrees (tuples, lists, dicts, None) of ndarrays
+        and Python scalars, an output tree of arrays, scalars and
+        constants."""
+        ins = _fast_input_nodes(key, len(args))
+        outs = []
+        if ins is None or not _fast_output_nodes(entry.out_aval, outs):
             return
-        outs = [((1 if v.weak_type else 2) if v.shape == () else 0, v.dtype.num, v.shape)
-                for v in leaves]
+        if max(_count_leaves(ins), _count_leaves(outs)) > _FAST.MAX_LEAVES:
+            return
         try:
-            self._add_signature(ctypes.cast(entry.fn, ctypes.c_void_p).value, ins, outs,
-                                type(out) is tuple)
+            self._add_signature(ctypes.cast(entry.fn, ctypes.c_void_p).value,
+                                entry.scratch_address or 0, entry.n_scratch if
+                                entry.scratch_address else 0, scratch_limit(), ins, outs)
         except Exception:  # pragma: no cover - the Python path still works
             pass
+
+    def release_scratch(self):
+        """Free the scratch memory (arena, reverse-mode stack buffers) this
+        function's compiled entries keep between calls; returns the bytes
+        freed.  Calls in flight keep theirs until they return.  The memory
+        is also freed when the function is garbage collected."""
+        freed = 0
+        if _FAST is not None and isinstance(self, _FAST.Dispatcher):
+            freed += self._release_fast_scratch()
+        for entry in list(self._cache.values()):
+            if getattr(entry, "scratch", None) is not None:
+                freed += entry.scratch.release()
+        return freed
+
+    def scratch_kept(self):
+        """Bytes of scratch memory kept between calls (see release_scratch)."""
+        kept = 0
+        if _FAST is not None and isinstance(self, _FAST.Dispatcher):
+            kept += self._fast_scratch_kept()
+        for entry in list(self._cache.values()):
+            if getattr(entry, "scratch", None) is not None:
+                kept += entry.scratch.kept()
+        return kept
 
     def lower(self, *args, **kwargs):
         from ..codegen.llvm.backend import lower_cpu
@@ -419,6 +567,67 @@ class JitFunction(_Base):
         if obj is None:
             return self
         return functools.partial(self, obj)
+
+
+# the C fast path's pytree nodes (runtime/fastcall.py): (kind, n, typenum, shape, obj)
+_N_ARRAY, _N_FLOAT, _N_INT, _N_BOOL, _N_TUPLE, _N_LIST, _N_DICT, _N_NONE, _N_PYSCALAR, \
+    _N_NPSCALAR, _N_CONST = range(11)
+_N_LEAVES = (_N_ARRAY, _N_FLOAT, _N_INT, _N_BOOL, _N_PYSCALAR, _N_NPSCALAR)
+
+
+def _count_leaves(nodes):
+    return sum(1 for n in nodes if n[0] in _N_LEAVES)
+
+
+def _fast_input_nodes(key, nargs):
+    """The C matcher's pre-order nodes for a signature key (`_flatten_arg`
+    writes it in pre-order), rooted at the tuple of positional arguments;
+    None when some part of it needs the Python path (numpy scalars, user
+    pytree nodes, static arguments)."""
+    nodes = [(_N_TUPLE, nargs, 0, (), None)]
+    for e in key:
+        if e is float:
+            nodes.append((_N_FLOAT, 0, 0, (), None))
+        elif e is int:
+            nodes.append((_N_INT, 0, 0, (), None))
+        elif e is bool:
+            nodes.append((_N_BOOL, 0, 0, (), None))
+        elif e is None:
+            nodes.append((_N_NONE, 0, 0, (), None))
+        elif type(e) is tuple and len(e) == 2 and e[0] in (tuple, list):
+            nodes.append((_N_TUPLE if e[0] is tuple else _N_LIST, e[1], 0, (), None))
+        elif type(e) is tuple and len(e) == 2 and e[0] == "dict":
+            nodes.append((_N_DICT, len(e[1]), 0, (), e[1]))
+        elif type(e) is tuple and len(e) == 2 and type(e[0]) is str and len(e[0]) == 1 \
+                and type(e[1]) is tuple:
+            nodes.append((_N_ARRAY, 0, np.dtype(e[0]).num, e[1], None))
+        else:
+            return None
+    return nodes
+
+
+def _fast_output_nodes(aval, nodes):
+    """Append the output tree's pre-order nodes (as `_rebuild` reads it);
+    False for a user pytree node."""
+    if hasattr(type(aval), "_cotan_node"):
+        return False
+    if isinstance(aval, ShapedArray):
+        if aval.shape == ():
+            nodes.append((_N_PYSCALAR if aval.weak_type else _N_NPSCALAR, 0, aval.dtype.num,
+                          (), None))
+        else:
+            nodes.append((_N_ARRAY, 0, aval.dtype.num, aval.shape, None))
+        return True
+    if type(aval) in (tuple, list):
+        nodes.append((_N_TUPLE if type(aval) is tuple else _N_LIST, len(aval), 0, (), None))
+        return all(_fast_output_nodes(a, nodes) for a in aval)
+    if type(aval) is dict:
+        nodes.append((_N_DICT, len(aval), 0, (), tuple(aval)))
+        return all(_fast_output_nodes(a, nodes) for a in aval.values())
+    if isinstance(aval, (tuple, list, dict)):
+        return False        # a subclass: _rebuild would give the base type; keep it exact
+    nodes.append((_N_CONST, 0, 0, (), aval))
+    return True
 
 
 def _signature(fun):

@@ -18,7 +18,10 @@ Returns 0, or a nonzero status with `*err` pointing at a static message
 check).  Shape checks happen inside the native code so ahead-of-time
 callers get them too.  Python control flow becomes LLVM control flow
 (values crossing blocks go through stack slots that mem2reg promotes);
-arrays live in one arena allocated at entry and freed at exit; each
+arrays live in one arena; the arena and the native stacks' buffers are
+scratch records the caller may keep across calls (`cotan_entry_scratch`,
+the same ABI plus `void **scratch`; `cotan_entry` allocates and frees them
+per call); each
 (name, dtype, shape) owns one buffer, so `x = setitem(x, v, i)` writes in
 place when `x` already owns its buffer.  With `parts` > 1 the loop nests
 of straight-line code become kernel functions spread over that many
@@ -40,6 +43,9 @@ from .values import (I8, I32, I64, PTR, Array, Lazy, MathCalls, Scalar, cast, co
                           reg_type, size_of)
 
 ENTRY = "cotan_entry"
+#: the program with caller-kept scratch records, and how many it reads
+SCRATCH_ENTRY = "cotan_entry_scratch"
+SCRATCH_RECORDS = "cotan_scratch_records"
 ALIGN = 64
 
 
@@ -74,9 +80,12 @@ class FunctionEmitter:
         self.slots = {}
         self.strings = {}
         fnty = ir.FunctionType(I32, [ir.PointerType(PTR), ir.PointerType(I64),
-                                     ir.PointerType(PTR), ir.PointerType(PTR)])
-        self.fn = ir.Function(self.module, fnty, ENTRY)
-        self.in_ptrs, self.in_shapes, self.out_ptrs, self.err = self.fn.args
+                                     ir.PointerType(PTR), ir.PointerType(PTR),
+                                     ir.PointerType(PTR)])
+        # the program proper takes its scratch records from the caller (see
+        # `_scratch_entry`); `cotan_entry` is a wrapper that owns them per call
+        self.fn = ir.Function(self.module, fnty, SCRATCH_ENTRY)
+        self.in_ptrs, self.in_shapes, self.out_ptrs, self.err, self.scratch = self.fn.args
         for a in self.fn.args:
             a.add_attribute("noalias")
         self.alloc_block = self.fn.append_basic_block("alloc")
@@ -400,26 +409,22 @@ class FunctionEmitter:
             else:
                 self.kern.assign(b, dest, self.runtime(v, aval))
         self.n_outputs = len(leaves)
-        self.stacks.free_all(b)
-        b.call(self.free_fn, [b.load(self.arena_slot)])
+        self._keep_stacks(b)
         b.ret(ir.Constant(I32, 0))
         eb = ir.IRBuilder(self.error_block)
-        self.stacks.free_all(eb)
-        eb.call(self.free_fn, [eb.load(self.arena_slot)])
+        self._keep_stacks(eb)
         eb.ret(eb.load(self.status_slot))
         # the arena, now that its size is known
         ab = ir.IRBuilder(self.alloc_block)
         ab.position_at_end(self.alloc_block)
         self.stacks.init_block(ab)
+        self._reuse_stacks(ab)
         offsets = {}
         for bid, nbytes in enumerate(self.buffer_sizes):
             if bid not in returned:
                 offsets[bid] = self.arena_size
                 self.arena_size += (nbytes + ALIGN - 1) // ALIGN * ALIGN
-        if self.arena_size:
-            mem = ab.call(self.malloc_fn, [ir.Constant(I64, self.arena_size)])
-        else:
-            mem = ir.Constant(PTR, None)
+        mem = self._arena(ab)
         ab.store(mem, self.arena_slot)
         for bid, slot in enumerate(self.buffer_slots):
             if bid in returned:
@@ -428,7 +433,91 @@ class FunctionEmitter:
                 ptr = ab.gep(mem, [ir.Constant(I64, offsets[bid])], inbounds=True)
             ab.store(ptr, slot)
         ab.branch(self.b.function.blocks[1])
+        self._scratch_entry()
         return self.module
+
+    # ------------------------------------------------------------- scratch
+    # Scratch memory (the arena and the native stacks' buffers) lives in
+    # caller-owned records {void *ptr; int64 capacity} (record 0: the arena,
+    # then two per native stack: its values and its adjoint values), read at
+    # entry and written back at exit instead of malloc'd and freed per call:
+    # a caller that keeps the records (runtime/dispatch.py, per entry and per
+    # concurrent call) skips the page faults of fresh memory on every call.
+    # The caller frees the records' pointers with free().
+
+    def _record(self, b, k):
+        ptr_at = b.gep(self.scratch, [ir.Constant(I64, 2 * k)])
+        cap_at = b.bitcast(b.gep(self.scratch, [ir.Constant(I64, 2 * k + 1)]),
+                           ir.PointerType(I64))
+        return ptr_at, cap_at
+
+    def _native_stacks(self):
+        return list(self.stacks.native.values())
+
+    def _reuse_stacks(self, ab):
+        """Native stacks start empty in the buffers the caller kept."""
+        for j, st in enumerate(self._native_stacks()):
+            for k, (data, cap) in enumerate(((st.data, st.cap), (st.adata, st.acap))):
+                ptr_at, cap_at = self._record(ab, 1 + 2 * j + k)
+                ab.store(ab.load(ptr_at), data)
+                ab.store(ab.load(cap_at), cap)
+
+    def _keep_stacks(self, b):
+        """Hand the (possibly grown) stack buffers back to the caller."""
+        for j, st in enumerate(self._native_stacks()):
+            for k, (data, cap) in enumerate(((st.data, st.cap), (st.adata, st.acap))):
+                ptr_at, cap_at = self._record(b, 1 + 2 * j + k)
+                b.store(b.load(data), ptr_at)
+                b.store(b.load(cap), cap_at)
+
+    def _arena(self, ab):
+        """The arena: record 0's memory, (re)allocated when it is too small."""
+        if not self.arena_size:
+            return ir.Constant(PTR, None)
+        size = ir.Constant(I64, self.arena_size)
+        ptr_at, cap_at = self._record(ab, 0)
+        small = ab.icmp_signed("<", ab.load(cap_at), size)
+        with ab.if_then(small, likely=False):
+            ab.call(self.free_fn, [ab.load(ptr_at)])
+            mem = ab.call(self.malloc_fn, [size])
+            failed = ab.icmp_unsigned("==", mem, ir.Constant(PTR, None))
+            with ab.if_then(failed, likely=False):
+                ab.store(ir.Constant(PTR, None), ptr_at)
+                ab.store(ir.Constant(I64, 0), cap_at)
+                body, self.b = self.b, ab      # cstring casts with self.b
+                msg = self.cstring(f"out of memory allocating {self.arena_size} bytes "
+                                   "of scratch memory")
+                self.b = body
+                ab.store(msg, self.err)
+                ab.store(ir.Constant(I32, 1), self.status_slot)
+                ab.branch(self.error_block)
+                # if_then's own branch to its end follows: unreachable
+                ab.position_at_end(ab.append_basic_block("arena.dead"))
+            ab.store(mem, ptr_at)
+            ab.store(size, cap_at)
+        return ab.load(ptr_at)
+
+    def _scratch_entry(self):
+        """`cotan_entry` (the documented ABI): the program with scratch
+        records of its own, freed before it returns; and
+        `cotan_scratch_records()`, how many records the program reads."""
+        n = 1 + 2 * len(self._native_stacks())
+        self.fn.attributes.add("noinline")   # one copy of the program, not two
+        self.n_scratch = n
+        count = ir.Function(self.module, ir.FunctionType(I64, []), SCRATCH_RECORDS)
+        ir.IRBuilder(count.append_basic_block("entry")).ret(ir.Constant(I64, n))
+        fnty = ir.FunctionType(I32, [a.type for a in self.fn.args[:4]])
+        wrapper = ir.Function(self.module, fnty, ENTRY)
+        b = ir.IRBuilder(wrapper.append_basic_block("entry"))
+        recs = b.alloca(ir.ArrayType(PTR, 2 * n), name="scratch")
+        first = b.gep(recs, [ir.Constant(I32, 0), ir.Constant(I32, 0)])
+        memset = self.module.declare_intrinsic("llvm.memset", [PTR, I64])
+        b.call(memset, [b.bitcast(first, PTR), ir.Constant(I8, 0),
+                        ir.Constant(I64, 16 * n), ir.Constant(ir.IntType(1), 0)])
+        status = b.call(self.fn, list(wrapper.args) + [first])
+        for k in range(n):
+            b.call(self.free_fn, [b.load(b.gep(first, [ir.Constant(I64, 2 * k)]))])
+        b.ret(status)
 
     def _out_leaves(self, v, aval, out):
         if isinstance(aval, (tuple, list)):
