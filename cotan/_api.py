@@ -21,7 +21,8 @@ from .vmap_api import vmap  # noqa: E402
 __all__ += ["vmap"]
 # -- jit --
 from .jit_api import jit  # noqa: E402
-__all__ += ["jit"]
+from .runtime.dispatch import release_all_scratch as release_scratch  # noqa: E402
+__all__ += ["jit", "release_scratch"]
 # -- devices (xla backend) --
 from .runtime.devices import devices, device_put, DeviceArray  # noqa: E402
 __all__ += ["devices", "device_put", "DeviceArray"]
